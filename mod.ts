@@ -1,0 +1,12 @@
+/**
+ * Spire's public API: the pieces of a Spire node that can be embedded.
+ *
+ * ```ts ignore
+ * import { Engine } from "./mod.ts";
+ * const engine = await Engine.open({ dataDir: "./data" });
+ * await engine.put(new TextEncoder().encode("k"), new TextEncoder().encode("v"));
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
