@@ -1,0 +1,414 @@
+/**
+ * `spire bench node`: redis-benchmark against a Spire node and against
+ * redis-server on this machine, in the same run: SET and GET, 50 clients,
+ * 100-byte values, pipeline 1 and 16. redis-server runs twice: without
+ * persistence (`appendonly no`, no RDB saves) and durable (`appendonly yes`,
+ * `appendfsync always`), because every Spire write is fsynced before it is
+ * acknowledged. Prints a Markdown section for bench/results/node.md.
+ *
+ * Goals (issue 5): GET >= 50% of redis-server's requests/s; durable SET >=
+ * redis-server with appendfsync always.
+ *
+ * @module
+ */
+
+/** One redis-benchmark result row. */
+export interface BenchRow {
+  /** Test name as redis-benchmark prints it ("SET", "GET"). */
+  test: string;
+  /** Requests per second. */
+  rps: number;
+  /** Average latency in milliseconds. */
+  avgMs: number;
+  /** 50th percentile latency in milliseconds. */
+  p50Ms: number;
+  /** 99th percentile latency in milliseconds. */
+  p99Ms: number;
+}
+
+/** Options of one bench run, parsed from the command line. */
+export interface NodeBenchOptions {
+  /** Requests per test (redis-benchmark -n). */
+  requests: number;
+  /** Parallel connections (-c). */
+  clients: number;
+  /** Value size in bytes (-d). */
+  valueBytes: number;
+  /** Random keyspace size (-r). */
+  keyspace: number;
+  /** Pipeline depths to run (-P). */
+  pipelines: number[];
+  /** Runs per configuration; the median requests/s run is reported. */
+  repeats: number;
+  /** Write the Markdown section to this file as well as stdout. */
+  out: string | undefined;
+}
+
+const USAGE = "usage: spire bench node [--requests N] [--clients N] [--value-bytes N] " +
+  "[--keyspace N] [--pipelines 1,16] [--repeats N] [--out FILE]";
+
+/**
+ * Parses the bench's flags.
+ *
+ * @param args arguments after `bench node`
+ * @returns the options
+ * @throws {RangeError} on an unknown flag or a bad number
+ */
+export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
+  const opts: NodeBenchOptions = {
+    requests: 100_000,
+    clients: 50,
+    valueBytes: 100,
+    keyspace: 100_000,
+    pipelines: [1, 16],
+    repeats: 1,
+    out: undefined,
+  };
+  const int = (flag: string, v: string | undefined, max: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < 1 || n > max) {
+      throw new RangeError(
+        `Cannot parse ${flag}: "${v ?? ""}" is not an integer from 1 to ${max}\n${USAGE}`,
+      );
+    }
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const v = args[i + 1];
+    i++;
+    switch (flag) {
+      case "--requests":
+        opts.requests = int(flag, v, 100_000_000);
+        break;
+      case "--clients":
+        opts.clients = int(flag, v, 10_000);
+        break;
+      case "--value-bytes":
+        opts.valueBytes = int(flag, v, 1 << 20);
+        break;
+      case "--keyspace":
+        opts.keyspace = int(flag, v, 1_000_000_000);
+        break;
+      case "--repeats":
+        opts.repeats = int(flag, v, 20);
+        break;
+      case "--pipelines":
+        opts.pipelines = (v ?? "").split(",").map((p) => int(flag, p, 1000));
+        break;
+      case "--out":
+        if (v === undefined) throw new RangeError(`Cannot parse --out: missing file\n${USAGE}`);
+        opts.out = v;
+        break;
+      default:
+        throw new RangeError(`Cannot parse arguments: unknown flag "${flag}"\n${USAGE}`);
+    }
+  }
+  return opts;
+}
+
+/**
+ * Parses redis-benchmark's `--csv` output.
+ *
+ * @param text the standard output of `redis-benchmark --csv`
+ * @returns one row per test
+ * @throws {Error} when a row cannot be read
+ */
+export function parseBenchmarkCsv(text: string): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l.startsWith('"'));
+  const header = lines.shift()?.split(",").map((c) => c.replaceAll('"', ""));
+  if (header === undefined) throw new Error(`Cannot parse redis-benchmark output: no header`);
+  const col = (name: string): number => {
+    const i = header.indexOf(name);
+    if (i < 0) throw new Error(`Cannot parse redis-benchmark output: no "${name}" column`);
+    return i;
+  };
+  const [iTest, iRps, iAvg, iP50, iP99] = [
+    col("test"),
+    col("rps"),
+    col("avg_latency_ms"),
+    col("p50_latency_ms"),
+    col("p99_latency_ms"),
+  ];
+  for (const line of lines) {
+    const cells = line.split(",").map((c) => c.replaceAll('"', ""));
+    const num = (i: number): number => {
+      const n = Number(cells[i]);
+      if (!Number.isFinite(n)) throw new Error(`Cannot parse redis-benchmark row: ${line}`);
+      return n;
+    };
+    rows.push({
+      test: cells[iTest] ?? "",
+      rps: num(iRps),
+      avgMs: num(iAvg),
+      p50Ms: num(iP50),
+      p99Ms: num(iP99),
+    });
+  }
+  return rows;
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Waits until a RESP server on `port` answers PING, or throws after `timeoutMs`. */
+async function waitForPing(port: number, timeoutMs: number, password?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const out = await new Deno.Command("redis-cli", {
+        args: [
+          "-p",
+          String(port),
+          ...(password ? ["-a", password, "--no-auth-warning"] : []),
+          "PING",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim();
+      if (text === "PONG") return;
+      lastError = new Error(text || new TextDecoder().decode(out.stderr));
+    } catch (e) {
+      lastError = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Cannot reach server on port ${port}: ${String(lastError)}`);
+}
+
+interface Server {
+  name: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startRedis(name: string, dir: string, extra: string[]): Promise<Server> {
+  const port = freePort();
+  await Deno.mkdir(dir, { recursive: true });
+  const child = new Deno.Command("redis-server", {
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--dir",
+      dir,
+      "--daemonize",
+      "no",
+      ...extra,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitForPing(port, 10_000);
+  return {
+    name,
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+async function startSpire(dir: string): Promise<Server> {
+  const port = freePort();
+  const adminPort = freePort();
+  const entry = new URL("../cli/node_start.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      entry,
+      "--data-dir",
+      dir,
+      "--port",
+      String(port),
+      "--admin-port",
+      String(adminPort),
+    ],
+    stdout: "null",
+    stderr: "inherit",
+    env: { SPIRE_PASSWORD: "" },
+  }).spawn();
+  await waitForPing(port, 60_000);
+  return {
+    name: "spire",
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      if (status.code !== 0) console.error(`spire exited with code ${status.code}`);
+    },
+  };
+}
+
+async function runBenchmark(
+  port: number,
+  test: "set" | "get",
+  pipeline: number,
+  opts: NodeBenchOptions,
+): Promise<BenchRow> {
+  const out = await new Deno.Command("redis-benchmark", {
+    args: [
+      "-p",
+      String(port),
+      "-t",
+      test,
+      "-n",
+      String(opts.requests),
+      "-c",
+      String(opts.clients),
+      "-d",
+      String(opts.valueBytes),
+      "-r",
+      String(opts.keyspace),
+      "-P",
+      String(pipeline),
+      "--csv",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const row = parseBenchmarkCsv(text).find((r) => r.test === test.toUpperCase());
+  if (!out.success || row === undefined) {
+    throw new Error(
+      `redis-benchmark failed on port ${port} (${test}, -P ${pipeline}): ` +
+        new TextDecoder().decode(out.stderr) + text,
+    );
+  }
+  return row;
+}
+
+async function median(
+  port: number,
+  test: "set" | "get",
+  pipeline: number,
+  opts: NodeBenchOptions,
+): Promise<BenchRow> {
+  const rows: BenchRow[] = [];
+  for (let i = 0; i < opts.repeats; i++) rows.push(await runBenchmark(port, test, pipeline, opts));
+  rows.sort((a, b) => a.rps - b.rps);
+  return rows[Math.floor(rows.length / 2)]!;
+}
+
+type Results = Map<string, BenchRow>; // key: `${server}/${test}/${pipeline}`
+
+const fmt = (n: number): string => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
+const fmtMs = (n: number): string => n.toFixed(3);
+
+/**
+ * Renders the results as Markdown: one table per (test, pipeline) with each
+ * server's requests/s, p50 and p99, and Spire's ratio to each peer.
+ */
+export function renderResults(
+  results: Results,
+  servers: string[],
+  pipelines: number[],
+  command: string,
+): string {
+  const lines = [`Command: \`${command}\``, ""];
+  lines.push(
+    "| test | pipeline | server | requests/s | p50 ms | p99 ms | Spire rps / server rps |",
+  );
+  lines.push("|---|---|---|---|---|---|---|");
+  for (const test of ["SET", "GET"]) {
+    for (const p of pipelines) {
+      const spire = results.get(`spire/${test}/${p}`);
+      for (const s of servers) {
+        const r = results.get(`${s}/${test}/${p}`);
+        if (r === undefined) continue;
+        const ratio = spire === undefined ? "n/a" : (spire.rps / r.rps).toFixed(2);
+        lines.push(
+          `| ${test} | ${p} | ${s} | ${fmt(r.rps)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${
+            s === "spire" ? "1.00" : ratio
+          } |`,
+        );
+      }
+    }
+  }
+  const goal = (ok: boolean | undefined) => ok === undefined ? "n/a" : ok ? "met" : "MISSED";
+  lines.push("");
+  for (const p of pipelines) {
+    const sg = results.get(`spire/GET/${p}`);
+    const rg = results.get(`redis (appendonly no)/GET/${p}`);
+    const ss = results.get(`spire/SET/${p}`);
+    const rs = results.get(`redis (appendfsync always)/SET/${p}`);
+    lines.push(
+      `- pipeline ${p}: GET >= 50% of redis-server: ${
+        goal(sg && rg ? sg.rps >= 0.5 * rg.rps : undefined)
+      } (${sg && rg ? (sg.rps / rg.rps * 100).toFixed(0) + "%" : "n/a"}); ` +
+        `durable SET >= redis-server appendfsync always: ${
+          goal(ss && rs ? ss.rps >= rs.rps : undefined)
+        } (${ss && rs ? (ss.rps / rs.rps).toFixed(2) + "x" : "n/a"})`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Runs the node benchmark.
+ *
+ * @param args flags (see {@link parseNodeBenchArgs})
+ * @returns exit code: 0 when every run completed
+ */
+export async function main(args: string[]): Promise<number> {
+  let opts: NodeBenchOptions;
+  try {
+    opts = parseNodeBenchArgs(args);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
+  const root = await Deno.makeTempDir({ prefix: "spire_bench_node_" });
+  const results: Results = new Map();
+  const servers = ["spire", "redis (appendonly no)", "redis (appendfsync always)"];
+  try {
+    const starts: Array<() => Promise<Server>> = [
+      () => startSpire(`${root}/spire`),
+      () => startRedis(servers[1]!, `${root}/redis_plain`, ["--appendonly", "no"]),
+      () =>
+        startRedis(servers[2]!, `${root}/redis_fsync`, [
+          "--appendonly",
+          "yes",
+          "--appendfsync",
+          "always",
+        ]),
+    ];
+    for (const start of starts) {
+      const server = await start();
+      try {
+        for (const test of ["set", "get"] as const) {
+          for (const p of opts.pipelines) {
+            const row = await median(server.port, test, p, opts);
+            results.set(`${server.name}/${test.toUpperCase()}/${p}`, row);
+            console.error(
+              `${server.name} ${test.toUpperCase()} -P ${p}: ${fmt(row.rps)} req/s, p99 ${
+                fmtMs(row.p99Ms)
+              } ms`,
+            );
+          }
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+  const command = `./spire bench node ${args.join(" ")}`.trim();
+  const md = renderResults(results, servers, opts.pipelines, command);
+  console.log(md);
+  if (opts.out !== undefined) await Deno.writeTextFile(opts.out, md);
+  return 0;
+}
