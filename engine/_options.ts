@@ -1,0 +1,104 @@
+/**
+ * Turns a {@link RocksDbTuning} into native RocksDB options. Every knob is
+ * applied here and nowhere else; the proofs in `knobs_test.ts` read back what
+ * RocksDB wrote (OPTIONS-*, LOG, SST properties) to show it.
+ *
+ * @module
+ */
+
+import type { Compression, RocksDbTuning } from "../tuning/types.ts";
+import type { RocksDbSymbols } from "./_ffi/symbols.ts";
+
+/** Fixed leveled-compaction shape (DESIGN §4). */
+export const LEVELED_COMPACTION = Object.freeze({
+  level0FileNumCompactionTrigger: 4,
+  maxBytesForLevelBaseBytes: 256 * 1024 * 1024,
+  maxBytesForLevelMultiplier: 10,
+});
+
+/** Info LOG files RocksDB keeps in the data directory. */
+export const INFO_LOG_FILES_KEPT = 10;
+
+const COMPRESSION_CODES: Record<Compression, number> = {
+  none: 0, // rocksdb_no_compression
+  lz4: 4, // rocksdb_lz4_compression
+  zstd: 7, // rocksdb_zstd_compression
+};
+
+/** Native objects that must live as long as the database and be freed after it closes. */
+export interface NativeOptions {
+  options: NonNullable<Deno.PointerValue>;
+  cache: NonNullable<Deno.PointerValue>;
+  rateLimiter: NonNullable<Deno.PointerValue>;
+}
+
+/**
+ * Creates RocksDB options applying every knob of `tuning`.
+ * @param sym the library symbols
+ * @param tuning the complete tuning
+ * @returns the native options, block cache and rate limiter (freed with {@link destroyOptions})
+ */
+export function buildOptions(sym: RocksDbSymbols, tuning: RocksDbTuning): NativeOptions {
+  const options = nonNull(sym.rocksdb_options_create(), "rocksdb_options_create");
+  sym.rocksdb_options_set_create_if_missing(options, 1);
+  sym.rocksdb_options_enable_statistics(options);
+  sym.rocksdb_options_set_info_log_level(options, 1); // INFO_LEVEL: operators read the LOG
+  sym.rocksdb_options_set_keep_log_file_num(options, BigInt(INFO_LOG_FILES_KEPT));
+
+  const code = COMPRESSION_CODES[tuning.compression];
+  sym.rocksdb_options_set_compression(options, code);
+  sym.rocksdb_options_set_bottommost_compression(options, code);
+  sym.rocksdb_options_set_write_buffer_size(options, BigInt(tuning.writeBufferSizeBytes));
+  sym.rocksdb_options_set_max_write_buffer_number(options, tuning.maxWriteBufferNumber);
+  sym.rocksdb_options_set_max_background_jobs(options, tuning.maxBackgroundJobs);
+
+  sym.rocksdb_options_set_compaction_style(options, 0); // rocksdb_level_compaction
+  sym.rocksdb_options_set_level0_file_num_compaction_trigger(
+    options,
+    LEVELED_COMPACTION.level0FileNumCompactionTrigger,
+  );
+  sym.rocksdb_options_set_max_bytes_for_level_base(
+    options,
+    BigInt(LEVELED_COMPACTION.maxBytesForLevelBaseBytes),
+  );
+  sym.rocksdb_options_set_max_bytes_for_level_multiplier(
+    options,
+    LEVELED_COMPACTION.maxBytesForLevelMultiplier,
+  );
+
+  // refill every 100 ms, fairness 10: RocksDB's defaults for NewGenericRateLimiter.
+  const rateLimiter = nonNull(
+    sym.rocksdb_ratelimiter_create(BigInt(tuning.rateLimitBytesPerSec), 100_000n, 10),
+    "rocksdb_ratelimiter_create",
+  );
+  sym.rocksdb_options_set_ratelimiter(options, rateLimiter);
+
+  const table = nonNull(sym.rocksdb_block_based_options_create(), "block_based_options_create");
+  const cache = nonNull(
+    sym.rocksdb_cache_create_lru(BigInt(tuning.blockCacheSizeBytes)),
+    "cache_create_lru",
+  );
+  sym.rocksdb_block_based_options_set_block_cache(table, cache);
+  if (tuning.bloomBitsPerKey > 0) {
+    const filter = nonNull(
+      sym.rocksdb_filterpolicy_create_bloom_full(tuning.bloomBitsPerKey),
+      "filterpolicy_create_bloom_full",
+    );
+    sym.rocksdb_block_based_options_set_filter_policy(table, filter); // table owns it now
+  }
+  sym.rocksdb_options_set_block_based_table_factory(options, table); // copies the table options
+  sym.rocksdb_block_based_options_destroy(table);
+  return { options, cache, rateLimiter };
+}
+
+/** Frees what {@link buildOptions} created; call only after the database is closed. */
+export function destroyOptions(sym: RocksDbSymbols, native: NativeOptions): void {
+  sym.rocksdb_options_destroy(native.options);
+  sym.rocksdb_cache_destroy(native.cache);
+  sym.rocksdb_ratelimiter_destroy(native.rateLimiter);
+}
+
+function nonNull(ptr: Deno.PointerValue, what: string): NonNullable<Deno.PointerValue> {
+  if (ptr === null) throw new Error(`Cannot create RocksDB object: ${what} returned NULL`);
+  return ptr;
+}

@@ -1,0 +1,1097 @@
+/**
+ * The storage engine: one RocksDB database through the C API.
+ *
+ * Threading: fast in-memory calls run on the JavaScript thread; slow ones
+ * (synced writes, open, close, flush, compaction, checkpoints, reads that miss
+ * the block cache) run on a worker thread through `nonblocking` FFI calls. A
+ * point read is first tried from memtables and block cache only (read tier
+ * kBlockCacheTier); only when RocksDB answers Incomplete is it repeated on a
+ * worker thread. Synced writes go through a {@link GroupCommitter}, so writes
+ * that arrive while one fsync is in flight share the next one.
+ *
+ * @module
+ */
+
+import { DEFAULT_TUNING, type RocksDbTuning } from "../tuning/types.ts";
+import { openLibrary, type RocksDbLibrary } from "./_ffi/library.ts";
+import {
+  addressOf,
+  copyOut,
+  cString,
+  ErrSlot,
+  SizeSlot,
+  stableCopy,
+  takeCString,
+} from "./_ffi/native.ts";
+import type { RocksDbSymbols } from "./_ffi/symbols.ts";
+import {
+  buildOptions,
+  destroyOptions,
+  LEVELED_COMPACTION,
+  type NativeOptions,
+} from "./_options.ts";
+import { EngineClosedError, EngineError } from "./errors.ts";
+import { type GroupCommitLimits, GroupCommitter } from "./group_commit.ts";
+import {
+  checkCount,
+  checkKey,
+  checkValue,
+  GET_BATCH_KEYS_MAX,
+  SCAN_BATCH_SIZE_MAX,
+  WRITE_BATCH_BYTES_MAX,
+  WRITE_BATCH_OPS_MAX,
+} from "./limits.ts";
+import {
+  type CacheInfo,
+  type EffectiveOptions,
+  type EngineStats,
+  type LevelStats,
+  parseStatistics,
+} from "./stats.ts";
+
+type Ptr = NonNullable<Deno.PointerValue>;
+
+/** One operation of {@link Engine.writeBatch}. */
+export type WriteOp =
+  | { op: "put"; key: Uint8Array; value: Uint8Array }
+  | { op: "delete"; key: Uint8Array }
+  | { op: "deleteRange"; start: Uint8Array; end: Uint8Array };
+
+/** Options of {@link Engine.open}. */
+export interface EngineOpenOptions {
+  /** The RocksDB directory itself (a node passes `<data-dir>/data`); created if missing. */
+  dataDir: string;
+  /** Knobs merged over {@link DEFAULT_TUNING}. */
+  tuning?: Partial<RocksDbTuning>;
+  /** Path of librocksdb; default: SPIRE_ROCKSDB_LIB, then the usual system names. */
+  libraryPath?: string;
+  /** Limits of the group commit of synced writes. */
+  groupCommit?: Partial<GroupCommitLimits>;
+}
+
+/** Options of reads. */
+export interface ReadOptions {
+  /** Read as of this snapshot instead of the latest state. */
+  snapshot?: Snapshot;
+}
+
+/** Options of {@link Engine.scanRange}. */
+export interface ScanOptions extends ReadOptions {
+  /** Rows per batch (default 1000). */
+  batchSize?: number;
+  /** Most rows in total (default: no limit). */
+  limit?: number;
+  /** Descending key order (default false). */
+  reverse?: boolean;
+  /** Return keys without values (default false). */
+  keysOnly?: boolean;
+}
+
+/** A key and its value. */
+export interface Entry {
+  /** The key. */
+  key: Uint8Array;
+  /** The value. */
+  value: Uint8Array;
+}
+
+/** One batch of a scan. */
+export interface ScanBatch {
+  /** Keys and values, in scan order (empty when `keysOnly`). */
+  entries: Entry[];
+  /** Keys, in scan order (always filled). */
+  keys: Uint8Array[];
+  /** Rows in this batch. */
+  rowsReturned: number;
+  /** Key and value bytes read for this batch. */
+  bytesRead: number;
+  /** Time spent reading this batch from RocksDB, in milliseconds. */
+  scanTimeMs: number;
+}
+
+const NATIVE = Symbol("native");
+
+interface NativeSnapshot {
+  handle: Ptr;
+  readOptions: Ptr;
+  cacheTierReadOptions: Ptr;
+  pending: number;
+  released: boolean;
+  freed: boolean;
+}
+
+/**
+ * A consistent point-in-time view of the engine. Pass it as `{ snapshot }` to
+ * `get`, `getBatch`, `scanRange` and `countRange`; `release()` it when done
+ * (closing the engine releases every snapshot).
+ */
+export class Snapshot {
+  /** @internal */
+  readonly [NATIVE]: NativeSnapshot;
+  readonly #release: (snapshot: Snapshot) => void;
+
+  /** @internal Created by {@link Engine.snapshot}. */
+  constructor(native: NativeSnapshot, release: (snapshot: Snapshot) => void) {
+    this[NATIVE] = native;
+    this.#release = release;
+  }
+
+  /** Whether the snapshot was released (or its engine closed). */
+  get released(): boolean {
+    return this[NATIVE].released;
+  }
+
+  /** Releases the snapshot; safe to call twice. Reads in flight on it finish first. */
+  release(): void {
+    if (this[NATIVE].released) return;
+    this[NATIVE].released = true;
+    this.#release(this);
+  }
+
+  /** Same as {@link Snapshot.release}. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+interface Cursor {
+  iterator: Ptr | null;
+  readOptions: Ptr;
+  bounds: Uint8Array[];
+  snapshot: NativeSnapshot | undefined;
+  /** Set when close() ended the scan, so next() reports it instead of ending quietly. */
+  killed: boolean;
+}
+
+/** RocksDB's Status::Incomplete text ("Result incomplete: ...") when a read needs disk I/O. */
+const INCOMPLETE = "Result incomplete";
+const READ_TIER_BLOCK_CACHE = 1;
+const LEVELS = 7;
+
+/** Counts per yield of countRange, so that long counts do not hold the event loop. */
+const COUNT_CHUNK_ROWS = 65_536;
+
+interface Native {
+  lib: RocksDbLibrary;
+  ownsLibrary: boolean;
+  db: Ptr;
+  opts: NativeOptions;
+  writeOptions: Ptr;
+  readOptions: Ptr;
+  cacheTierReadOptions: Ptr;
+  flushOptions: Ptr;
+  closed: boolean;
+}
+
+function freeNative(n: Native): void {
+  if (n.closed) return;
+  n.closed = true;
+  const s = n.lib.symbols;
+  s.rocksdb_close(n.db);
+  s.rocksdb_writeoptions_destroy(n.writeOptions);
+  s.rocksdb_readoptions_destroy(n.readOptions);
+  s.rocksdb_readoptions_destroy(n.cacheTierReadOptions);
+  s.rocksdb_flushoptions_destroy(n.flushOptions);
+  destroyOptions(s, n.opts);
+  if (n.ownsLibrary) n.lib.close();
+}
+
+/**
+ * The RocksDB engine.
+ *
+ * @example
+ * ```ts
+ * import { Engine } from "./engine.ts";
+ * const dataDir = await Deno.makeTempDir();
+ * const engine = await Engine.open({ dataDir, tuning: { syncWrites: false } });
+ * const enc = new TextEncoder();
+ * await engine.put(enc.encode("a"), enc.encode("1"));
+ * const value = await engine.get(enc.encode("a"));
+ * if (new TextDecoder().decode(value) !== "1") throw new Error("lost a write");
+ * await engine.close();
+ * await Deno.remove(dataDir, { recursive: true });
+ * ```
+ */
+export class Engine {
+  /** Backstop only: closes a database whose Engine was dropped without close(). */
+  static readonly #finalizer = new FinalizationRegistry<Native>(freeNative);
+
+  readonly #native: Native;
+  readonly #sym: RocksDbSymbols;
+  readonly #db: Ptr;
+  readonly #tuning: RocksDbTuning;
+  readonly #dataDir: string;
+  readonly #err = new ErrSlot();
+  readonly #size = new SizeSlot();
+  readonly #size2 = new SizeSlot();
+  readonly #committer: GroupCommitter<WriteOp>;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #cursors = new Set<Cursor>();
+  readonly #snapshots = new Set<Snapshot>();
+  #state: "open" | "closing" | "closed" = "open";
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    native: Native,
+    tuning: RocksDbTuning,
+    dataDir: string,
+    limits: Partial<GroupCommitLimits>,
+  ) {
+    this.#native = native;
+    this.#sym = native.lib.symbols;
+    this.#db = native.db;
+    this.#tuning = tuning;
+    this.#dataDir = dataDir;
+    this.#committer = new GroupCommitter<WriteOp>(
+      (requests) => this.#commitGroup(requests),
+      limits,
+    );
+    Engine.#finalizer.register(this, native, this);
+  }
+
+  /**
+   * Opens (creating if missing) the RocksDB database in `dataDir`.
+   *
+   * @param options data directory, tuning and library path
+   * @returns the open engine
+   * @throws {EngineError} when RocksDB cannot open it (locked by another process, unwritable, corrupt)
+   * @throws {LibraryLoadError} when librocksdb cannot be loaded
+   * @throws {TypeError} when `dataDir` is not a non-empty string
+   */
+  static async open(options: EngineOpenOptions): Promise<Engine> {
+    if (typeof options?.dataDir !== "string" || options.dataDir === "") {
+      throw new TypeError("Cannot open engine: dataDir must be a non-empty string");
+    }
+    const tuning: RocksDbTuning = { ...DEFAULT_TUNING, ...options.tuning };
+    const lib = options.libraryPath === undefined
+      ? openLibrary()
+      : openLibrary(options.libraryPath);
+    const sym = lib.symbols;
+    let opts: NativeOptions | undefined;
+    try {
+      opts = buildOptions(sym, tuning);
+      const err = new ErrSlot();
+      const db = await sym.rocksdb_open_nb(opts.options, cString(options.dataDir), err.bytes);
+      err.check(sym, `Cannot open engine at "${options.dataDir}"`);
+      if (db === null) {
+        throw new EngineError(`Cannot open engine at "${options.dataDir}"`, "NULL handle");
+      }
+      const writeOptions = sym.rocksdb_writeoptions_create()!;
+      sym.rocksdb_writeoptions_set_sync(writeOptions, tuning.syncWrites ? 1 : 0);
+      const readOptions = sym.rocksdb_readoptions_create()!;
+      const cacheTierReadOptions = sym.rocksdb_readoptions_create()!;
+      sym.rocksdb_readoptions_set_read_tier(cacheTierReadOptions, READ_TIER_BLOCK_CACHE);
+      const flushOptions = sym.rocksdb_flushoptions_create()!;
+      sym.rocksdb_flushoptions_set_wait(flushOptions, 1);
+      const native: Native = {
+        lib,
+        ownsLibrary: true,
+        db,
+        opts,
+        writeOptions,
+        readOptions,
+        cacheTierReadOptions,
+        flushOptions,
+        closed: false,
+      };
+      return new Engine(native, tuning, options.dataDir, options.groupCommit ?? {});
+    } catch (error) {
+      if (opts !== undefined) destroyOptions(sym, opts);
+      lib.close();
+      throw error;
+    }
+  }
+
+  /** The directory this engine was opened on. */
+  get dataDir(): string {
+    return this.#dataDir;
+  }
+
+  /** The complete tuning the engine applied. */
+  get tuning(): Readonly<RocksDbTuning> {
+    return { ...this.#tuning };
+  }
+
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.#state !== "open";
+  }
+
+  // --- reads -------------------------------------------------------------------
+
+  /**
+   * Reads one key.
+   * @param key the key
+   * @param options `snapshot` to read from
+   * @returns the value, or undefined when the key is missing
+   * @throws {TypeError|RangeError} for a bad key; {@link EngineClosedError}; {@link EngineError}
+   */
+  async get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    this.#checkOpen("get");
+    checkKey(key);
+    const snap = this.#snapshotOf(options, "get");
+    const sym = this.#sym;
+    const ptr = sym.rocksdb_get(
+      this.#db,
+      snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions,
+      key,
+      BigInt(key.length),
+      this.#size.bytes,
+      this.#err.bytes,
+    );
+    if (this.#err.isSet()) {
+      const status = this.#err.take(sym) ?? "";
+      if (!status.startsWith(INCOMPLETE)) throw new EngineError("Cannot get", status);
+      return await this.#getFromDisk(key, snap);
+    }
+    if (ptr === null) return undefined;
+    const value = copyOut(ptr, this.#size.value);
+    sym.rocksdb_free(ptr);
+    return value;
+  }
+
+  async #getFromDisk(
+    key: Uint8Array,
+    snap: NativeSnapshot | undefined,
+  ): Promise<Uint8Array | undefined> {
+    const sym = this.#sym;
+    const err = new ErrSlot();
+    const size = new SizeSlot();
+    const stableKey = stableCopy(key);
+    const ptr = await this.#track(
+      sym.rocksdb_get_nb(
+        this.#db,
+        snap?.readOptions ?? this.#native.readOptions,
+        stableKey,
+        BigInt(stableKey.length),
+        size.bytes,
+        err.bytes,
+      ),
+      snap,
+    );
+    err.check(sym, "Cannot get");
+    if (ptr === null) return undefined;
+    const value = copyOut(ptr, size.value);
+    sym.rocksdb_free(ptr);
+    return value;
+  }
+
+  /**
+   * Reads many keys at once (RocksDB MultiGet).
+   * @param keys the keys (at most {@link GET_BATCH_KEYS_MAX})
+   * @param options `snapshot` to read from
+   * @returns the values in the order of `keys`, undefined for missing keys
+   * @throws {TypeError|RangeError} for bad keys; {@link EngineClosedError}; {@link EngineError}
+   */
+  async getBatch(
+    keys: readonly Uint8Array[],
+    options?: ReadOptions,
+  ): Promise<(Uint8Array | undefined)[]> {
+    this.#checkOpen("getBatch");
+    if (!Array.isArray(keys)) {
+      throw new TypeError("Invalid keys: an array of Uint8Array is required");
+    }
+    if (keys.length > GET_BATCH_KEYS_MAX) {
+      throw new RangeError(
+        `Invalid keys: ${keys.length} keys is above the maximum of ${GET_BATCH_KEYS_MAX}`,
+      );
+    }
+    for (const key of keys) checkKey(key);
+    const snap = this.#snapshotOf(options, "getBatch");
+    const results: (Uint8Array | undefined)[] = new Array(keys.length).fill(undefined);
+    if (keys.length === 0) return results;
+    const all = keys.map((_, i) => i);
+    const misses = this.#multiGet(
+      keys,
+      all,
+      results,
+      snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions,
+      false,
+    ) as number[];
+    if (misses.length > 0) {
+      await this.#track(
+        this.#multiGet(
+          keys,
+          misses,
+          results,
+          snap?.readOptions ?? this.#native.readOptions,
+          true,
+        ) as Promise<
+          number[]
+        >,
+        snap,
+      );
+    }
+    return results;
+  }
+
+  /** One MultiGet of `keys[indexes]`; returns the indexes that answered Incomplete. */
+  #multiGet(
+    keys: readonly Uint8Array[],
+    indexes: number[],
+    results: (Uint8Array | undefined)[],
+    readOptions: Ptr,
+    nonblocking: boolean,
+  ): number[] | Promise<number[]> {
+    const n = indexes.length;
+    let total = 0;
+    for (const i of indexes) total += keys[i]!.length;
+    const packed = new Uint8Array(new ArrayBuffer(Math.max(total, 1)));
+    const ptrs = new BigUint64Array(n);
+    const sizes = new BigUint64Array(n);
+    const base = addressOf(packed);
+    let offset = 0;
+    for (let j = 0; j < n; j++) {
+      const key = keys[indexes[j]!]!;
+      packed.set(key, offset);
+      ptrs[j] = base + BigInt(offset);
+      sizes[j] = BigInt(key.length);
+      offset += key.length;
+    }
+    const values = new BigUint64Array(n);
+    const valueSizes = new BigUint64Array(n);
+    const errs = new BigUint64Array(n);
+    const finish = (): number[] => {
+      void packed; // kept alive until RocksDB is done with the key addresses
+      const sym = this.#sym;
+      const incomplete: number[] = [];
+      let failure: string | undefined;
+      for (let j = 0; j < n; j++) {
+        const errPtr = Deno.UnsafePointer.create(errs[j]!);
+        if (errPtr !== null) {
+          const status = takeCString(sym, errPtr) ?? "";
+          if (status.startsWith(INCOMPLETE)) incomplete.push(indexes[j]!);
+          else failure ??= status;
+        }
+        const valuePtr = Deno.UnsafePointer.create(values[j]!);
+        if (valuePtr !== null) {
+          results[indexes[j]!] = copyOut(valuePtr, Number(valueSizes[j]!));
+          sym.rocksdb_free(valuePtr);
+        }
+      }
+      if (failure !== undefined) throw new EngineError("Cannot getBatch", failure);
+      return incomplete;
+    };
+    const args = [
+      this.#db,
+      readOptions,
+      BigInt(n),
+      new Uint8Array(ptrs.buffer),
+      new Uint8Array(sizes.buffer),
+      new Uint8Array(values.buffer),
+      new Uint8Array(valueSizes.buffer),
+      new Uint8Array(errs.buffer),
+    ] as const;
+    if (nonblocking) return this.#sym.rocksdb_multi_get_nb(...args).then(finish);
+    this.#sym.rocksdb_multi_get(...args);
+    return finish();
+  }
+
+  /**
+   * Scans keys in `[start, end)` in batches. An empty `end` means no upper
+   * bound; an empty `start` means from the first key. The scan reads a
+   * consistent view (the state when `scanRange` was called, or the snapshot).
+   * Stop early with `break` (or `return()`); the native iterator is freed then.
+   *
+   * @param start first key (inclusive)
+   * @param end bound (exclusive); empty for unbounded
+   * @param options batchSize, limit, reverse, keysOnly, snapshot
+   * @returns an async iterator of batches
+   * @throws {TypeError|RangeError} for bad bounds or options; {@link EngineClosedError}
+   */
+  scanRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: ScanOptions = {},
+  ): AsyncIterableIterator<ScanBatch> {
+    this.#checkOpen("scanRange");
+    checkKey(start, "start");
+    checkKey(end, "end");
+    const batchSize = options.batchSize ?? 1000;
+    checkCount(batchSize, "batchSize", SCAN_BATCH_SIZE_MAX);
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new RangeError(`Invalid limit: ${limit}; a non-negative integer is allowed`);
+    }
+    const reverse = options.reverse === true;
+    const keysOnly = options.keysOnly === true;
+    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "scanRange"), reverse);
+    let remaining = limit;
+    const done = (): IteratorResult<ScanBatch> => {
+      this.#closeCursor(cursor);
+      return { done: true, value: undefined };
+    };
+    const iterator: AsyncIterableIterator<ScanBatch> = {
+      next: () => {
+        if (cursor.iterator === null) {
+          if (cursor.killed) {
+            return Promise.reject(new EngineClosedError("continue scanRange"));
+          }
+          return Promise.resolve(done());
+        }
+        if (remaining === 0) return Promise.resolve(done());
+        try {
+          const batch = this.#readBatch(cursor, Math.min(batchSize, remaining), reverse, keysOnly);
+          remaining -= batch.rowsReturned;
+          if (batch.rowsReturned === 0) return Promise.resolve(done());
+          return Promise.resolve({ done: false, value: batch });
+        } catch (error) {
+          this.#closeCursor(cursor);
+          return Promise.reject(error);
+        }
+      },
+      return: () => Promise.resolve(done()),
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
+  }
+
+  #openCursor(
+    start: Uint8Array,
+    end: Uint8Array,
+    snap: NativeSnapshot | undefined,
+    reverse: boolean,
+  ): Cursor {
+    const sym = this.#sym;
+    const readOptions = sym.rocksdb_readoptions_create()!;
+    const bounds: Uint8Array[] = [];
+    if (snap !== undefined) sym.rocksdb_readoptions_set_snapshot(readOptions, snap.handle);
+    // The bounds' memory must outlive the iterator: stable copies kept on the cursor.
+    const lower = stableCopy(start);
+    bounds.push(lower);
+    if (start.length > 0) {
+      sym.rocksdb_readoptions_set_iterate_lower_bound(
+        readOptions,
+        Deno.UnsafePointer.of(lower),
+        BigInt(lower.length),
+      );
+    }
+    if (end.length > 0) {
+      const upper = stableCopy(end);
+      bounds.push(upper);
+      sym.rocksdb_readoptions_set_iterate_upper_bound(
+        readOptions,
+        Deno.UnsafePointer.of(upper),
+        BigInt(upper.length),
+      );
+    }
+    const iterator = sym.rocksdb_create_iterator(this.#db, readOptions)!;
+    if (reverse) sym.rocksdb_iter_seek_to_last(iterator);
+    else if (start.length > 0) sym.rocksdb_iter_seek(iterator, lower, BigInt(lower.length));
+    else sym.rocksdb_iter_seek_to_first(iterator);
+    const cursor: Cursor = { iterator, readOptions, bounds, snapshot: snap, killed: false };
+    if (snap !== undefined) snap.pending++;
+    this.#cursors.add(cursor);
+    return cursor;
+  }
+
+  #closeCursor(cursor: Cursor): void {
+    if (cursor.iterator === null) return;
+    const sym = this.#sym;
+    sym.rocksdb_iter_destroy(cursor.iterator);
+    sym.rocksdb_readoptions_destroy(cursor.readOptions);
+    cursor.iterator = null;
+    cursor.bounds = [];
+    this.#cursors.delete(cursor);
+    if (cursor.snapshot !== undefined) {
+      cursor.snapshot.pending--;
+      this.#settleSnapshot(cursor.snapshot);
+    }
+  }
+
+  #readBatch(cursor: Cursor, rows: number, reverse: boolean, keysOnly: boolean): ScanBatch {
+    const sym = this.#sym;
+    const it = cursor.iterator!;
+    const began = performance.now();
+    const keys: Uint8Array[] = [];
+    const entries: Entry[] = [];
+    const keySize = this.#size;
+    const valueSize = this.#size2;
+    let bytesRead = 0;
+    let count = 0;
+    while (count < rows && sym.rocksdb_iter_valid(it) !== 0) {
+      const key = copyOut(sym.rocksdb_iter_key(it, keySize.bytes)!, keySize.value);
+      keys.push(key);
+      bytesRead += key.length;
+      if (!keysOnly) {
+        const value = copyOut(sym.rocksdb_iter_value(it, valueSize.bytes)!, valueSize.value);
+        entries.push({ key, value });
+        bytesRead += value.length;
+      }
+      if (reverse) sym.rocksdb_iter_prev(it);
+      else sym.rocksdb_iter_next(it);
+      count++;
+    }
+    if (sym.rocksdb_iter_valid(it) === 0) {
+      sym.rocksdb_iter_get_error(it, this.#err.bytes);
+      this.#err.check(sym, "Cannot scanRange");
+    }
+    return { entries, keys, rowsReturned: count, bytesRead, scanTimeMs: performance.now() - began };
+  }
+
+  /**
+   * Counts keys in `[start, end)` (empty `end`: unbounded).
+   * @param start first key (inclusive)
+   * @param end bound (exclusive)
+   * @param options `snapshot` to count in
+   * @returns the number of keys
+   */
+  async countRange(start: Uint8Array, end: Uint8Array, options?: ReadOptions): Promise<number> {
+    this.#checkOpen("countRange");
+    checkKey(start, "start");
+    checkKey(end, "end");
+    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "countRange"), false);
+    const sym = this.#sym;
+    let count = 0;
+    try {
+      for (;;) {
+        const it = cursor.iterator;
+        if (it === null) throw new EngineClosedError("continue countRange");
+        let chunk = 0;
+        while (chunk < COUNT_CHUNK_ROWS && sym.rocksdb_iter_valid(it) !== 0) {
+          sym.rocksdb_iter_next(it);
+          chunk++;
+        }
+        count += chunk;
+        if (chunk < COUNT_CHUNK_ROWS) {
+          sym.rocksdb_iter_get_error(it, this.#err.bytes);
+          this.#err.check(sym, "Cannot countRange");
+          return count;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0)); // let other work run
+      }
+    } finally {
+      this.#closeCursor(cursor);
+    }
+  }
+
+  // --- writes ------------------------------------------------------------------
+
+  /**
+   * Writes one key. Durable when it resolves if `syncWrites` (the default).
+   * @throws {TypeError|RangeError} for a bad key or value; {@link EngineClosedError}; {@link EngineError}
+   */
+  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.#checkOpen("put");
+    checkKey(key);
+    checkValue(value);
+    if (this.#tuning.syncWrites) {
+      // copies: the caller may reuse its buffers before the group is written
+      const op: WriteOp = { op: "put", key: key.slice(), value: value.slice() };
+      return await this.#committer.submit([op], key.length + value.length);
+    }
+    this.#sym.rocksdb_put(
+      this.#db,
+      this.#native.writeOptions,
+      key,
+      BigInt(key.length),
+      value,
+      BigInt(value.length),
+      this.#err.bytes,
+    );
+    this.#err.check(this.#sym, "Cannot put");
+  }
+
+  /**
+   * Deletes one key (no error when it is missing).
+   * @throws {TypeError|RangeError} for a bad key; {@link EngineClosedError}; {@link EngineError}
+   */
+  async delete(key: Uint8Array): Promise<void> {
+    this.#checkOpen("delete");
+    checkKey(key);
+    if (this.#tuning.syncWrites) {
+      return await this.#committer.submit([{ op: "delete", key: key.slice() }], key.length);
+    }
+    this.#sym.rocksdb_delete(
+      this.#db,
+      this.#native.writeOptions,
+      key,
+      BigInt(key.length),
+      this.#err.bytes,
+    );
+    this.#err.check(this.#sym, "Cannot delete");
+  }
+
+  /**
+   * Applies the operations atomically: all of them or none. `deleteRange`
+   * deletes `[start, end)`.
+   * @param ops at most {@link WRITE_BATCH_OPS_MAX} operations and {@link WRITE_BATCH_BYTES_MAX} bytes
+   * @throws {TypeError|RangeError} for bad operations; {@link EngineClosedError}; {@link EngineError}
+   */
+  async writeBatch(ops: readonly WriteOp[]): Promise<void> {
+    this.#checkOpen("writeBatch");
+    if (!Array.isArray(ops)) throw new TypeError("Invalid ops: an array of operations is required");
+    if (ops.length > WRITE_BATCH_OPS_MAX) {
+      throw new RangeError(
+        `Invalid ops: ${ops.length} operations is above the maximum of ${WRITE_BATCH_OPS_MAX}`,
+      );
+    }
+    const bytes = validateOps(ops);
+    if (ops.length === 0) return;
+    if (this.#tuning.syncWrites) return await this.#committer.submit(ops.map(copyOp), bytes);
+    const batch = this.#buildBatch([ops]);
+    try {
+      this.#sym.rocksdb_write(this.#db, this.#native.writeOptions, batch, this.#err.bytes);
+      this.#err.check(this.#sym, "Cannot writeBatch");
+    } finally {
+      this.#sym.rocksdb_writebatch_destroy(batch);
+    }
+  }
+
+  #buildBatch(requests: readonly (readonly WriteOp[])[]): Ptr {
+    const sym = this.#sym;
+    const batch = sym.rocksdb_writebatch_create()!;
+    for (const ops of requests) {
+      for (const o of ops) {
+        if (o.op === "put") {
+          const { key, value } = o;
+          sym.rocksdb_writebatch_put(batch, key, BigInt(key.length), value, BigInt(value.length));
+        } else if (o.op === "delete") {
+          sym.rocksdb_writebatch_delete(batch, o.key, BigInt(o.key.length));
+        } else {
+          const { start, end } = o;
+          sym.rocksdb_writebatch_delete_range(
+            batch,
+            start,
+            BigInt(start.length),
+            end,
+            BigInt(end.length),
+          );
+        }
+      }
+    }
+    return batch;
+  }
+
+  async #commitGroup(requests: readonly (readonly WriteOp[])[]): Promise<void> {
+    const sym = this.#sym;
+    const batch = this.#buildBatch(requests); // copies every key and value into the batch
+    const err = new ErrSlot();
+    try {
+      await this.#track(
+        sym.rocksdb_write_nb(this.#db, this.#native.writeOptions, batch, err.bytes),
+        undefined,
+      );
+      err.check(sym, "Cannot write");
+    } finally {
+      sym.rocksdb_writebatch_destroy(batch);
+    }
+  }
+
+  // --- snapshots, checkpoints, maintenance ----------------------------------------
+
+  /**
+   * Takes a snapshot: reads through it see the state of this moment.
+   * @returns the snapshot; release it when done
+   */
+  snapshot(): Snapshot {
+    this.#checkOpen("snapshot");
+    const sym = this.#sym;
+    const handle = sym.rocksdb_create_snapshot(this.#db)!;
+    const readOptions = sym.rocksdb_readoptions_create()!;
+    sym.rocksdb_readoptions_set_snapshot(readOptions, handle);
+    const cacheTierReadOptions = sym.rocksdb_readoptions_create()!;
+    sym.rocksdb_readoptions_set_snapshot(cacheTierReadOptions, handle);
+    sym.rocksdb_readoptions_set_read_tier(cacheTierReadOptions, READ_TIER_BLOCK_CACHE);
+    const native: NativeSnapshot = {
+      handle,
+      readOptions,
+      cacheTierReadOptions,
+      pending: 0,
+      released: false,
+      freed: false,
+    };
+    const snapshot = new Snapshot(native, (s) => this.#settleSnapshot(s[NATIVE]));
+    this.#snapshots.add(snapshot);
+    return snapshot;
+  }
+
+  /** Frees a released snapshot once nothing reads from it. */
+  #settleSnapshot(native: NativeSnapshot): void {
+    if (!native.released || native.pending > 0 || native.freed) return;
+    native.freed = true;
+    const sym = this.#sym;
+    sym.rocksdb_release_snapshot(this.#db, native.handle);
+    sym.rocksdb_readoptions_destroy(native.readOptions);
+    sym.rocksdb_readoptions_destroy(native.cacheTierReadOptions);
+    for (const s of this.#snapshots) if (s[NATIVE] === native) this.#snapshots.delete(s);
+  }
+
+  /**
+   * Writes a consistent, openable copy of the database to `dir` (hard links
+   * where possible). `dir` must not exist. Open it with `Engine.open({ dataDir: dir })`.
+   * @throws {EngineError} when RocksDB cannot create it (e.g. `dir` exists)
+   */
+  async checkpoint(dir: string): Promise<void> {
+    this.#checkOpen("checkpoint");
+    if (typeof dir !== "string" || dir === "") {
+      throw new TypeError("Invalid dir: a non-empty string is required");
+    }
+    const sym = this.#sym;
+    const err = new ErrSlot();
+    const cp = sym.rocksdb_checkpoint_object_create(this.#db, err.bytes);
+    err.check(sym, "Cannot checkpoint");
+    try {
+      await this.#track(
+        sym.rocksdb_checkpoint_create_nb(cp!, cString(dir), 0n, err.bytes),
+        undefined,
+      );
+      err.check(sym, `Cannot checkpoint to "${dir}"`);
+    } finally {
+      sym.rocksdb_checkpoint_object_destroy(cp!);
+    }
+  }
+
+  /** Flushes the memtables to SST files and waits for it. */
+  async flush(): Promise<void> {
+    this.#checkOpen("flush");
+    const err = new ErrSlot();
+    await this.#track(
+      this.#sym.rocksdb_flush_nb(this.#db, this.#native.flushOptions, err.bytes),
+      undefined,
+    );
+    err.check(this.#sym, "Cannot flush");
+  }
+
+  /**
+   * Compacts `[start, end]` (the whole key space by default) and waits for it.
+   * @param start first key, or undefined for the beginning
+   * @param end last key, or undefined for the end
+   */
+  async compactRange(start?: Uint8Array, end?: Uint8Array): Promise<void> {
+    this.#checkOpen("compactRange");
+    if (start !== undefined) checkKey(start, "start");
+    if (end !== undefined) checkKey(end, "end");
+    const s = start === undefined ? null : stableCopy(start);
+    const e = end === undefined ? null : stableCopy(end);
+    await this.#track(
+      this.#sym.rocksdb_compact_range_nb(
+        this.#db,
+        s,
+        BigInt(s?.length ?? 0),
+        e,
+        BigInt(e?.length ?? 0),
+      ),
+      undefined,
+    );
+  }
+
+  // --- statistics --------------------------------------------------------------------
+
+  /** Block cache capacity, usage, pinned usage, hits, misses and hit rate. */
+  getCacheInfo(): CacheInfo {
+    this.#checkOpen("getCacheInfo");
+    return this.#cacheInfo(this.#tickers());
+  }
+
+  #tickers(): Record<string, number> {
+    const text = takeCString(
+      this.#sym,
+      this.#sym.rocksdb_options_statistics_get_string(this.#native.opts.options),
+    );
+    return parseStatistics(text ?? "").tickers;
+  }
+
+  #cacheInfo(tickers: Record<string, number>): CacheInfo {
+    const sym = this.#sym;
+    const cache = this.#native.opts.cache;
+    const hits = tickers["rocksdb.block.cache.hit"] ?? 0;
+    const misses = tickers["rocksdb.block.cache.miss"] ?? 0;
+    return {
+      capacityBytes: Number(sym.rocksdb_cache_get_capacity(cache)),
+      usageBytes: Number(sym.rocksdb_cache_get_usage(cache)),
+      pinnedUsageBytes: Number(sym.rocksdb_cache_get_pinned_usage(cache)),
+      hits,
+      misses,
+      hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
+    };
+  }
+
+  #property(name: string): number {
+    const out = new BigUint64Array(1);
+    const rc = this.#sym.rocksdb_property_int(this.#db, cString(name), new Uint8Array(out.buffer));
+    return rc === 0 ? Number(out[0]) : 0;
+  }
+
+  #levels(): LevelStats[] {
+    const sym = this.#sym;
+    const levels: LevelStats[] = Array.from(
+      { length: LEVELS },
+      (_, level) => ({ level, files: 0, bytes: 0 }),
+    );
+    const files = sym.rocksdb_livefiles(this.#db);
+    if (files === null) return levels;
+    try {
+      const count = sym.rocksdb_livefiles_count(files);
+      for (let i = 0; i < count; i++) {
+        const level = sym.rocksdb_livefiles_level(files, i);
+        const entry = levels[level] ?? (levels[level] = { level, files: 0, bytes: 0 });
+        entry.files++;
+        entry.bytes += Number(sym.rocksdb_livefiles_size(files, i));
+      }
+    } finally {
+      sym.rocksdb_livefiles_destroy(files);
+    }
+    return levels;
+  }
+
+  /** The effective options RocksDB was opened with. */
+  effectiveOptions(): EffectiveOptions {
+    return {
+      ...this.#tuning,
+      compactionStyle: "leveled",
+      level0FileNumCompactionTrigger: LEVELED_COMPACTION.level0FileNumCompactionTrigger,
+      maxBytesForLevelBaseBytes: LEVELED_COMPACTION.maxBytesForLevelBaseBytes,
+      maxBytesForLevelMultiplier: LEVELED_COMPACTION.maxBytesForLevelMultiplier,
+    };
+  }
+
+  /** Engine statistics as numbers (see {@link EngineStats}). */
+  getStats(): EngineStats {
+    this.#checkOpen("getStats");
+    const t = this.#tickers();
+    const n = (name: string) => t[name] ?? 0;
+    const useful = n("rocksdb.bloom.filter.useful");
+    const levels = this.#levels();
+    return {
+      blockCache: this.#cacheInfo(t),
+      bloom: { useful, checked: useful + n("rocksdb.bloom.filter.full.positive") },
+      memtable: {
+        bytes: this.#property("rocksdb.cur-size-all-mem-tables"),
+        immutableCount: this.#property("rocksdb.num-immutable-mem-table"),
+      },
+      l0Files: levels[0]?.files ?? 0,
+      levels,
+      pendingCompactionBytes: this.#property("rocksdb.estimate-pending-compaction-bytes"),
+      compaction: {
+        readBytes: n("rocksdb.compact.read.bytes"),
+        writeBytes: n("rocksdb.compact.write.bytes"),
+      },
+      stallMicros: n("rocksdb.stall.micros"),
+      keysRead: n("rocksdb.number.keys.read") + n("rocksdb.number.multiget.keys.read"),
+      keysWritten: n("rocksdb.number.keys.written"),
+      bytesRead: n("rocksdb.bytes.read") + n("rocksdb.number.multiget.bytes.read"),
+      bytesWritten: n("rocksdb.bytes.written"),
+      walSyncs: n("rocksdb.wal.synced"),
+      walBytes: n("rocksdb.wal.bytes"),
+      estimatedKeys: this.#property("rocksdb.estimate-num-keys"),
+      sstBytes: this.#property("rocksdb.live-sst-files-size"),
+      groupCommit: this.#committer.counters,
+      tickers: t,
+      options: this.effectiveOptions(),
+    };
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------
+
+  /**
+   * Closes the engine: waits for queued and in-flight writes and reads, ends
+   * open scans (their next `next()` rejects with EngineClosedError), releases
+   * snapshots, then closes RocksDB. Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#state = "closing";
+    this.#closing = this.#doClose();
+    return this.#closing;
+  }
+
+  async #doClose(): Promise<void> {
+    await this.#committer.idle();
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    for (const cursor of [...this.#cursors]) {
+      cursor.killed = true;
+      this.#closeCursor(cursor);
+    }
+    for (const snapshot of [...this.#snapshots]) snapshot.release();
+    Engine.#finalizer.unregister(this);
+    const native = this.#native;
+    native.closed = true;
+    const sym = this.#sym;
+    await sym.rocksdb_close_nb(native.db);
+    sym.rocksdb_writeoptions_destroy(native.writeOptions);
+    sym.rocksdb_readoptions_destroy(native.readOptions);
+    sym.rocksdb_readoptions_destroy(native.cacheTierReadOptions);
+    sym.rocksdb_flushoptions_destroy(native.flushOptions);
+    destroyOptions(sym, native.opts);
+    if (native.ownsLibrary) native.lib.close();
+    this.#state = "closed";
+  }
+
+  /** Same as {@link Engine.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(operation: string): void {
+    if (this.#state !== "open") throw new EngineClosedError(operation);
+  }
+
+  #snapshotOf(options: ReadOptions | undefined, operation: string): NativeSnapshot | undefined {
+    const snapshot = options?.snapshot;
+    if (snapshot === undefined) return undefined;
+    if (!(snapshot instanceof Snapshot) || !this.#snapshots.has(snapshot)) {
+      throw new TypeError(`Invalid snapshot for ${operation}: it belongs to another engine`);
+    }
+    if (snapshot.released) {
+      throw new RangeError(`Invalid snapshot for ${operation}: it was released`);
+    }
+    return snapshot[NATIVE];
+  }
+
+  /** Tracks a native call in flight, so close() and snapshot release wait for it. */
+  async #track<T>(promise: Promise<T>, snap: NativeSnapshot | undefined): Promise<T> {
+    this.#inFlight.add(promise);
+    if (snap !== undefined) snap.pending++;
+    try {
+      return await promise;
+    } finally {
+      this.#inFlight.delete(promise);
+      if (snap !== undefined) {
+        snap.pending--;
+        this.#settleSnapshot(snap);
+      }
+    }
+  }
+}
+
+function copyOp(o: WriteOp): WriteOp {
+  if (o.op === "put") return { op: "put", key: o.key.slice(), value: o.value.slice() };
+  if (o.op === "delete") return { op: "delete", key: o.key.slice() };
+  return { op: "deleteRange", start: o.start.slice(), end: o.end.slice() };
+}
+
+function validateOps(ops: readonly WriteOp[]): number {
+  let bytes = 0;
+  for (const o of ops) {
+    if (o === null || typeof o !== "object") {
+      throw new TypeError("Invalid op: an object is required");
+    }
+    if (o.op === "put") {
+      checkKey(o.key);
+      checkValue(o.value);
+      bytes += o.key.length + o.value.length;
+    } else if (o.op === "delete") {
+      checkKey(o.key);
+      bytes += o.key.length;
+    } else if (o.op === "deleteRange") {
+      checkKey(o.start, "start");
+      checkKey(o.end, "end");
+      bytes += o.start.length + o.end.length;
+    } else {
+      throw new TypeError(
+        `Invalid op: "${
+          String((o as { op: unknown }).op)
+        }"; one of put, delete, deleteRange is allowed`,
+      );
+    }
+  }
+  if (bytes > WRITE_BATCH_BYTES_MAX) {
+    throw new RangeError(
+      `Invalid ops: ${bytes} bytes is above the maximum of ${WRITE_BATCH_BYTES_MAX}`,
+    );
+  }
+  return bytes;
+}

@@ -1,0 +1,57 @@
+/**
+ * Spire's storage engine: RocksDB through its C API (`Deno.dlopen`), with
+ * every tuning knob applied, group commit of synced writes, snapshots,
+ * checkpoints and statistics as numbers.
+ *
+ * ```ts ignore
+ * import { Engine } from "./mod.ts";
+ * const engine = await Engine.open({ dataDir: "./data/data" });
+ * await engine.put(new Uint8Array([1]), new Uint8Array([2]));
+ * console.log(await engine.get(new Uint8Array([1])));
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Engine,
+  type EngineOpenOptions,
+  type Entry,
+  type ReadOptions,
+  type ScanBatch,
+  type ScanOptions,
+  Snapshot,
+  type WriteOp,
+} from "./engine.ts";
+export { EngineClosedError, EngineError, EngineOverloadedError } from "./errors.ts";
+export {
+  DEFAULT_GROUP_COMMIT_LIMITS,
+  type GroupCommitCounters,
+  type GroupCommitLimits,
+  GroupCommitter,
+} from "./group_commit.ts";
+export {
+  GET_BATCH_KEYS_MAX,
+  KEY_SIZE_MAX_BYTES,
+  SCAN_BATCH_SIZE_MAX,
+  VALUE_SIZE_MAX_BYTES,
+  WRITE_BATCH_BYTES_MAX,
+  WRITE_BATCH_OPS_MAX,
+} from "./limits.ts";
+export {
+  type CacheInfo,
+  type EffectiveOptions,
+  type EngineStats,
+  type Histogram,
+  type LevelStats,
+  type ParsedStatistics,
+  parseStatistics,
+} from "./stats.ts";
+export { LEVELED_COMPACTION } from "./_options.ts";
+export {
+  LIBRARY_CANDIDATES,
+  LibraryLoadError,
+  openLibrary,
+  type RocksDbLibrary,
+} from "./_ffi/library.ts";
