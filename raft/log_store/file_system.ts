@@ -1,0 +1,153 @@
+/**
+ * The disk seen by the region log store. Everything the store does to files
+ * goes through {@link FileSystem}, so that the simulation can hand in a disk
+ * that loses unsynced writes ({@link SimDisk}) and production the real one
+ * ({@link DenoFileSystem}).
+ *
+ * @module
+ */
+
+/** A file opened for appending. Writes land in order; `sync` makes them durable. */
+export interface AppendFile {
+  /** Current size in bytes, including writes not yet synced. */
+  readonly size: number;
+  /** Appends all of `data` at the end of the file. */
+  append(data: Uint8Array): Promise<void>;
+  /** Makes every earlier append durable (fdatasync). */
+  sync(): Promise<void>;
+  /** Closes the handle; safe to call twice. */
+  close(): void;
+}
+
+/** The file operations the region log store needs. Paths use `/`. */
+export interface FileSystem {
+  /** Creates a directory and its parents; no error when it exists. */
+  mkdirAll(path: string): Promise<void>;
+  /** Names (not paths) of the regular files in a directory. */
+  list(dir: string): Promise<string[]>;
+  /** Whole contents of a file. */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Opens a file for appending, creating it (empty) when `create` is set and it is missing. */
+  openAppend(path: string, create: boolean): Promise<AppendFile>;
+  /** Cuts a file to `size` bytes, durably. */
+  truncate(path: string, size: number): Promise<void>;
+  /** Renames a file (atomically replacing `to`), durably with its directory. */
+  rename(from: string, to: string): Promise<void>;
+  /** Deletes a file; no error when it is missing. */
+  remove(path: string): Promise<void>;
+  /** Makes the directory's entries (creations, renames, removals) durable. */
+  syncDir(dir: string): Promise<void>;
+}
+
+class DenoAppendFile implements AppendFile {
+  #file: Deno.FsFile | null;
+  #size: number;
+
+  constructor(file: Deno.FsFile, size: number) {
+    this.#file = file;
+    this.#size = size;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #open(): Deno.FsFile {
+    if (this.#file === null) throw new Error("Cannot use file: it is closed");
+    return this.#file;
+  }
+
+  async append(data: Uint8Array): Promise<void> {
+    const file = this.#open();
+    let done = 0;
+    while (done < data.length) done += await file.write(data.subarray(done));
+    this.#size += data.length;
+  }
+
+  async sync(): Promise<void> {
+    await this.#open().syncData();
+  }
+
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+  }
+}
+
+/**
+ * The real disk through Deno's file API.
+ *
+ * @example
+ * ```ts
+ * import { DenoFileSystem } from "./file_system.ts";
+ * const fs = new DenoFileSystem();
+ * const dir = await Deno.makeTempDir();
+ * const f = await fs.openAppend(`${dir}/a`, true);
+ * await f.append(new Uint8Array([1, 2, 3]));
+ * await f.sync();
+ * f.close();
+ * if ((await fs.readFile(`${dir}/a`)).length !== 3) throw new Error("short file");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class DenoFileSystem implements FileSystem {
+  /** Creates a directory and its parents. */
+  async mkdirAll(path: string): Promise<void> {
+    await Deno.mkdir(path, { recursive: true });
+  }
+
+  /** Lists the regular files of `dir`. */
+  async list(dir: string): Promise<string[]> {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir)) if (e.isFile) names.push(e.name);
+    return names;
+  }
+
+  /** Reads a whole file. */
+  readFile(path: string): Promise<Uint8Array> {
+    return Deno.readFile(path);
+  }
+
+  /** Opens `path` for appending. */
+  async openAppend(path: string, create: boolean): Promise<AppendFile> {
+    const file = await Deno.open(path, { append: true, create, read: false });
+    const { size } = await file.stat();
+    return new DenoAppendFile(file, size);
+  }
+
+  /** Truncates and fsyncs `path`. */
+  async truncate(path: string, size: number): Promise<void> {
+    const file = await Deno.open(path, { write: true });
+    try {
+      await file.truncate(size);
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Renames and syncs the directory of `to`. */
+  async rename(from: string, to: string): Promise<void> {
+    await Deno.rename(from, to);
+    await this.syncDir(to.slice(0, to.lastIndexOf("/")) || "/");
+  }
+
+  /** Removes `path` if present. */
+  async remove(path: string): Promise<void> {
+    try {
+      await Deno.remove(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+
+  /** Fsyncs a directory. */
+  async syncDir(dir: string): Promise<void> {
+    const d = await Deno.open(dir, { read: true });
+    try {
+      await d.sync();
+    } finally {
+      d.close();
+    }
+  }
+}
