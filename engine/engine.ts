@@ -1032,11 +1032,14 @@ export class Engine {
   #snapshotOf(options: ReadOptions | undefined, operation: string): NativeSnapshot | undefined {
     const snapshot = options?.snapshot;
     if (snapshot === undefined) return undefined;
-    if (!(snapshot instanceof Snapshot) || !this.#snapshots.has(snapshot)) {
-      throw new TypeError(`Invalid snapshot for ${operation}: it belongs to another engine`);
+    if (!(snapshot instanceof Snapshot)) {
+      throw new TypeError(`Invalid snapshot for ${operation}: use one from engine.snapshot()`);
     }
     if (snapshot.released) {
       throw new RangeError(`Invalid snapshot for ${operation}: it was released`);
+    }
+    if (!this.#snapshots.has(snapshot)) {
+      throw new TypeError(`Invalid snapshot for ${operation}: it belongs to another engine`);
     }
     return snapshot[NATIVE];
   }

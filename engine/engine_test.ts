@@ -1,0 +1,272 @@
+import assert from "node:assert/strict";
+import { Engine } from "./engine.ts";
+import { EngineError } from "./errors.ts";
+import { b, collect, key, s, tempEngine } from "./_test_util.ts";
+
+const EMPTY = new Uint8Array();
+
+Deno.test("get returns undefined for a missing key and the value after put", async () => {
+  await using t = await tempEngine();
+  assert.equal(await t.engine.get(b("nope")), undefined);
+  await t.engine.put(b("k"), b("v"));
+  assert.equal(s(await t.engine.get(b("k"))), "v");
+  await t.engine.put(b("k"), b("v2"));
+  assert.equal(s(await t.engine.get(b("k"))), "v2");
+  await t.engine.put(b("empty"), EMPTY);
+  assert.deepEqual(await t.engine.get(b("empty")), EMPTY);
+});
+
+Deno.test("delete removes a key and is a no-op for a missing one", async () => {
+  await using t = await tempEngine();
+  await t.engine.put(b("k"), b("v"));
+  await t.engine.delete(b("k"));
+  await t.engine.delete(b("never"));
+  assert.equal(await t.engine.get(b("k")), undefined);
+});
+
+Deno.test("get reads from disk (worker thread) when the block cache misses", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 2000; i++) await t.engine.put(key(i), b(`v${i}`.repeat(20)));
+  await t.engine.flush();
+  // A fresh open has an empty block cache: the cache-tier read answers Incomplete.
+  await t.engine.close();
+  const engine = await Engine.open({ dataDir: t.dir, tuning: { syncWrites: false } });
+  try {
+    const before = engine.getCacheInfo().misses;
+    assert.equal(s(await engine.get(key(1234))), "v1234".repeat(20));
+    assert.equal(await engine.get(key(99999)), undefined);
+    assert.ok(engine.getCacheInfo().misses > before, "the read went to disk");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("getBatch returns values in key order with undefined for missing keys, from memory and disk", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 1000; i += 2) await t.engine.put(key(i), b(`v${i}`));
+  await t.engine.flush();
+  await t.engine.put(b("mem"), b("memtable"));
+  const keys = [key(10), key(11), b("mem"), key(998), key(999), key(0)];
+  const got = (await t.engine.getBatch(keys)).map(s);
+  assert.deepEqual(got, ["v10", undefined, "memtable", "v998", undefined, "v0"]);
+  assert.deepEqual(await t.engine.getBatch([]), []);
+});
+
+Deno.test("writeBatch applies put, delete and deleteRange atomically and in order", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 10; i++) await t.engine.put(key(i), b("old"));
+  await t.engine.writeBatch([
+    { op: "deleteRange", start: key(2), end: key(5) },
+    { op: "put", key: key(3), value: b("new3") },
+    { op: "delete", key: key(7) },
+    { op: "put", key: key(20), value: b("x") },
+    { op: "put", key: key(20), value: b("last wins") },
+  ]);
+  const all = (await collect(t.engine.scanRange(EMPTY, EMPTY))).flatMap((x) => x.entries);
+  assert.deepEqual(
+    all.map((e) => `${s(e.key)}=${s(e.value)}`),
+    [
+      "k00000=old",
+      "k00001=old",
+      "k00003=new3",
+      "k00005=old",
+      "k00006=old",
+      "k00008=old",
+      "k00009=old",
+      "k00020=last wins",
+    ],
+  );
+});
+
+Deno.test("writeBatch with an invalid op writes nothing (atomic validation)", async () => {
+  await using t = await tempEngine();
+  await assert.rejects(
+    t.engine.writeBatch([
+      { op: "put", key: b("a"), value: b("1") },
+      { op: "put", key: "b" as unknown as Uint8Array, value: b("2") },
+    ]),
+    TypeError,
+  );
+  assert.equal(await t.engine.get(b("a")), undefined);
+});
+
+Deno.test("synced writeBatch is atomic under concurrency: readers never see half a batch", async () => {
+  await using t = await tempEngine({ syncWrites: true });
+  const writers = Array.from({ length: 16 }, (_, w) =>
+    t.engine.writeBatch([
+      { op: "put", key: b(`a${w}`), value: b(String(w)) },
+      { op: "put", key: b(`b${w}`), value: b(String(w)) },
+    ]));
+  let checks = 0;
+  while (checks < 50) {
+    const snap = t.engine.snapshot();
+    const vals = await t.engine.getBatch(
+      Array.from({ length: 16 }, (_, w) => [b(`a${w}`), b(`b${w}`)]).flat(),
+      { snapshot: snap },
+    );
+    for (let w = 0; w < 16; w++) {
+      assert.equal(vals[2 * w] === undefined, vals[2 * w + 1] === undefined);
+    }
+    snap.release();
+    checks++;
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await Promise.all(writers);
+  assert.equal(s(await t.engine.get(b("b15"))), "15");
+});
+
+Deno.test("scanRange orders keys bytewise, start inclusive, end exclusive, empty end unbounded", async () => {
+  await using t = await tempEngine();
+  const raw = [[0x00], [0x01, 0x00], [0x01], [0x7f], [0x80], [0xff], [0xff, 0xff]];
+  for (const k of raw.slice().reverse()) await t.engine.put(new Uint8Array(k), b("v"));
+  const keys = async (start: number[], end: number[], reverse = false) =>
+    (await collect(t.engine.scanRange(new Uint8Array(start), new Uint8Array(end), { reverse })))
+      .flatMap((x) => x.keys.map((k) => [...k]));
+  assert.deepEqual(await keys([], []), [[0x00], [0x01], [0x01, 0x00], [0x7f], [0x80], [0xff], [
+    0xff,
+    0xff,
+  ]]);
+  assert.deepEqual(await keys([0x01], [0x80]), [[0x01], [0x01, 0x00], [0x7f]]);
+  assert.deepEqual(await keys([0x01, 0x00], [0xff]), [[0x01, 0x00], [0x7f], [0x80]]);
+  assert.deepEqual(await keys([0x80], []), [[0x80], [0xff], [0xff, 0xff]]);
+  assert.deepEqual(await keys([0x01], [0x80], true), [[0x7f], [0x01, 0x00], [0x01]]);
+  assert.deepEqual(await keys([], [], true), [[0xff, 0xff], [0xff], [0x80], [0x7f], [0x01, 0x00], [
+    0x01,
+  ], [0x00]]);
+  assert.deepEqual(await keys([0x02], [0x03]), []);
+});
+
+Deno.test("scanRange batches: batchSize, limit, keysOnly, reverse with limit, and counters", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 2500; i++) await t.engine.put(key(i), b(`value${i}`));
+  const batches = await collect(t.engine.scanRange(EMPTY, EMPTY));
+  assert.deepEqual(batches.map((x) => x.rowsReturned), [1000, 1000, 500]);
+  const first = batches[0]!;
+  assert.equal(
+    first.bytesRead,
+    first.entries.reduce((n, e) => n + e.key.length + e.value.length, 0),
+  );
+  assert.ok(first.scanTimeMs >= 0);
+  const limited = await collect(t.engine.scanRange(key(100), EMPTY, { batchSize: 7, limit: 20 }));
+  assert.deepEqual(limited.map((x) => x.rowsReturned), [7, 7, 6]);
+  assert.equal(s(limited[0]!.entries[0]!.key), "k00100");
+  const keysOnly = await collect(t.engine.scanRange(key(0), key(10), { keysOnly: true }));
+  assert.equal(keysOnly[0]!.entries.length, 0);
+  assert.equal(keysOnly[0]!.keys.length, 10);
+  assert.equal(keysOnly[0]!.bytesRead, 60);
+  const rev = (await collect(t.engine.scanRange(key(10), key(2000), { reverse: true, limit: 3 })))
+    .flatMap((x) => x.keys.map(s));
+  assert.deepEqual(rev, ["k01999", "k01998", "k01997"]);
+  assert.deepEqual(await collect(t.engine.scanRange(EMPTY, EMPTY, { limit: 0 })), []);
+});
+
+Deno.test("breaking out of a scan frees it; countRange counts keys in range", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 300; i++) await t.engine.put(key(i), b("v"));
+  for await (const batch of t.engine.scanRange(EMPTY, EMPTY, { batchSize: 10 })) {
+    assert.equal(batch.rowsReturned, 10);
+    break;
+  }
+  assert.equal(await t.engine.countRange(EMPTY, EMPTY), 300);
+  assert.equal(await t.engine.countRange(key(10), key(20)), 10);
+  assert.equal(await t.engine.countRange(key(290), EMPTY), 10);
+});
+
+Deno.test("snapshot isolation: gets, getBatch, scans and counts see the snapshot while writes continue", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 100; i++) await t.engine.put(key(i), b("before"));
+  const snap = t.engine.snapshot();
+  const scan = t.engine.scanRange(EMPTY, EMPTY, { snapshot: snap, batchSize: 10 });
+  const first = await scan.next();
+  for (let i = 0; i < 200; i++) await t.engine.put(key(i), b("after"));
+  await t.engine.delete(key(5));
+  await t.engine.flush();
+  assert.equal(s(await t.engine.get(key(5), { snapshot: snap })), "before");
+  assert.equal(await t.engine.get(key(150), { snapshot: snap }), undefined);
+  assert.equal(s(await t.engine.get(key(6))), "after");
+  assert.deepEqual((await t.engine.getBatch([key(5), key(150)], { snapshot: snap })).map(s), [
+    "before",
+    undefined,
+  ]);
+  assert.equal(await t.engine.countRange(EMPTY, EMPTY, { snapshot: snap }), 100);
+  assert.equal(await t.engine.countRange(EMPTY, EMPTY), 199);
+  const rest = await collect(scan);
+  const values = [first.value!, ...rest].flatMap((x) => x.entries.map((e) => s(e.value)));
+  assert.equal(values.length, 100);
+  assert.ok(values.every((v) => v === "before"));
+  snap.release();
+  snap.release(); // twice is fine
+  await assert.rejects(t.engine.get(key(1), { snapshot: snap }), RangeError);
+});
+
+Deno.test("data persists across close and reopen", async () => {
+  await using t = await tempEngine({ syncWrites: true });
+  await t.engine.put(b("durable"), b("yes"));
+  await t.engine.writeBatch([{ op: "put", key: b("batch"), value: b("also") }]);
+  await t.engine.close();
+  const engine = await Engine.open({ dataDir: t.dir });
+  try {
+    assert.equal(s(await engine.get(b("durable"))), "yes");
+    assert.equal(s(await engine.get(b("batch"))), "also");
+  } finally {
+    await engine.close();
+  }
+});
+
+Deno.test("checkpoint is a consistent copy that reopens; later writes do not reach it", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 500; i++) await t.engine.put(key(i), b(`v${i}`));
+  const cpDir = `${t.root}/checkpoint`;
+  await t.engine.checkpoint(cpDir);
+  await t.engine.put(key(1), b("changed"));
+  await assert.rejects(t.engine.checkpoint(cpDir), EngineError); // exists already
+  const copy = await Engine.open({ dataDir: cpDir, tuning: { syncWrites: false } });
+  try {
+    assert.equal(s(await copy.get(key(1))), "v1");
+    assert.equal(await copy.countRange(EMPTY, EMPTY), 500);
+    await copy.put(key(2), b("in copy"));
+  } finally {
+    await copy.close();
+  }
+  assert.equal(s(await t.engine.get(key(2))), "v2");
+});
+
+Deno.test("flush writes an SST and compactRange moves data out of L0", async () => {
+  await using t = await tempEngine();
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 1000; i++) await t.engine.put(key(i), b(`r${round}`.repeat(50)));
+    await t.engine.flush();
+  }
+  const before = t.engine.getStats();
+  assert.equal(before.l0Files, 3);
+  assert.equal(before.memtable.immutableCount, 0);
+  await t.engine.compactRange();
+  const after = t.engine.getStats();
+  assert.equal(after.l0Files, 0);
+  assert.ok(after.levels.slice(1).some((l) => l.files > 0 && l.bytes > 0));
+  assert.ok(after.compaction.readBytes > 0 && after.compaction.writeBytes > 0);
+  assert.equal(s(await t.engine.get(key(7))), "r2".repeat(50));
+});
+
+Deno.test("getStats and getCacheInfo report numbers that move with the workload", async () => {
+  await using t = await tempEngine({ syncWrites: true, blockCacheSizeBytes: 1 << 20 });
+  const s0 = t.engine.getStats();
+  for (let i = 0; i < 200; i++) await t.engine.put(key(i), b("x".repeat(100)));
+  await t.engine.flush();
+  for (let i = 0; i < 200; i++) await t.engine.get(key(i));
+  await t.engine.get(b("zzz-missing")); // bloom filter says no
+  const s1 = t.engine.getStats();
+  assert.equal(s1.keysWritten - s0.keysWritten, 200);
+  assert.equal(s1.walSyncs - s0.walSyncs, s1.groupCommit.groups - s0.groupCommit.groups);
+  assert.ok(s1.keysRead >= 201);
+  assert.ok(s1.blockCache.hits > 0 && s1.blockCache.misses > 0);
+  assert.ok(s1.bloom.checked > 0 && s1.bloom.useful >= 1);
+  assert.equal(s1.levels[0]!.files, 1);
+  assert.ok(s1.sstBytes > 0);
+  assert.equal(s1.options.level0FileNumCompactionTrigger, 4);
+  const info = t.engine.getCacheInfo();
+  assert.equal(info.capacityBytes, 1 << 20);
+  assert.ok(info.usageBytes > 0 && info.usageBytes <= info.capacityBytes);
+  assert.ok(info.hitRate > 0 && info.hitRate < 1);
+  for (const v of Object.values(s1.tickers)) assert.equal(typeof v, "number");
+});
