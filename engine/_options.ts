@@ -36,21 +36,34 @@ export interface NativeOptions {
  * Creates RocksDB options applying every knob of `tuning`.
  * @param sym the library symbols
  * @param tuning the complete tuning
+ * @param skip test-only: knobs to leave at RocksDB's defaults (the proofs show they then fail)
  * @returns the native options, block cache and rate limiter (freed with {@link destroyOptions})
  */
-export function buildOptions(sym: RocksDbSymbols, tuning: RocksDbTuning): NativeOptions {
+export function buildOptions(
+  sym: RocksDbSymbols,
+  tuning: RocksDbTuning,
+  skip: ReadonlySet<keyof RocksDbTuning> = new Set(),
+): NativeOptions {
   const options = nonNull(sym.rocksdb_options_create(), "rocksdb_options_create");
   sym.rocksdb_options_set_create_if_missing(options, 1);
   sym.rocksdb_options_enable_statistics(options);
   sym.rocksdb_options_set_info_log_level(options, 1); // INFO_LEVEL: operators read the LOG
   sym.rocksdb_options_set_keep_log_file_num(options, BigInt(INFO_LOG_FILES_KEPT));
 
-  const code = COMPRESSION_CODES[tuning.compression];
-  sym.rocksdb_options_set_compression(options, code);
-  sym.rocksdb_options_set_bottommost_compression(options, code);
-  sym.rocksdb_options_set_write_buffer_size(options, BigInt(tuning.writeBufferSizeBytes));
-  sym.rocksdb_options_set_max_write_buffer_number(options, tuning.maxWriteBufferNumber);
-  sym.rocksdb_options_set_max_background_jobs(options, tuning.maxBackgroundJobs);
+  if (!skip.has("compression")) {
+    const code = COMPRESSION_CODES[tuning.compression];
+    sym.rocksdb_options_set_compression(options, code);
+    sym.rocksdb_options_set_bottommost_compression(options, code);
+  }
+  if (!skip.has("writeBufferSizeBytes")) {
+    sym.rocksdb_options_set_write_buffer_size(options, BigInt(tuning.writeBufferSizeBytes));
+  }
+  if (!skip.has("maxWriteBufferNumber")) {
+    sym.rocksdb_options_set_max_write_buffer_number(options, tuning.maxWriteBufferNumber);
+  }
+  if (!skip.has("maxBackgroundJobs")) {
+    sym.rocksdb_options_set_max_background_jobs(options, tuning.maxBackgroundJobs);
+  }
 
   sym.rocksdb_options_set_compaction_style(options, 0); // rocksdb_level_compaction
   sym.rocksdb_options_set_level0_file_num_compaction_trigger(
@@ -71,15 +84,17 @@ export function buildOptions(sym: RocksDbSymbols, tuning: RocksDbTuning): Native
     sym.rocksdb_ratelimiter_create(BigInt(tuning.rateLimitBytesPerSec), 100_000n, 10),
     "rocksdb_ratelimiter_create",
   );
-  sym.rocksdb_options_set_ratelimiter(options, rateLimiter);
+  if (!skip.has("rateLimitBytesPerSec")) sym.rocksdb_options_set_ratelimiter(options, rateLimiter);
 
   const table = nonNull(sym.rocksdb_block_based_options_create(), "block_based_options_create");
   const cache = nonNull(
     sym.rocksdb_cache_create_lru(BigInt(tuning.blockCacheSizeBytes)),
     "cache_create_lru",
   );
-  sym.rocksdb_block_based_options_set_block_cache(table, cache);
-  if (tuning.bloomBitsPerKey > 0) {
+  if (!skip.has("blockCacheSizeBytes")) {
+    sym.rocksdb_block_based_options_set_block_cache(table, cache);
+  }
+  if (tuning.bloomBitsPerKey > 0 && !skip.has("bloomBitsPerKey")) {
     const filter = nonNull(
       sym.rocksdb_filterpolicy_create_bloom_full(tuning.bloomBitsPerKey),
       "filterpolicy_create_bloom_full",

@@ -67,6 +67,11 @@ export interface EngineOpenOptions {
   libraryPath?: string;
   /** Limits of the group commit of synced writes. */
   groupCommit?: Partial<GroupCommitLimits>;
+  /**
+   * Test-only: knobs that are NOT applied to RocksDB, so that the knob proofs
+   * can show they fail when a knob is left out. Never set this in production.
+   */
+  unappliedKnobsForTest?: readonly (keyof RocksDbTuning)[];
 }
 
 /** Options of reads. */
@@ -269,7 +274,8 @@ export class Engine {
     const sym = lib.symbols;
     let opts: NativeOptions | undefined;
     try {
-      opts = buildOptions(sym, tuning);
+      const skip = new Set(options.unappliedKnobsForTest ?? []);
+      opts = buildOptions(sym, tuning, skip);
       const err = new ErrSlot();
       const db = await sym.rocksdb_open_nb(opts.options, cString(options.dataDir), err.bytes);
       err.check(sym, `Cannot open engine at "${options.dataDir}"`);
@@ -277,7 +283,9 @@ export class Engine {
         throw new EngineError(`Cannot open engine at "${options.dataDir}"`, "NULL handle");
       }
       const writeOptions = sym.rocksdb_writeoptions_create()!;
-      sym.rocksdb_writeoptions_set_sync(writeOptions, tuning.syncWrites ? 1 : 0);
+      if (!skip.has("syncWrites")) {
+        sym.rocksdb_writeoptions_set_sync(writeOptions, tuning.syncWrites ? 1 : 0);
+      }
       const readOptions = sym.rocksdb_readoptions_create()!;
       const cacheTierReadOptions = sym.rocksdb_readoptions_create()!;
       sym.rocksdb_readoptions_set_read_tier(cacheTierReadOptions, READ_TIER_BLOCK_CACHE);
