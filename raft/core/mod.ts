@@ -8,3 +8,4 @@
 
 export * from "./types.ts";
 export { MemoryStorage } from "./memory_storage.ts";
+export { RawNode } from "./raw_node.ts";
