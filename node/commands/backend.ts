@@ -1,0 +1,314 @@
+/**
+ * The storage interface the client server talks to, and {@link LocalBackend},
+ * its implementation directly over one engine: writes go through one queue and
+ * are evaluated at apply time by {@link applyWrite}, several queued writes
+ * sharing one engine batch (group commit). A Raft-backed implementation replaces
+ * it by proposing each {@link WriteCommand} to the region that owns its keys.
+ *
+ * @module
+ */
+
+import { error, type Reply } from "../resp/reply.ts";
+import {
+  decodeValue,
+  engineKeyOf,
+  type StoredValue,
+  USER_KEY_RANGE,
+  userKeyOf,
+} from "./kv_model.ts";
+import { compareBytes, type EngineLike, type ScanBatch } from "./memory_engine.ts";
+import { applyWrite, type EngineOp, type StateReader, type WriteCommand } from "./write_ops.ts";
+
+/** A user key with its stored value (expired values included). */
+export interface StoredEntry {
+  /** The Redis key. */
+  readonly key: Uint8Array;
+  /** The decoded value. */
+  readonly value: StoredValue;
+}
+
+/** A page of the keyspace in key order. */
+export interface KeyPage {
+  /** Entries after the requested key, in key order. */
+  readonly entries: readonly StoredEntry[];
+  /** True when the keyspace has no keys after the last entry. */
+  readonly done: boolean;
+}
+
+/** The result of SPIRE.SCANRANGE. */
+export interface RangeScanResult {
+  /** Live user keys and their values, in key order. */
+  readonly rows: readonly (readonly [Uint8Array, Uint8Array])[];
+  /** Engine rows read (live and expired). */
+  readonly rowsReturned: number;
+  /** Engine bytes read. */
+  readonly bytesRead: number;
+  /** Engine scan time, in ms. */
+  readonly scanTimeMs: number;
+  /** Engine batches read. */
+  readonly batches: number;
+}
+
+/** What the client server needs from storage. */
+export interface KvBackend {
+  /** Proposes a write; resolves with its reply once applied. Never rejects for user errors. */
+  execute(cmd: WriteCommand): Promise<Reply>;
+  /** Reads stored values (expired ones included; the caller filters with its clock). */
+  read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]>;
+  /** Reads up to `limit` entries with keys strictly after `after` (from the start if undefined). */
+  scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage>;
+  /** Counts stored keys (expired ones not yet removed included, as Redis does). */
+  dbsize(): Promise<number>;
+  /** Scans user keys in [start, end) (end empty = unbounded) in engine batches. */
+  scanRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: { readonly batchSize: number; readonly limit: number; readonly nowMs: number },
+  ): Promise<RangeScanResult>;
+}
+
+/** Thrown by {@link LocalBackend} methods once it is closed. */
+export class BackendClosedError extends Error {
+  constructor() {
+    super("Cannot use backend: it is closed");
+    this.name = "BackendClosedError";
+  }
+}
+
+/** Options of {@link LocalBackend}. */
+export interface LocalBackendOptions {
+  /** The engine holding the data. */
+  readonly engine: EngineLike;
+  /** The clock (ms since the epoch) stamped on each write. */
+  readonly now: () => number;
+  /** Writes waiting to be applied before new ones are refused (default 10000). */
+  readonly writeQueueMax?: number;
+  /** Writes applied in one engine batch at most (default 256). */
+  readonly groupCommitMax?: number;
+}
+
+interface Pending {
+  readonly cmd: WriteCommand;
+  readonly resolve: (r: Reply) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+function keyId(key: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < key.length; i += 4096) s += String.fromCharCode(...key.subarray(i, i + 4096));
+  return s;
+}
+
+/** State reader for one group commit: engine state plus the batch's own earlier writes. */
+class BatchReader implements StateReader {
+  readonly #engine: EngineLike;
+  readonly #changes = new Map<string, Uint8Array | null>();
+  readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
+
+  constructor(engine: EngineLike) {
+    this.#engine = engine;
+  }
+
+  get(engineKey: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const id = keyId(engineKey);
+    if (this.#changes.has(id)) return this.#changes.get(id) ?? undefined;
+    for (const r of this.#cleared) {
+      if (compareBytes(engineKey, r.start) >= 0 && compareBytes(engineKey, r.end) < 0) {
+        return undefined;
+      }
+    }
+    return this.#engine.get(engineKey);
+  }
+
+  record(ops: readonly EngineOp[]): void {
+    for (const op of ops) {
+      if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
+      else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
+      else {
+        for (const id of [...this.#changes.keys()]) {
+          const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
+          if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
+            this.#changes.delete(id);
+          }
+        }
+        this.#cleared.push({ start: op.start, end: op.end });
+      }
+    }
+  }
+}
+
+/**
+ * A backend over one engine, for a single node without Raft (and for tests).
+ * @example
+ * ```ts
+ * import { LocalBackend } from "./backend.ts";
+ * import { MemoryEngine } from "./memory_engine.ts";
+ * const b = new LocalBackend({ engine: new MemoryEngine(), now: () => 0 });
+ * const key = new TextEncoder().encode("k");
+ * await b.execute({ op: "set", key, value: key });
+ * console.assert((await b.read([key]))[0]?.value.length === 1);
+ * await b.close();
+ * ```
+ */
+export class LocalBackend implements KvBackend {
+  readonly #engine: EngineLike;
+  readonly #now: () => number;
+  readonly #writeQueueMax: number;
+  readonly #groupCommitMax: number;
+  #queue: Pending[] = [];
+  #draining: Promise<void> | undefined;
+  #closed = false;
+  /** Engine batches written so far. */
+  batchesWritten = 0;
+
+  /**
+   * @param options the engine, clock and queue limits
+   * @throws {RangeError} for limits that are not positive integers
+   */
+  constructor(options: LocalBackendOptions) {
+    this.#engine = options.engine;
+    this.#now = options.now;
+    this.#writeQueueMax = options.writeQueueMax ?? 10_000;
+    this.#groupCommitMax = options.groupCommitMax ?? 256;
+    for (
+      const [name, v] of [["writeQueueMax", this.#writeQueueMax], [
+        "groupCommitMax",
+        this.#groupCommitMax,
+      ]] as const
+    ) {
+      if (!Number.isSafeInteger(v) || v <= 0) {
+        throw new RangeError(`Invalid LocalBackend option ${name}: ${v} is not a positive integer`);
+      }
+    }
+  }
+
+  /** @inheritdoc */
+  execute(cmd: WriteCommand): Promise<Reply> {
+    if (this.#closed) return Promise.reject(new BackendClosedError());
+    if (this.#queue.length >= this.#writeQueueMax) {
+      return Promise.resolve(
+        error(`BUSY write queue is full: ${this.#queue.length} writes waiting (writeQueueMax)`),
+      );
+    }
+    return new Promise<Reply>((resolve, reject) => {
+      this.#queue.push({ cmd, resolve, reject });
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue.splice(0, this.#groupCommitMax);
+        await this.#commit(group);
+      }
+    } finally {
+      this.#draining = undefined;
+    }
+  }
+
+  async #commit(group: Pending[]): Promise<void> {
+    const reader = new BatchReader(this.#engine);
+    const ops: EngineOp[] = [];
+    const replies: Reply[] = [];
+    try {
+      for (const p of group) {
+        const r = await applyWrite(p.cmd, this.#now(), reader);
+        reader.record(r.ops);
+        ops.push(...r.ops);
+        replies.push(r.reply);
+      }
+      if (ops.length > 0) {
+        await this.#engine.writeBatch(ops);
+        this.batchesWritten++;
+      }
+    } catch (e) {
+      for (const p of group) p.reject(e);
+      return;
+    }
+    group.forEach((p, i) => p.resolve(replies[i]!));
+  }
+
+  /** @inheritdoc */
+  async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
+    if (this.#closed) throw new BackendClosedError();
+    const raw = await this.#engine.getBatch(keys.map(engineKeyOf));
+    return raw.map((b) => (b === undefined ? undefined : decodeValue(b)));
+  }
+
+  /** @inheritdoc */
+  async scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage> {
+    if (this.#closed) throw new BackendClosedError();
+    const start = after === undefined ? USER_KEY_RANGE.start : successor(engineKeyOf(after));
+    const entries: StoredEntry[] = [];
+    for await (
+      const batch of this.#engine.scanRange(start, USER_KEY_RANGE.end, {
+        batchSize: Math.min(limit + 1, 1000),
+        limit: limit + 1,
+      })
+    ) {
+      for (const { key, value } of batch.entries) {
+        entries.push({ key: userKeyOf(key).slice(), value: decodeValue(value) });
+      }
+    }
+    const done = entries.length <= limit;
+    return { entries: done ? entries : entries.slice(0, limit), done };
+  }
+
+  /** @inheritdoc */
+  async dbsize(): Promise<number> {
+    if (this.#closed) throw new BackendClosedError();
+    let n = 0;
+    for await (
+      const batch of this.#engine.scanRange(USER_KEY_RANGE.start, USER_KEY_RANGE.end, {
+        keysOnly: true,
+        batchSize: 4096,
+      })
+    ) n += batch.entries.length;
+    return n;
+  }
+
+  /** @inheritdoc */
+  async scanRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: { readonly batchSize: number; readonly limit: number; readonly nowMs: number },
+  ): Promise<RangeScanResult> {
+    if (this.#closed) throw new BackendClosedError();
+    const engineEnd = end.length === 0 ? USER_KEY_RANGE.end : engineKeyOf(end);
+    const rows: [Uint8Array, Uint8Array][] = [];
+    let rowsReturned = 0;
+    let bytesRead = 0;
+    let scanTimeMs = 0;
+    let batches = 0;
+    const it = this.#engine.scanRange(engineKeyOf(start), engineEnd, {
+      batchSize: options.batchSize,
+    });
+    outer: for await (const batch of it as AsyncIterable<ScanBatch>) {
+      batches++;
+      rowsReturned += batch.rowsReturned;
+      bytesRead += batch.bytesRead;
+      scanTimeMs += batch.scanTimeMs;
+      for (const { key, value } of batch.entries) {
+        const v = decodeValue(value);
+        if (v.expireAtMs !== undefined && options.nowMs > v.expireAtMs) continue;
+        rows.push([userKeyOf(key).slice(), v.value.slice()]);
+        if (rows.length >= options.limit) break outer;
+      }
+    }
+    return { rows, rowsReturned, bytesRead, scanTimeMs, batches };
+  }
+
+  /** Waits for queued writes, then refuses new calls. Safe to call twice. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#draining !== undefined) await this.#draining;
+  }
+}
+
+/** The smallest key greater than `key`. */
+function successor(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}

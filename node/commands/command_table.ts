@@ -1,0 +1,480 @@
+/**
+ * The table of supported commands: arity (Redis's convention: N means exactly
+ * N arguments including the name, -N at least N), flags, key positions, ACL
+ * categories and a one-line summary. It drives arity checks and COMMAND replies.
+ *
+ * @module
+ */
+
+/** One command's static description. */
+export interface CommandSpec {
+  /** Lower-case name (`client|setname` for a subcommand). */
+  readonly name: string;
+  /** Redis arity. */
+  readonly arity: number;
+  /** Command flags as COMMAND reports them. */
+  readonly flags: readonly string[];
+  /** First key argument index (0: none). */
+  readonly firstKey: number;
+  /** Last key argument index (-1: last argument). */
+  readonly lastKey: number;
+  /** Step between key arguments. */
+  readonly keyStep: number;
+  /** ACL categories. */
+  readonly categories: readonly string[];
+  /** The group COMMAND DOCS reports. */
+  readonly group: string;
+  /** One-line summary. */
+  readonly summary: string;
+  /** Subcommands of a container command. */
+  readonly subcommands?: readonly CommandSpec[];
+}
+
+type Row = [
+  name: string,
+  arity: number,
+  flags: string,
+  keys: [number, number, number],
+  categories: string,
+  group: string,
+  summary: string,
+];
+
+const NO_KEYS: [number, number, number] = [0, 0, 0];
+const ONE_KEY: [number, number, number] = [1, 1, 1];
+const ALL_KEYS: [number, number, number] = [1, -1, 1];
+const PAIRS: [number, number, number] = [1, -1, 2];
+
+const ROWS: Row[] = [
+  [
+    "ping",
+    -1,
+    "fast",
+    NO_KEYS,
+    "@fast @connection",
+    "connection",
+    "Returns the server's liveliness response",
+  ],
+  ["echo", 2, "fast", NO_KEYS, "@fast @connection", "connection", "Returns the given string"],
+  [
+    "hello",
+    -1,
+    "noscript loading stale fast no_auth allow_busy",
+    NO_KEYS,
+    "@fast @connection",
+    "connection",
+    "Handshakes with the server and selects the protocol",
+  ],
+  [
+    "auth",
+    -2,
+    "noscript loading stale fast no_auth allow_busy",
+    NO_KEYS,
+    "@fast @connection",
+    "connection",
+    "Authenticates the connection",
+  ],
+  [
+    "select",
+    2,
+    "loading stale fast",
+    NO_KEYS,
+    "@fast @connection",
+    "connection",
+    "Changes the selected database (only 0 exists)",
+  ],
+  [
+    "quit",
+    -1,
+    "noscript loading stale fast no_auth allow_busy",
+    NO_KEYS,
+    "@fast @connection",
+    "connection",
+    "Closes the connection",
+  ],
+  ["client", -2, "", NO_KEYS, "@slow", "connection", "A container for client connection commands"],
+  [
+    "command",
+    -1,
+    "loading stale",
+    NO_KEYS,
+    "@slow @connection",
+    "server",
+    "Returns detailed information about all commands",
+  ],
+  [
+    "info",
+    -1,
+    "loading stale",
+    NO_KEYS,
+    "@slow @dangerous",
+    "server",
+    "Returns information and statistics about the server",
+  ],
+  [
+    "dbsize",
+    1,
+    "readonly fast",
+    NO_KEYS,
+    "@keyspace @read @fast",
+    "server",
+    "Returns the number of keys in the database",
+  ],
+  [
+    "flushdb",
+    -1,
+    "write",
+    NO_KEYS,
+    "@keyspace @write @slow @dangerous",
+    "server",
+    "Removes all keys from the database",
+  ],
+  [
+    "get",
+    2,
+    "readonly fast",
+    ONE_KEY,
+    "@read @string @fast",
+    "string",
+    "Returns the string value of a key",
+  ],
+  [
+    "set",
+    -3,
+    "write denyoom",
+    ONE_KEY,
+    "@write @string @slow",
+    "string",
+    "Sets the string value of a key, with options",
+  ],
+  [
+    "getdel",
+    2,
+    "write fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Returns the value of a key and deletes it",
+  ],
+  [
+    "getex",
+    -2,
+    "write fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Returns the value of a key and sets or clears its expiry",
+  ],
+  [
+    "mget",
+    -2,
+    "readonly fast",
+    ALL_KEYS,
+    "@read @string @fast",
+    "string",
+    "Returns the values of several keys",
+  ],
+  [
+    "mset",
+    -3,
+    "write denyoom",
+    PAIRS,
+    "@write @string @slow",
+    "string",
+    "Sets several keys atomically",
+  ],
+  [
+    "msetnx",
+    -3,
+    "write denyoom",
+    PAIRS,
+    "@write @string @slow",
+    "string",
+    "Sets several keys atomically if none of them exists",
+  ],
+  ["del", -2, "write", ALL_KEYS, "@keyspace @write @slow", "generic", "Deletes keys"],
+  ["unlink", -2, "write fast", ALL_KEYS, "@keyspace @write @fast", "generic", "Deletes keys"],
+  [
+    "exists",
+    -2,
+    "readonly fast",
+    ALL_KEYS,
+    "@keyspace @read @fast",
+    "generic",
+    "Counts how many of the given keys exist",
+  ],
+  [
+    "incr",
+    2,
+    "write denyoom fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Increments an integer value by one",
+  ],
+  [
+    "incrby",
+    3,
+    "write denyoom fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Increments an integer value by a number",
+  ],
+  [
+    "decr",
+    2,
+    "write denyoom fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Decrements an integer value by one",
+  ],
+  [
+    "decrby",
+    3,
+    "write denyoom fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Decrements an integer value by a number",
+  ],
+  [
+    "append",
+    3,
+    "write denyoom fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Appends to the value of a key",
+  ],
+  [
+    "strlen",
+    2,
+    "readonly fast",
+    ONE_KEY,
+    "@read @string @fast",
+    "string",
+    "Returns the length of a string value",
+  ],
+  [
+    "expire",
+    -3,
+    "write fast",
+    ONE_KEY,
+    "@keyspace @write @fast",
+    "generic",
+    "Sets a key's time to live in seconds",
+  ],
+  [
+    "pexpire",
+    -3,
+    "write fast",
+    ONE_KEY,
+    "@keyspace @write @fast",
+    "generic",
+    "Sets a key's time to live in milliseconds",
+  ],
+  [
+    "expireat",
+    -3,
+    "write fast",
+    ONE_KEY,
+    "@keyspace @write @fast",
+    "generic",
+    "Sets a key's expiry as a Unix time in seconds",
+  ],
+  [
+    "pexpireat",
+    -3,
+    "write fast",
+    ONE_KEY,
+    "@keyspace @write @fast",
+    "generic",
+    "Sets a key's expiry as a Unix time in milliseconds",
+  ],
+  [
+    "ttl",
+    2,
+    "readonly fast",
+    ONE_KEY,
+    "@keyspace @read @fast",
+    "generic",
+    "Returns a key's time to live in seconds",
+  ],
+  [
+    "pttl",
+    2,
+    "readonly fast",
+    ONE_KEY,
+    "@keyspace @read @fast",
+    "generic",
+    "Returns a key's time to live in milliseconds",
+  ],
+  [
+    "persist",
+    2,
+    "write fast",
+    ONE_KEY,
+    "@keyspace @write @fast",
+    "generic",
+    "Removes a key's expiry",
+  ],
+  [
+    "scan",
+    -2,
+    "readonly",
+    NO_KEYS,
+    "@keyspace @read @slow",
+    "generic",
+    "Iterates over the key names",
+  ],
+  [
+    "type",
+    2,
+    "readonly fast",
+    ONE_KEY,
+    "@keyspace @read @fast",
+    "generic",
+    "Returns the type of a key's value",
+  ],
+  ["spire.stats", -1, "readonly", NO_KEYS, "@slow", "spire", "Returns node and engine statistics"],
+  ["spire.regions", -1, "readonly", NO_KEYS, "@slow", "spire", "Returns the regions of the node"],
+  [
+    "spire.scanrange",
+    -3,
+    "readonly",
+    NO_KEYS,
+    "@read @slow",
+    "spire",
+    "Scans keys in [start, end) with engine cost figures",
+  ],
+];
+
+const SUBCOMMANDS: Record<string, Row[]> = {
+  client: [
+    [
+      "client|setname",
+      3,
+      "noscript loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "connection",
+      "Sets the connection name",
+    ],
+    [
+      "client|getname",
+      2,
+      "noscript loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "connection",
+      "Returns the connection name",
+    ],
+    [
+      "client|id",
+      2,
+      "noscript loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "connection",
+      "Returns the connection id",
+    ],
+    [
+      "client|info",
+      2,
+      "noscript loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "connection",
+      "Returns information about this connection",
+    ],
+    [
+      "client|list",
+      -2,
+      "admin noscript loading stale",
+      NO_KEYS,
+      "@admin @slow @dangerous @connection",
+      "connection",
+      "Lists open connections",
+    ],
+  ],
+  command: [
+    [
+      "command|count",
+      2,
+      "loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "server",
+      "Returns the number of commands",
+    ],
+    [
+      "command|info",
+      -2,
+      "loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "server",
+      "Returns information about commands",
+    ],
+    [
+      "command|docs",
+      -2,
+      "loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "server",
+      "Returns documentary information about commands",
+    ],
+    [
+      "command|list",
+      -2,
+      "loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "server",
+      "Returns a list of command names",
+    ],
+  ],
+};
+
+function toSpec(row: Row): CommandSpec {
+  const [name, arity, flags, [firstKey, lastKey, keyStep], categories, group, summary] = row;
+  const subs = SUBCOMMANDS[name];
+  const base = {
+    name,
+    arity,
+    flags: flags === "" ? [] : flags.split(" "),
+    firstKey,
+    lastKey,
+    keyStep,
+    categories: categories.split(" "),
+    group,
+    summary,
+  };
+  return subs === undefined ? base : { ...base, subcommands: subs.map(toSpec) };
+}
+
+/**
+ * Builds the command table.
+ * @returns lower-case name to spec
+ * @example
+ * ```ts
+ * import { commandTable } from "./command_table.ts";
+ * console.assert(commandTable().get("get")?.arity === 2);
+ * ```
+ */
+export function commandTable(): ReadonlyMap<string, CommandSpec> {
+  return new Map(ROWS.map((r) => [r[0], toSpec(r)]));
+}
+
+/**
+ * Checks an argument count against a Redis arity.
+ * @param arity the spec's arity
+ * @param argc the number of arguments including the command name
+ * @returns true when acceptable
+ */
+export function arityOk(arity: number, argc: number): boolean {
+  return arity >= 0 ? argc === arity : argc >= -arity;
+}

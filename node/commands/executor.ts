@@ -1,0 +1,837 @@
+/**
+ * Command execution: argument parsing, arity and authentication checks, and
+ * the semantics of every supported command, with Redis 7's replies and error
+ * texts. Reads are answered from the backend with the executor's clock (expired
+ * keys are invisible); writes become {@link WriteCommand}s evaluated at apply
+ * time by the backend.
+ *
+ * @module
+ */
+
+import type { RespVersion } from "../resp/encoder.ts";
+import {
+  array,
+  bulk,
+  error,
+  fromPlain,
+  integer,
+  map,
+  NIL,
+  OK,
+  type Reply,
+  simple,
+} from "../resp/reply.ts";
+import { INT64_MIN, parseInt64 } from "./_int.ts";
+import type { KvBackend } from "./backend.ts";
+import { arityOk, type CommandSpec, commandTable } from "./command_table.ts";
+import { globMatch } from "./glob.ts";
+import { EXPIRE_AT_MS_MAX, isExpired, type StoredValue } from "./kv_model.ts";
+import type { Expiry, WriteCommand } from "./write_ops.ts";
+
+/** Per-connection state that commands read and change. */
+export interface Session {
+  /** Connection id (CLIENT ID). */
+  readonly id: number;
+  /** Peer address "ip:port". */
+  readonly addr: string;
+  /** When the connection was accepted (ms). */
+  readonly createdMs: number;
+  /** Connection name (CLIENT SETNAME), undefined when unset. */
+  name: string | undefined;
+  /** Protocol version (HELLO). */
+  resp: RespVersion;
+  /** True once AUTH succeeded (or when no password is configured). */
+  authed: boolean;
+  /** Set by QUIT: close the connection after sending the reply. */
+  closeAfterReply: boolean;
+  /** Time of the last command (ms). */
+  lastCommandMs: number;
+  /** Name of the last command. */
+  lastCommand: string;
+}
+
+/** A source of plain values (objects, arrays, numbers, strings). */
+export type PlainSource = () => unknown | Promise<unknown>;
+
+/** Options of {@link CommandExecutor}. */
+export interface ExecutorOptions {
+  /** Storage. */
+  readonly backend: KvBackend;
+  /** The clock (ms since the epoch). */
+  readonly now: () => number;
+  /** When set, AUTH is required. Never logged. */
+  readonly password?: string | undefined;
+  /** INFO fields of the server, clients and stats sections, provided by the server. */
+  readonly serverSections?: () => Record<string, Record<string, string | number>>;
+  /** Open sessions, for CLIENT LIST. */
+  readonly sessions?: () => Iterable<Session>;
+  /** Engine statistics (INFO rocksdb, SPIRE.STATS). */
+  readonly engineStats?: PlainSource;
+  /** Region descriptions (SPIRE.REGIONS). */
+  readonly regions?: PlainSource;
+  /** SCAN cursors remembered at once; the oldest are forgotten first (default 10000). */
+  readonly scanCursorsMax?: number;
+  /** Largest SCAN COUNT honoured (default 10000). */
+  readonly scanCountMax?: number;
+  /** Largest SPIRE.SCANRANGE LIMIT and BATCH (default 100000). */
+  readonly scanRangeRowsMax?: number;
+  /** How long INFO keyspace reuses a key count, in ms (default 1000). */
+  readonly keyspaceCacheMs?: number;
+}
+
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder();
+const str = (b: Uint8Array) => latin1.decode(b);
+const lc = (b: Uint8Array) => latin1.decode(b).toLowerCase();
+
+const WRONG_INT = "ERR value is not an integer or out of range";
+const SYNTAX = "ERR syntax error";
+const NOAUTH = "NOAUTH Authentication required.";
+
+/** Result of parsing an expiry option; an error reply or the expiry. */
+type ExpiryParse = Expiry | Reply;
+
+function invalidExpire(cmd: string): Reply {
+  return error(`ERR invalid expire time in '${cmd}' command`);
+}
+
+/**
+ * Parses an EX/PX/EXAT/PXAT value: positive, and within Spire's representable
+ * range (ms < 2^53).
+ */
+function parseSetExpiry(kind: string, raw: Uint8Array, cmd: string): ExpiryParse {
+  const v = parseInt64(raw);
+  if (v === undefined) return error(WRONG_INT);
+  if (v <= 0n) return invalidExpire(cmd);
+  const unit = kind === "ex" || kind === "exat" ? 1000n : 1n;
+  const ms = v * unit;
+  // Relative expiries are added to the clock at apply time: keep headroom for it.
+  const max = kind === "ex" || kind === "px"
+    ? BigInt(EXPIRE_AT_MS_MAX) / 2n
+    : BigInt(EXPIRE_AT_MS_MAX);
+  if (ms > max) return invalidExpire(cmd);
+  return kind === "ex" || kind === "px" ? { in: Number(ms) } : { at: Number(ms) };
+}
+
+function isReply(x: ExpiryParse): x is Reply {
+  return "kind" in x;
+}
+
+/** Remembers where SCAN cursors stopped, bounded, oldest forgotten first. */
+class ScanCursors {
+  readonly #max: number;
+  readonly #cursors = new Map<bigint, Uint8Array>();
+  #nextId = 1n;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  save(after: Uint8Array): bigint {
+    const id = this.#nextId++;
+    this.#cursors.set(id, after);
+    while (this.#cursors.size > this.#max) {
+      const oldest = this.#cursors.keys().next().value;
+      if (oldest === undefined) break;
+      this.#cursors.delete(oldest);
+    }
+    return id;
+  }
+
+  take(id: bigint): Uint8Array | undefined {
+    const after = this.#cursors.get(id);
+    this.#cursors.delete(id);
+    return after;
+  }
+}
+
+/** Validates a client name as Redis does (printable ASCII without spaces). */
+function validClientName(name: Uint8Array): boolean {
+  return name.every((b) => b >= 33 && b <= 126);
+}
+
+function timingSafeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+function snake(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+}
+
+/** Flattens nested plain values into INFO `key:value` pairs. */
+function flattenInfo(value: unknown, prefix: string, out: Record<string, string | number>): void {
+  if (value === null || value === undefined) return;
+  if (typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      flattenInfo(v, prefix === "" ? snake(k) : `${prefix}_${snake(k)}`, out);
+    }
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => flattenInfo(v, `${prefix}_${i}`, out));
+    return;
+  }
+  out[prefix] = typeof value === "number" || typeof value === "string" ? value : String(value);
+}
+
+/**
+ * Executes commands for sessions.
+ * @example
+ * ```ts
+ * import { CommandExecutor } from "./executor.ts";
+ * import { LocalBackend } from "./backend.ts";
+ * import { MemoryEngine } from "./memory_engine.ts";
+ * const backend = new LocalBackend({ engine: new MemoryEngine(), now: () => 0 });
+ * const exec = new CommandExecutor({ backend, now: () => 0 });
+ * const session = exec.newSession(1, "127.0.0.1:1");
+ * const e = new TextEncoder();
+ * const r = await exec.execute(session, [e.encode("PING")]);
+ * console.assert(r.kind === "simple" && r.value === "PONG");
+ * await backend.close();
+ * ```
+ */
+export class CommandExecutor {
+  readonly #o: ExecutorOptions;
+  readonly #table = commandTable();
+  readonly #cursors: ScanCursors;
+  readonly #scanCountMax: number;
+  readonly #scanRangeRowsMax: number;
+  readonly #keyspaceCacheMs: number;
+  #keyspaceCache: { atMs: number; keys: number } | undefined;
+
+  /**
+   * @param options backend, clock, password and sources
+   * @throws {RangeError} for limits that are not positive integers
+   */
+  constructor(options: ExecutorOptions) {
+    this.#o = options;
+    const positive = (name: string, v: number) => {
+      if (!Number.isSafeInteger(v) || v <= 0) {
+        throw new RangeError(`Invalid executor option ${name}: ${v} is not a positive integer`);
+      }
+      return v;
+    };
+    this.#cursors = new ScanCursors(positive("scanCursorsMax", options.scanCursorsMax ?? 10_000));
+    this.#scanCountMax = positive("scanCountMax", options.scanCountMax ?? 10_000);
+    this.#scanRangeRowsMax = positive("scanRangeRowsMax", options.scanRangeRowsMax ?? 100_000);
+    this.#keyspaceCacheMs = options.keyspaceCacheMs ?? 1000;
+  }
+
+  /** The command table in use. */
+  get table(): ReadonlyMap<string, CommandSpec> {
+    return this.#table;
+  }
+
+  /**
+   * Creates the state of a new connection.
+   * @param id the connection id
+   * @param addr the peer address
+   * @returns the session
+   */
+  newSession(id: number, addr: string): Session {
+    const now = this.#o.now();
+    return {
+      id,
+      addr,
+      createdMs: now,
+      name: undefined,
+      resp: 2,
+      authed: this.#o.password === undefined,
+      closeAfterReply: false,
+      lastCommandMs: now,
+      lastCommand: "NULL",
+    };
+  }
+
+  /**
+   * Resolves the spec for a command line (the subcommand's for containers).
+   * @param args the command and its arguments
+   * @returns the spec name used for metrics (`client|setname`) or undefined if unknown
+   */
+  commandName(args: readonly Uint8Array[]): string | undefined {
+    const name = args[0] === undefined ? "" : lc(args[0]);
+    const spec = this.#table.get(name);
+    if (spec === undefined) return undefined;
+    if (spec.subcommands !== undefined && args[1] !== undefined) {
+      const sub = spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
+      if (sub !== undefined) return sub.name;
+    }
+    return name;
+  }
+
+  /**
+   * Executes one command. Never rejects for user errors: those are error replies.
+   * @param session the connection's state
+   * @param args the command name and arguments
+   * @returns the reply
+   */
+  async execute(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
+    const first = args[0];
+    if (first === undefined) return error("ERR empty command");
+    const name = lc(first);
+    const spec = this.#table.get(name);
+    if (spec === undefined) return unknownCommand(args);
+    if (!arityOk(spec.arity, args.length)) {
+      return error(`ERR wrong number of arguments for '${name}' command`);
+    }
+    let sub: CommandSpec | undefined;
+    if (spec.subcommands !== undefined) {
+      const subName = `${name}|${lc(args[1]!)}`;
+      sub = spec.subcommands.find((s) => s.name === subName);
+      if (sub === undefined) {
+        return error(
+          `ERR unknown subcommand '${
+            str(args[1]!).slice(0, 128)
+          }'. Try ${name.toUpperCase()} HELP.`,
+        );
+      }
+      if (!arityOk(sub.arity, args.length)) {
+        return error(`ERR wrong number of arguments for '${sub.name}' command`);
+      }
+    }
+    const noAuth = (sub ?? spec).flags.includes("no_auth");
+    if (!session.authed && !noAuth) return error(NOAUTH);
+    session.lastCommand = sub?.name ?? name;
+    session.lastCommandMs = this.#o.now();
+    return await this.#dispatch(session, name, args);
+  }
+
+  #dispatch(session: Session, name: string, args: readonly Uint8Array[]): Promise<Reply> | Reply {
+    const b = this.#o.backend;
+    const a1 = args[1]!;
+    switch (name) {
+      case "ping":
+        if (args.length > 2) return error("ERR wrong number of arguments for 'ping' command");
+        return args.length === 2 ? bulk(a1) : simple("PONG");
+      case "echo":
+        return bulk(a1);
+      case "hello":
+        return this.#hello(session, args);
+      case "auth":
+        return this.#auth(session, args);
+      case "select": {
+        const db = parseInt64(a1);
+        if (db === undefined) return error(WRONG_INT);
+        return db === 0n ? OK : error("ERR DB index is out of range");
+      }
+      case "quit":
+        session.closeAfterReply = true;
+        return OK;
+      case "client":
+        return this.#client(session, args);
+      case "command":
+        return this.#command(args);
+      case "info":
+        return this.#info(session, args);
+      case "dbsize":
+        return b.dbsize().then(integer);
+      case "flushdb":
+        if (args.length > 2 || (args.length === 2 && !["async", "sync"].includes(lc(a1)))) {
+          return error(SYNTAX);
+        }
+        this.#keyspaceCache = undefined;
+        return b.execute({ op: "flushdb" });
+      case "get":
+        return this.#readOne(a1).then((v) => bulk(v?.value ?? null));
+      case "set":
+        return this.#set(args);
+      case "getdel":
+        return b.execute({ op: "getdel", key: a1 });
+      case "getex":
+        return this.#getex(args);
+      case "mget":
+        return this.#readLive(args.slice(1)).then((vs) =>
+          array(vs.map((v) => bulk(v?.value ?? null)))
+        );
+      case "mset":
+      case "msetnx":
+        if (args.length % 2 === 0) {
+          return error(`ERR wrong number of arguments for '${name}' command`);
+        }
+        return b.execute({ op: name, entries: args.slice(1) });
+      case "del":
+      case "unlink":
+        return b.execute({ op: "del", keys: args.slice(1) });
+      case "exists":
+        return this.#readLive(args.slice(1)).then((vs) =>
+          integer(vs.filter((v) => v !== undefined).length)
+        );
+      case "incr":
+        return b.execute({ op: "incrby", key: a1, delta: "1" });
+      case "decr":
+        return b.execute({ op: "incrby", key: a1, delta: "-1" });
+      case "incrby":
+      case "decrby": {
+        const d = parseInt64(args[2]!);
+        if (d === undefined) return error(WRONG_INT);
+        if (name === "decrby" && d === INT64_MIN) return error("ERR decrement would overflow");
+        return b.execute({ op: "incrby", key: a1, delta: String(name === "decrby" ? -d : d) });
+      }
+      case "append":
+        return b.execute({ op: "append", key: a1, value: args[2]! });
+      case "strlen":
+        return this.#readOne(a1).then((v) => integer(v?.value.length ?? 0));
+      case "expire":
+      case "pexpire":
+      case "expireat":
+      case "pexpireat":
+        return this.#expire(name, args);
+      case "ttl":
+      case "pttl":
+        return this.#readOne(a1).then((v) => {
+          if (v === undefined) return integer(-2);
+          if (v.expireAtMs === undefined) return integer(-1);
+          const ms = Math.max(0, v.expireAtMs - this.#o.now());
+          return integer(name === "pttl" ? ms : Math.floor((ms + 500) / 1000));
+        });
+      case "persist":
+        return b.execute({ op: "persist", key: a1 });
+      case "scan":
+        return this.#scan(args);
+      case "type":
+        return this.#readOne(a1).then((v) => simple(v === undefined ? "none" : v.type));
+      case "spire.stats":
+        return this.#spireStats();
+      case "spire.regions":
+        return this.#spireRegions();
+      case "spire.scanrange":
+        return this.#spireScanRange(args);
+      default:
+        return error(`ERR unknown command '${name}'`);
+    }
+  }
+
+  async #readLive(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
+    const now = this.#o.now();
+    const values = await this.#o.backend.read(keys);
+    return values.map((v) => (v === undefined || isExpired(v, now) ? undefined : v));
+  }
+
+  async #readOne(key: Uint8Array): Promise<StoredValue | undefined> {
+    return (await this.#readLive([key]))[0];
+  }
+
+  #set(args: readonly Uint8Array[]): Promise<Reply> | Reply {
+    let cond: "nx" | "xx" | undefined;
+    let get = false;
+    let keepTtl = false;
+    let expKind: string | undefined;
+    let expRaw: Uint8Array | undefined;
+    for (let i = 3; i < args.length; i++) {
+      const opt = lc(args[i]!);
+      const next = args[i + 1];
+      if (opt === "nx" && cond !== "xx") cond = "nx";
+      else if (opt === "xx" && cond !== "nx") cond = "xx";
+      else if (opt === "get") get = true;
+      else if (opt === "keepttl" && expKind === undefined) keepTtl = true;
+      else if (
+        (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") && !keepTtl &&
+        (expKind === undefined || expKind === opt) && next !== undefined
+      ) {
+        expKind = opt;
+        expRaw = next;
+        i++;
+      } else return error(SYNTAX);
+    }
+    let expire: Expiry | undefined;
+    if (expKind !== undefined && expRaw !== undefined) {
+      const e = parseSetExpiry(expKind, expRaw, "set");
+      if (isReply(e)) return e;
+      expire = e;
+    }
+    const cmd: WriteCommand = {
+      op: "set",
+      key: args[1]!,
+      value: args[2]!,
+      ...(cond !== undefined ? { cond } : {}),
+      ...(get ? { get } : {}),
+      ...(keepTtl ? { keepTtl } : {}),
+      ...(expire !== undefined ? { expire } : {}),
+    };
+    return this.#o.backend.execute(cmd);
+  }
+
+  #getex(args: readonly Uint8Array[]): Promise<Reply> | Reply {
+    let persist = false;
+    let expKind: string | undefined;
+    let expRaw: Uint8Array | undefined;
+    for (let i = 2; i < args.length; i++) {
+      const opt = lc(args[i]!);
+      const next = args[i + 1];
+      if (opt === "persist" && expKind === undefined) persist = true;
+      else if (
+        (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") && !persist &&
+        (expKind === undefined || expKind === opt) && next !== undefined
+      ) {
+        expKind = opt;
+        expRaw = next;
+        i++;
+      } else return error(SYNTAX);
+    }
+    let expire: Expiry | undefined;
+    if (expKind !== undefined && expRaw !== undefined) {
+      const e = parseSetExpiry(expKind, expRaw, "getex");
+      if (isReply(e)) return e;
+      expire = e;
+    }
+    return this.#o.backend.execute({
+      op: "getex",
+      key: args[1]!,
+      ...(persist ? { persist } : {}),
+      ...(expire !== undefined ? { expire } : {}),
+    });
+  }
+
+  #expire(name: string, args: readonly Uint8Array[]): Promise<Reply> | Reply {
+    let nx = false, xx = false, gt = false, lt = false;
+    for (let i = 3; i < args.length; i++) {
+      const opt = lc(args[i]!);
+      if (opt === "nx") nx = true;
+      else if (opt === "xx") xx = true;
+      else if (opt === "gt") gt = true;
+      else if (opt === "lt") lt = true;
+      else return error(`ERR Unsupported option ${str(args[i]!)}`);
+    }
+    if (nx && (xx || gt || lt)) {
+      return error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if (gt && lt) return error("ERR GT and LT options at the same time are not compatible");
+    const v = parseInt64(args[2]!);
+    if (v === undefined) return error(WRONG_INT);
+    const ms = name === "expire" || name === "expireat" ? v * 1000n : v;
+    const relative = name === "expire" || name === "pexpire";
+    const bound = BigInt(EXPIRE_AT_MS_MAX) / (relative ? 2n : 1n);
+    if (ms > bound || ms < -bound) return invalidExpire(name);
+    const cond = nx ? "nx" : xx ? "xx" : gt ? "gt" : lt ? "lt" : undefined;
+    return this.#o.backend.execute({
+      op: "expire",
+      key: args[1]!,
+      expire: relative ? { in: Number(ms) } : { at: Number(ms) },
+      ...(cond !== undefined ? { cond } : {}),
+    });
+  }
+
+  async #scan(args: readonly Uint8Array[]): Promise<Reply> {
+    const cursorText = str(args[1]!);
+    if (!/^\d{1,20}$/.test(cursorText) || BigInt(cursorText) > (1n << 64n) - 1n) {
+      return error("ERR invalid cursor");
+    }
+    const cursor = BigInt(cursorText);
+    let pattern: Uint8Array | undefined;
+    let type: string | undefined;
+    let count = 10;
+    for (let i = 2; i < args.length; i++) {
+      const opt = lc(args[i]!);
+      const next = args[i + 1];
+      if (next === undefined) return error(SYNTAX);
+      if (opt === "count") {
+        const n = parseInt64(next);
+        if (n === undefined) return error(WRONG_INT);
+        if (n < 1n) return error(SYNTAX);
+        count = Number(n > BigInt(this.#scanCountMax) ? BigInt(this.#scanCountMax) : n);
+      } else if (opt === "match") {
+        pattern = next;
+      } else if (opt === "type") {
+        type = lc(next);
+      } else return error(SYNTAX);
+      i++;
+    }
+    let after: Uint8Array | undefined;
+    if (cursor !== 0n) {
+      after = this.#cursors.take(cursor);
+      if (after === undefined) {
+        return error("ERR invalid cursor: unknown or expired SCAN cursor, start again from 0");
+      }
+    }
+    const page = await this.#o.backend.scanKeys(after, count);
+    const now = this.#o.now();
+    const keys: Reply[] = [];
+    for (const { key, value } of page.entries) {
+      if (isExpired(value, now)) continue;
+      if (pattern !== undefined && !globMatch(pattern, key)) continue;
+      if (type !== undefined && value.type !== type) continue;
+      keys.push(bulk(key));
+    }
+    const last = page.entries[page.entries.length - 1];
+    const next = page.done || last === undefined ? 0n : this.#cursors.save(last.key);
+    return array([bulk(String(next)), array(keys)]);
+  }
+
+  #hello(session: Session, args: readonly Uint8Array[]): Reply {
+    let version = session.resp;
+    if (args.length >= 2) {
+      const v = parseInt64(args[1]!);
+      if (v === undefined) return error("ERR Protocol version is not an integer or out of range");
+      if (v !== 2n && v !== 3n) return error("NOPROTO unsupported protocol version");
+      version = Number(v) as RespVersion;
+    }
+    let authUser: Uint8Array | undefined;
+    let authPass: Uint8Array | undefined;
+    let setName: Uint8Array | undefined;
+    for (let i = 2; i < args.length; i++) {
+      const opt = lc(args[i]!);
+      const left = args.length - i - 1;
+      if (opt === "auth" && left >= 2) {
+        authUser = args[i + 1];
+        authPass = args[i + 2];
+        i += 2;
+      } else if (opt === "setname" && left >= 1) {
+        setName = args[i + 1];
+        i += 1;
+      } else {
+        return error(`ERR Syntax error in HELLO option '${str(args[i]!)}'`);
+      }
+    }
+    if (authUser !== undefined && authPass !== undefined) {
+      const r = this.#checkAuth(session, authUser, authPass);
+      if (r !== undefined) return r;
+    }
+    if (!session.authed) {
+      return error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+      );
+    }
+    if (setName !== undefined) {
+      if (!validClientName(setName)) {
+        return error("ERR Client names cannot contain spaces, newlines or special characters.");
+      }
+      session.name = setName.length === 0 ? undefined : str(setName);
+    }
+    session.resp = version;
+    return map([
+      ["server", bulk("spire")],
+      ["version", bulk("7.0.0")],
+      ["proto", integer(version)],
+      ["id", integer(session.id)],
+      ["mode", bulk("standalone")],
+      ["role", bulk("master")],
+      ["modules", array([])],
+    ]);
+  }
+
+  #checkAuth(session: Session, user: Uint8Array, pass: Uint8Array): Reply | undefined {
+    const password = this.#o.password;
+    if (password === undefined) {
+      // As Redis without requirepass: the default user accepts any password.
+      if (str(user) === "default") {
+        session.authed = true;
+        return undefined;
+      }
+      return error("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+    // Compare both fields even when the user is wrong, to keep timing uniform.
+    const passOk = timingSafeEqual(utf8.decode(pass), password);
+    if (str(user) !== "default" || !passOk) {
+      return error("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+    session.authed = true;
+    return undefined;
+  }
+
+  #auth(session: Session, args: readonly Uint8Array[]): Reply {
+    if (args.length > 3) return error(SYNTAX);
+    if (args.length === 2 && this.#o.password === undefined) {
+      return error(
+        "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+      );
+    }
+    const user = args.length === 3 ? args[1]! : new TextEncoder().encode("default");
+    const pass = args[args.length - 1]!;
+    return this.#checkAuth(session, user, pass) ?? OK;
+  }
+
+  #clientLine(s: Session): string {
+    const now = this.#o.now();
+    return [
+      `id=${s.id}`,
+      `addr=${s.addr}`,
+      `name=${s.name ?? ""}`,
+      `age=${Math.floor((now - s.createdMs) / 1000)}`,
+      `idle=${Math.floor((now - s.lastCommandMs) / 1000)}`,
+      "db=0",
+      `resp=${s.resp}`,
+      `cmd=${s.lastCommand}`,
+    ].join(" ");
+  }
+
+  #client(session: Session, args: readonly Uint8Array[]): Reply {
+    switch (lc(args[1]!)) {
+      case "setname": {
+        const name = args[2]!;
+        if (!validClientName(name)) {
+          return error("ERR Client names cannot contain spaces, newlines or special characters.");
+        }
+        session.name = name.length === 0 ? undefined : str(name);
+        return OK;
+      }
+      case "getname":
+        return bulk(session.name ?? null);
+      case "id":
+        return integer(session.id);
+      case "info":
+        return bulk(this.#clientLine(session) + "\n");
+      case "list": {
+        if (args.length > 2) return error(SYNTAX);
+        const lines = [...(this.#o.sessions?.() ?? [session])].map((s) =>
+          this.#clientLine(s) + "\n"
+        );
+        return bulk(lines.join(""));
+      }
+      default:
+        return error(SYNTAX);
+    }
+  }
+
+  #commandInfo(spec: CommandSpec): Reply {
+    return array([
+      bulk(spec.name),
+      integer(spec.arity),
+      { kind: "set", items: spec.flags.map(simple) },
+      integer(spec.firstKey),
+      integer(spec.lastKey),
+      integer(spec.keyStep),
+      { kind: "set", items: spec.categories.map(simple) },
+      array([]),
+      array([]),
+      array((spec.subcommands ?? []).map((s) => this.#commandInfo(s))),
+    ]);
+  }
+
+  #commandDocs(spec: CommandSpec): Reply {
+    const entries: [string, Reply][] = [
+      ["summary", bulk(spec.summary)],
+      ["since", bulk("1.0.0")],
+      ["group", bulk(spec.group)],
+    ];
+    if (spec.subcommands !== undefined) {
+      entries.push([
+        "subcommands",
+        map(spec.subcommands.map((s) => [s.name, this.#commandDocs(s)])),
+      ]);
+    }
+    return map(entries);
+  }
+
+  #command(args: readonly Uint8Array[]): Reply {
+    const specs = [...this.#table.values()];
+    if (args.length === 1) return array(specs.map((s) => this.#commandInfo(s)));
+    const names = args.slice(2).map(lc);
+    switch (lc(args[1]!)) {
+      case "count":
+        return integer(specs.length);
+      case "list":
+        if (args.length > 2) return error(SYNTAX);
+        return array(specs.map((s) => bulk(s.name)));
+      case "info": {
+        const chosen = names.length === 0 ? specs : names.map((n) => this.#table.get(n));
+        return array(chosen.map((s) => (s === undefined ? NIL : this.#commandInfo(s))));
+      }
+      case "docs": {
+        const chosen = names.length === 0 ? specs : names.flatMap((n) => {
+          const s = this.#table.get(n);
+          return s === undefined ? [] : [s];
+        });
+        return map(chosen.map((s) => [s.name, this.#commandDocs(s)]));
+      }
+      default:
+        return error(SYNTAX);
+    }
+  }
+
+  async #keyCount(): Promise<number> {
+    const now = this.#o.now();
+    const cached = this.#keyspaceCache;
+    if (cached !== undefined && now - cached.atMs < this.#keyspaceCacheMs) return cached.keys;
+    const keys = await this.#o.backend.dbsize();
+    this.#keyspaceCache = { atMs: now, keys };
+    return keys;
+  }
+
+  async #info(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
+    const all = ["server", "clients", "stats", "keyspace", "rocksdb"];
+    const asked = args.slice(1).map(lc);
+    const wanted =
+      asked.length === 0 || asked.some((s) => ["all", "default", "everything"].includes(s))
+        ? all
+        : all.filter((s) => asked.includes(s));
+    const fromServer = this.#o.serverSections?.() ?? {};
+    const parts: string[] = [];
+    for (const section of wanted) {
+      let fields: Record<string, string | number> = {};
+      if (section === "keyspace") {
+        const keys = await this.#keyCount();
+        if (keys > 0) fields = { db0: `keys=${keys}` };
+      } else if (section === "rocksdb") {
+        if (this.#o.engineStats === undefined) continue;
+        flattenInfo(await this.#o.engineStats(), "", fields);
+      } else {
+        fields = fromServer[section] ?? {};
+      }
+      const title = section === "rocksdb"
+        ? "RocksDB"
+        : section[0]!.toUpperCase() + section.slice(1);
+      const lines = [`# ${title}`, ...Object.entries(fields).map(([k, v]) => `${k}:${v}`)];
+      parts.push(lines.join("\r\n") + "\r\n");
+    }
+    const text = parts.join("\r\n");
+    return session.resp === 3 ? { kind: "verbatim", format: "txt", text } : bulk(text);
+  }
+
+  async #spireStats(): Promise<Reply> {
+    const server = this.#o.serverSections?.() ?? {};
+    const engine = this.#o.engineStats === undefined ? null : await this.#o.engineStats();
+    return fromPlain({ ...server, keys: await this.#o.backend.dbsize(), engine });
+  }
+
+  async #spireRegions(): Promise<Reply> {
+    if (this.#o.regions === undefined) {
+      return error("ERR SPIRE.REGIONS: this node has no region source configured");
+    }
+    return fromPlain(await this.#o.regions());
+  }
+
+  async #spireScanRange(args: readonly Uint8Array[]): Promise<Reply> {
+    let batchSize = 1000;
+    let limit = 1000;
+    for (let i = 3; i < args.length; i += 2) {
+      const opt = lc(args[i]!);
+      const raw = args[i + 1];
+      if ((opt !== "batch" && opt !== "limit") || raw === undefined) return error(SYNTAX);
+      const n = parseInt64(raw);
+      if (n === undefined || n < 1n || n > BigInt(this.#scanRangeRowsMax)) {
+        return error(
+          `ERR SPIRE.SCANRANGE ${opt.toUpperCase()}: must be an integer from 1 to ${this.#scanRangeRowsMax}`,
+        );
+      }
+      if (opt === "batch") batchSize = Number(n);
+      else limit = Number(n);
+    }
+    const r = await this.#o.backend.scanRange(args[1]!, args[2]!, {
+      batchSize,
+      limit,
+      nowMs: this.#o.now(),
+    });
+    return map([
+      ["rows", array(r.rows.map(([k, v]) => array([bulk(k), bulk(v)])))],
+      ["rowsReturned", integer(r.rowsReturned)],
+      ["bytesRead", integer(r.bytesRead)],
+      ["scanTimeMs", { kind: "double", value: r.scanTimeMs }],
+      ["batches", integer(r.batches)],
+    ]);
+  }
+}
+
+function unknownCommand(args: readonly Uint8Array[]): Reply {
+  let shown = "";
+  for (const a of args.slice(1)) {
+    if (shown.length >= 128) break;
+    shown += `'${str(a).slice(0, 128 - shown.length)}' `;
+  }
+  return error(
+    `ERR unknown command '${str(args[0]!).slice(0, 128)}', with args beginning with: ${shown}`,
+  );
+}

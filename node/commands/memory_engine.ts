@@ -1,0 +1,178 @@
+/**
+ * An in-memory, sorted key-value store with the subset of the engine API that
+ * the command layer uses. Tests run on it; it is also the reference that the
+ * RocksDB engine's behaviour is compared with.
+ *
+ * @module
+ */
+
+import type { EngineOp } from "./write_ops.ts";
+
+/** One key-value pair from a range scan. */
+export interface KeyValue {
+  /** The engine key. */
+  readonly key: Uint8Array;
+  /** The stored bytes (empty when scanning keys only). */
+  readonly value: Uint8Array;
+}
+
+/** One batch of a range scan, with its cost. */
+export interface ScanBatch {
+  /** The pairs, in key order. */
+  readonly entries: readonly KeyValue[];
+  /** Pairs in this batch. */
+  readonly rowsReturned: number;
+  /** Key and value bytes read for this batch. */
+  readonly bytesRead: number;
+  /** Time spent producing this batch, in ms. */
+  readonly scanTimeMs: number;
+}
+
+/** Options of a range scan. */
+export interface ScanOptions {
+  /** Pairs per batch (default 1000). */
+  readonly batchSize?: number;
+  /** Stop after this many pairs in total. */
+  readonly limit?: number;
+  /** Return keys with empty values. */
+  readonly keysOnly?: boolean;
+}
+
+/** The engine operations the command layer needs. */
+export interface EngineLike {
+  /** Reads one key. */
+  get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Reads several keys at once. */
+  getBatch(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
+  /** Applies operations atomically. */
+  writeBatch(ops: readonly EngineOp[]): Promise<void>;
+  /** Scans [start, end) in key order, in batches. */
+  scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
+}
+
+/**
+ * Compares byte strings in lexicographic order (as RocksDB's default comparator).
+ * @param a first
+ * @param b second
+ * @returns negative, zero or positive
+ */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The in-memory engine.
+ * @example
+ * ```ts
+ * import { MemoryEngine } from "./memory_engine.ts";
+ * const e = new MemoryEngine();
+ * await e.writeBatch([{ op: "put", key: new Uint8Array([1]), value: new Uint8Array([2]) }]);
+ * console.assert((await e.get(new Uint8Array([1])))?.[0] === 2);
+ * ```
+ */
+export class MemoryEngine implements EngineLike {
+  #keys: Uint8Array[] = [];
+  #values: Uint8Array[] = [];
+  /** Number of writeBatch calls so far (tests use it to observe group commit). */
+  writeBatches = 0;
+
+  /** The number of keys held. */
+  get size(): number {
+    return this.#keys.length;
+  }
+
+  #find(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.#keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.#keys[mid]!, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** @inheritdoc */
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    const i = this.#find(key);
+    const k = this.#keys[i];
+    return Promise.resolve(
+      k !== undefined && compareBytes(k, key) === 0 ? this.#values[i] : undefined,
+    );
+  }
+
+  /** @inheritdoc */
+  async getBatch(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    const out: (Uint8Array | undefined)[] = [];
+    for (const k of keys) out.push(await this.get(k));
+    return out;
+  }
+
+  /** @inheritdoc */
+  writeBatch(ops: readonly EngineOp[]): Promise<void> {
+    this.writeBatches++;
+    for (const op of ops) {
+      if (op.op === "put") {
+        const i = this.#find(op.key);
+        const k = this.#keys[i];
+        if (k !== undefined && compareBytes(k, op.key) === 0) this.#values[i] = op.value.slice();
+        else {
+          this.#keys.splice(i, 0, op.key.slice());
+          this.#values.splice(i, 0, op.value.slice());
+        }
+      } else if (op.op === "delete") {
+        const i = this.#find(op.key);
+        const k = this.#keys[i];
+        if (k !== undefined && compareBytes(k, op.key) === 0) {
+          this.#keys.splice(i, 1);
+          this.#values.splice(i, 1);
+        }
+      } else {
+        const i = this.#find(op.start);
+        const j = this.#find(op.end);
+        if (j > i) {
+          this.#keys.splice(i, j - i);
+          this.#values.splice(i, j - i);
+        }
+      }
+    }
+    return Promise.resolve();
+  }
+
+  /** @inheritdoc */
+  async *scanRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: ScanOptions = {},
+  ): AsyncGenerator<ScanBatch> {
+    const batchSize = options.batchSize ?? 1000;
+    let left = options.limit ?? Infinity;
+    let cursor = start;
+    let inclusive = true;
+    while (left > 0) {
+      let i = this.#find(cursor);
+      if (!inclusive && i < this.#keys.length && compareBytes(this.#keys[i]!, cursor) === 0) i++;
+      const entries: KeyValue[] = [];
+      let bytesRead = 0;
+      while (entries.length < Math.min(batchSize, left) && i < this.#keys.length) {
+        const key = this.#keys[i]!;
+        if (compareBytes(key, end) >= 0) break;
+        const value = options.keysOnly === true ? new Uint8Array(0) : this.#values[i]!;
+        entries.push({ key, value });
+        bytesRead += key.length + value.length;
+        i++;
+      }
+      if (entries.length === 0) return;
+      left -= entries.length;
+      cursor = entries[entries.length - 1]!.key;
+      inclusive = false;
+      yield { entries, rowsReturned: entries.length, bytesRead, scanTimeMs: 0 };
+      await Promise.resolve();
+    }
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * Write commands as data, and their deterministic evaluation.
+ *
+ * Writes are proposed (to Raft, or to the local write queue) as a
+ * {@link WriteCommand}, a plain serializable value, together with the
+ * proposer's clock reading. {@link applyWrite} evaluates it at apply time
+ * against the state before the command: a pure function of (command, nowMs,
+ * state) that returns the engine operations to write atomically and the reply.
+ * Replaying the same log therefore yields the same state and replies, expiry
+ * decisions included.
+ *
+ * @module
+ */
+
+import { pack, unpack } from "msgpackr";
+import { bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
+import { INT64_MAX, INT64_MIN, int64Bytes, parseInt64 } from "./_int.ts";
+import {
+  encodeValue,
+  engineKeyOf,
+  liveValue,
+  type StoredValue,
+  USER_KEY_RANGE,
+  VALUE_BYTES_MAX,
+} from "./kv_model.ts";
+
+/** An expiry: relative to the apply time (`in`) or absolute (`at`), both in ms. */
+export type Expiry = { readonly in: number } | { readonly at: number };
+
+/** A write command. Keys and values are raw Redis bytes (not engine keys). */
+export type WriteCommand =
+  | {
+    readonly op: "set";
+    readonly key: Uint8Array;
+    readonly value: Uint8Array;
+    readonly cond?: "nx" | "xx";
+    readonly get?: boolean;
+    readonly expire?: Expiry;
+    readonly keepTtl?: boolean;
+  }
+  | { readonly op: "getdel"; readonly key: Uint8Array }
+  | {
+    readonly op: "getex";
+    readonly key: Uint8Array;
+    readonly expire?: Expiry;
+    readonly persist?: boolean;
+  }
+  | { readonly op: "mset"; readonly entries: readonly Uint8Array[] }
+  | { readonly op: "msetnx"; readonly entries: readonly Uint8Array[] }
+  | { readonly op: "del"; readonly keys: readonly Uint8Array[] }
+  | { readonly op: "incrby"; readonly key: Uint8Array; readonly delta: string }
+  | { readonly op: "append"; readonly key: Uint8Array; readonly value: Uint8Array }
+  | {
+    readonly op: "expire";
+    readonly key: Uint8Array;
+    readonly expire: Expiry;
+    readonly cond?: "nx" | "xx" | "gt" | "lt";
+  }
+  | { readonly op: "persist"; readonly key: Uint8Array }
+  | { readonly op: "flushdb" }
+  | { readonly op: "sweep"; readonly keys: readonly Uint8Array[] };
+
+/** One engine operation, in the engine's writeBatch format. */
+export type EngineOp =
+  | { readonly op: "put"; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly op: "delete"; readonly key: Uint8Array }
+  | { readonly op: "deleteRange"; readonly start: Uint8Array; readonly end: Uint8Array };
+
+/** A read-only view of the state before the command, by engine key. */
+export interface StateReader {
+  /** Reads one engine key. */
+  get(engineKey: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined>;
+}
+
+/** The outcome of applying one write command. */
+export interface ApplyResult {
+  /** Engine operations to write in one atomic batch (possibly empty). */
+  readonly ops: EngineOp[];
+  /** The reply for the client. */
+  readonly reply: Reply;
+}
+
+/** The default size limit of an encoded write command, in bytes. */
+export const WRITE_COMMAND_BYTES_MAX = 513 * 1024 * 1024;
+
+/** The user keys a command touches (for routing it to a region). */
+export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
+  switch (cmd.op) {
+    case "mset":
+    case "msetnx":
+      return cmd.entries.filter((_, i) => i % 2 === 0);
+    case "del":
+    case "sweep":
+      return [...cmd.keys];
+    case "flushdb":
+      return [];
+    default:
+      return [cmd.key];
+  }
+}
+
+function keyId(key: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < key.length; i += 4096) {
+    s += String.fromCharCode(...key.subarray(i, i + 4096));
+  }
+  return s;
+}
+
+/** Reads through the changes the command has made so far (for repeated keys). */
+class Overlay {
+  readonly #reader: StateReader;
+  readonly #nowMs: number;
+  readonly #changed = new Map<string, StoredValue | null>();
+  readonly ops: EngineOp[] = [];
+
+  constructor(reader: StateReader, nowMs: number) {
+    this.#reader = reader;
+    this.#nowMs = nowMs;
+  }
+
+  /** The live (unexpired) value of a user key, or undefined. */
+  async live(key: Uint8Array): Promise<StoredValue | undefined> {
+    const id = keyId(key);
+    if (this.#changed.has(id)) return this.#changed.get(id) ?? undefined;
+    return liveValue(await this.#reader.get(engineKeyOf(key)), this.#nowMs);
+  }
+
+  /** True when the engine holds bytes for the key (live or expired). */
+  async present(key: Uint8Array): Promise<boolean> {
+    const id = keyId(key);
+    if (this.#changed.has(id)) return this.#changed.get(id) !== null;
+    return (await this.#reader.get(engineKeyOf(key))) !== undefined;
+  }
+
+  put(key: Uint8Array, value: StoredValue): void {
+    this.#changed.set(keyId(key), value);
+    this.ops.push({ op: "put", key: engineKeyOf(key), value: encodeValue(value) });
+  }
+
+  delete(key: Uint8Array): void {
+    this.#changed.set(keyId(key), null);
+    this.ops.push({ op: "delete", key: engineKeyOf(key) });
+  }
+}
+
+function resolveExpiry(expire: Expiry, nowMs: number): number {
+  return "in" in expire ? nowMs + expire.in : expire.at;
+}
+
+const WRONG_INT = "ERR value is not an integer or out of range";
+
+/**
+ * Evaluates a write command against the state before it.
+ * @param cmd the command
+ * @param nowMs the proposer's clock reading carried with the command (ms)
+ * @param reader the state before the command
+ * @returns the engine operations and the reply
+ * @example
+ * ```ts
+ * import { applyWrite } from "./write_ops.ts";
+ * const key = new TextEncoder().encode("n");
+ * const r = await applyWrite({ op: "incrby", key, delta: "5" }, 0, { get: () => undefined });
+ * console.assert(r.reply.kind === "integer" && r.reply.value === 5n);
+ * ```
+ */
+export async function applyWrite(
+  cmd: WriteCommand,
+  nowMs: number,
+  reader: StateReader,
+): Promise<ApplyResult> {
+  const o = new Overlay(reader, nowMs);
+  const reply = await evaluate(cmd, nowMs, o);
+  return { ops: o.ops, reply };
+}
+
+async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<Reply> {
+  switch (cmd.op) {
+    case "set": {
+      const old = await o.live(cmd.key);
+      const oldReply = cmd.get === true ? bulk(old?.value ?? null) : undefined;
+      if ((cmd.cond === "nx" && old !== undefined) || (cmd.cond === "xx" && old === undefined)) {
+        return oldReply ?? NIL;
+      }
+      const expireAtMs = cmd.expire !== undefined
+        ? resolveExpiry(cmd.expire, nowMs)
+        : cmd.keepTtl === true
+        ? old?.expireAtMs
+        : undefined;
+      o.put(cmd.key, { type: "string", value: cmd.value, expireAtMs });
+      return oldReply ?? OK;
+    }
+    case "getdel": {
+      const old = await o.live(cmd.key);
+      if (await o.present(cmd.key)) o.delete(cmd.key);
+      return bulk(old?.value ?? null);
+    }
+    case "getex": {
+      const old = await o.live(cmd.key);
+      if (old === undefined) return NIL;
+      if (cmd.expire !== undefined) {
+        const at = resolveExpiry(cmd.expire, nowMs);
+        if (at <= nowMs) o.delete(cmd.key);
+        else o.put(cmd.key, { ...old, expireAtMs: at });
+      } else if (cmd.persist === true && old.expireAtMs !== undefined) {
+        o.put(cmd.key, { ...old, expireAtMs: undefined });
+      }
+      return bulk(old.value);
+    }
+    case "mset":
+      for (let i = 0; i + 1 < cmd.entries.length; i += 2) {
+        o.put(cmd.entries[i]!, {
+          type: "string",
+          value: cmd.entries[i + 1]!,
+          expireAtMs: undefined,
+        });
+      }
+      return OK;
+    case "msetnx": {
+      for (let i = 0; i < cmd.entries.length; i += 2) {
+        if ((await o.live(cmd.entries[i]!)) !== undefined) return integer(0);
+      }
+      for (let i = 0; i + 1 < cmd.entries.length; i += 2) {
+        o.put(cmd.entries[i]!, {
+          type: "string",
+          value: cmd.entries[i + 1]!,
+          expireAtMs: undefined,
+        });
+      }
+      return integer(1);
+    }
+    case "del": {
+      let n = 0;
+      for (const key of cmd.keys) {
+        if ((await o.live(key)) !== undefined) n++;
+        if (await o.present(key)) o.delete(key);
+      }
+      return integer(n);
+    }
+    case "incrby": {
+      const delta = BigInt(cmd.delta);
+      const old = await o.live(cmd.key);
+      let base = 0n;
+      if (old !== undefined) {
+        const parsed = parseInt64(old.value);
+        if (parsed === undefined) return error(WRONG_INT);
+        base = parsed;
+      }
+      const next = base + delta;
+      if (next < INT64_MIN || next > INT64_MAX) {
+        return error("ERR increment or decrement would overflow");
+      }
+      o.put(cmd.key, { type: "string", value: int64Bytes(next), expireAtMs: old?.expireAtMs });
+      return integer(next);
+    }
+    case "append": {
+      const old = await o.live(cmd.key);
+      const oldBytes = old?.value ?? new Uint8Array(0);
+      if (oldBytes.length + cmd.value.length > VALUE_BYTES_MAX) {
+        return error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+      }
+      const value = new Uint8Array(oldBytes.length + cmd.value.length);
+      value.set(oldBytes);
+      value.set(cmd.value, oldBytes.length);
+      o.put(cmd.key, { type: "string", value, expireAtMs: old?.expireAtMs });
+      return integer(value.length);
+    }
+    case "expire": {
+      const old = await o.live(cmd.key);
+      if (old === undefined) return integer(0);
+      const at = resolveExpiry(cmd.expire, nowMs);
+      const cur = old.expireAtMs;
+      if (
+        (cmd.cond === "nx" && cur !== undefined) ||
+        (cmd.cond === "xx" && cur === undefined) ||
+        (cmd.cond === "gt" && (cur === undefined || at <= cur)) ||
+        (cmd.cond === "lt" && cur !== undefined && at >= cur)
+      ) {
+        return integer(0);
+      }
+      if (at <= nowMs) o.delete(cmd.key);
+      else o.put(cmd.key, { ...old, expireAtMs: at });
+      return integer(1);
+    }
+    case "persist": {
+      const old = await o.live(cmd.key);
+      if (old === undefined || old.expireAtMs === undefined) return integer(0);
+      o.put(cmd.key, { ...old, expireAtMs: undefined });
+      return integer(1);
+    }
+    case "flushdb":
+      o.ops.push({ op: "deleteRange", start: USER_KEY_RANGE.start, end: USER_KEY_RANGE.end });
+      return OK;
+    case "sweep": {
+      let n = 0;
+      for (const key of cmd.keys) {
+        if (!(await o.present(key))) continue;
+        if ((await o.live(key)) !== undefined) continue; // Renewed since the scan saw it.
+        o.delete(key);
+        n++;
+      }
+      return integer(n);
+    }
+  }
+}
+
+/** Thrown by {@link decodeWriteCommand} for bytes that are not a write command. */
+export class WriteCommandDecodeError extends Error {
+  /** @param message what is wrong */
+  constructor(message: string) {
+    super(message);
+    this.name = "WriteCommandDecodeError";
+  }
+}
+
+/**
+ * Encodes a write command with MessagePack (for a Raft log entry).
+ * @param cmd the command
+ * @param bytesMax the largest encoding allowed
+ * @returns the bytes
+ * @throws {RangeError} when the encoding exceeds bytesMax
+ */
+export function encodeWriteCommand(
+  cmd: WriteCommand,
+  bytesMax: number = WRITE_COMMAND_BYTES_MAX,
+): Uint8Array {
+  const bytes: Uint8Array = pack(cmd);
+  if (bytes.length > bytesMax) {
+    throw new RangeError(
+      `Cannot encode write command ${cmd.op}: ${bytes.length} bytes exceeds the limit of ${bytesMax}`,
+    );
+  }
+  return bytes;
+}
+
+const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+const isBytesList = (v: unknown): v is Uint8Array[] => Array.isArray(v) && v.every(isBytes);
+const isExpiry = (v: unknown): v is Expiry =>
+  typeof v === "object" && v !== null &&
+  Object.keys(v).length === 1 &&
+  (Number.isSafeInteger((v as { in?: unknown }).in) ||
+    Number.isSafeInteger((v as { at?: unknown }).at));
+
+function optional(o: Record<string, unknown>, field: string, ok: (v: unknown) => boolean): boolean {
+  return o[field] === undefined || ok(o[field]);
+}
+
+const bool = (v: unknown) => typeof v === "boolean";
+
+/**
+ * Decodes and validates a write command encoded by {@link encodeWriteCommand}.
+ * @param bytes the encoding
+ * @returns the command
+ * @throws {WriteCommandDecodeError} when the bytes are not a valid command
+ */
+export function decodeWriteCommand(bytes: Uint8Array): WriteCommand {
+  let v: unknown;
+  try {
+    v = unpack(bytes);
+  } catch (e) {
+    throw new WriteCommandDecodeError(`Cannot decode write command: ${(e as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null) {
+    throw new WriteCommandDecodeError("Cannot decode write command: not a map");
+  }
+  const o = v as Record<string, unknown>;
+  const normalize = (x: unknown): unknown =>
+    x instanceof Uint8Array ? new Uint8Array(x.buffer, x.byteOffset, x.byteLength) : x;
+  for (const k of Object.keys(o)) {
+    o[k] = Array.isArray(o[k]) ? (o[k] as unknown[]).map(normalize) : normalize(o[k]);
+  }
+  let ok: boolean;
+  switch (o.op) {
+    case "set":
+      ok = isBytes(o.key) && isBytes(o.value) &&
+        optional(o, "cond", (c) => c === "nx" || c === "xx") &&
+        optional(o, "get", bool) && optional(o, "expire", isExpiry) && optional(o, "keepTtl", bool);
+      break;
+    case "getdel":
+    case "persist":
+      ok = isBytes(o.key);
+      break;
+    case "getex":
+      ok = isBytes(o.key) && optional(o, "expire", isExpiry) && optional(o, "persist", bool);
+      break;
+    case "mset":
+    case "msetnx":
+      ok = isBytesList(o.entries) && o.entries.length % 2 === 0 && o.entries.length > 0;
+      break;
+    case "del":
+    case "sweep":
+      ok = isBytesList(o.keys);
+      break;
+    case "incrby":
+      ok = isBytes(o.key) && typeof o.delta === "string" && /^-?\d{1,19}$/.test(o.delta) &&
+        BigInt(o.delta) >= INT64_MIN && BigInt(o.delta) <= INT64_MAX;
+      break;
+    case "append":
+      ok = isBytes(o.key) && isBytes(o.value);
+      break;
+    case "expire":
+      ok = isBytes(o.key) && isExpiry(o.expire) &&
+        optional(o, "cond", (c) => c === "nx" || c === "xx" || c === "gt" || c === "lt");
+      break;
+    case "flushdb":
+      ok = true;
+      break;
+    default:
+      ok = false;
+  }
+  if (!ok) {
+    throw new WriteCommandDecodeError(
+      `Cannot decode write command: ${JSON.stringify(String(o.op))} has missing or invalid fields`,
+    );
+  }
+  return o as unknown as WriteCommand;
+}

@@ -1,0 +1,163 @@
+/**
+ * RESP2/RESP3 reply encoder into a growable byte buffer, so that the replies of
+ * a pipelined batch leave in one write.
+ *
+ * @module
+ */
+
+import type { Reply } from "./reply.ts";
+
+/** The protocol version of a connection: 2 (default) or 3 (after HELLO 3). */
+export type RespVersion = 2 | 3;
+
+const textEncoder = new TextEncoder();
+const CRLF = [13, 10] as const;
+
+/**
+ * A growable byte buffer that replies are appended to.
+ * @example
+ * ```ts
+ * import { ReplyWriter } from "./encoder.ts";
+ * import { OK } from "./reply.ts";
+ * const w = new ReplyWriter();
+ * w.write(OK, 2);
+ * console.assert(new TextDecoder().decode(w.take()) === "+OK\r\n");
+ * ```
+ */
+export class ReplyWriter {
+  #buf: Uint8Array;
+  #len = 0;
+
+  /** @param initialBytes the starting capacity */
+  constructor(initialBytes = 4096) {
+    this.#buf = new Uint8Array(Math.max(16, initialBytes));
+  }
+
+  /** The number of bytes written since the last `take`. */
+  get length(): number {
+    return this.#len;
+  }
+
+  /**
+   * Appends one reply.
+   * @param reply the reply
+   * @param version the connection's protocol version
+   */
+  write(reply: Reply, version: RespVersion): void {
+    switch (reply.kind) {
+      case "simple":
+        return this.#line(43, reply.value);
+      case "error":
+        return this.#line(45, reply.message);
+      case "integer":
+        return this.#line(58, reply.value.toString());
+      case "bulk":
+        if (reply.value === null) return version === 3 ? this.#line(95, "") : this.#line(36, "-1");
+        return this.#bulk(36, reply.value);
+      case "array":
+        if (reply.items === null) return version === 3 ? this.#line(95, "") : this.#line(42, "-1");
+        this.#line(42, String(reply.items.length));
+        for (const item of reply.items) this.write(item, version);
+        return;
+      case "set":
+        this.#line(version === 3 ? 126 : 42, String(reply.items.length));
+        for (const item of reply.items) this.write(item, version);
+        return;
+      case "map":
+        if (version === 3) this.#line(37, String(reply.entries.length));
+        else this.#line(42, String(reply.entries.length * 2));
+        for (const [k, v] of reply.entries) {
+          this.write(k, version);
+          this.write(v, version);
+        }
+        return;
+      case "double": {
+        const text = formatDouble(reply.value);
+        return version === 3 ? this.#line(44, text) : this.#bulk(36, textEncoder.encode(text));
+      }
+      case "boolean":
+        if (version === 3) return this.#line(35, reply.value ? "t" : "f");
+        return this.#line(58, reply.value ? "1" : "0");
+      case "null":
+        return version === 3 ? this.#line(95, "") : this.#line(36, "-1");
+      case "verbatim": {
+        if (version === 3) {
+          return this.#bulk(61, textEncoder.encode(`${reply.format.slice(0, 3)}:${reply.text}`));
+        }
+        return this.#bulk(36, textEncoder.encode(reply.text));
+      }
+    }
+  }
+
+  /**
+   * Returns the bytes written so far and resets the buffer. The returned view
+   * stays valid: the writer starts a new buffer when the old one is large.
+   * @returns the encoded bytes
+   */
+  take(): Uint8Array {
+    const out = this.#buf.slice(0, this.#len);
+    this.#len = 0;
+    if (this.#buf.length > 1 << 20) this.#buf = new Uint8Array(4096);
+    return out;
+  }
+
+  #ensure(extra: number): void {
+    const need = this.#len + extra;
+    if (need <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < need) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  #line(type: number, text: string): void {
+    // Worst case UTF-8 is 3 bytes per UTF-16 unit.
+    this.#ensure(text.length * 3 + 3);
+    this.#buf[this.#len++] = type;
+    const { written } = textEncoder.encodeInto(text, this.#buf.subarray(this.#len));
+    this.#len += written;
+    this.#buf[this.#len++] = CRLF[0];
+    this.#buf[this.#len++] = CRLF[1];
+  }
+
+  #bulk(type: number, bytes: Uint8Array): void {
+    this.#line(type, String(bytes.length));
+    this.#ensure(bytes.length + 2);
+    this.#buf.set(bytes, this.#len);
+    this.#len += bytes.length;
+    this.#buf[this.#len++] = CRLF[0];
+    this.#buf[this.#len++] = CRLF[1];
+  }
+}
+
+/**
+ * Formats a double as RESP3 does (`inf`, `-inf`, `nan`, otherwise the shortest
+ * round-tripping decimal).
+ * @param value the number
+ * @returns its RESP text
+ */
+export function formatDouble(value: number): string {
+  if (Number.isNaN(value)) return "nan";
+  if (value === Infinity) return "inf";
+  if (value === -Infinity) return "-inf";
+  return String(value);
+}
+
+/**
+ * Encodes a single reply.
+ * @param reply the reply
+ * @param version the protocol version
+ * @returns the bytes
+ * @example
+ * ```ts
+ * import { encodeReply } from "./encoder.ts";
+ * import { integer } from "./reply.ts";
+ * console.assert(new TextDecoder().decode(encodeReply(integer(5), 2)) === ":5\r\n");
+ * ```
+ */
+export function encodeReply(reply: Reply, version: RespVersion): Uint8Array {
+  const w = new ReplyWriter(64);
+  w.write(reply, version);
+  return w.take();
+}
