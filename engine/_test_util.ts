@@ -5,7 +5,7 @@
  */
 
 import type { RocksDbTuning } from "../tuning/types.ts";
-import { Engine } from "./engine.ts";
+import { Engine, type EngineOpenOptions } from "./engine.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -35,10 +35,17 @@ export interface TempEngine extends AsyncDisposable {
 }
 
 /** Opens an engine in a fresh temporary directory; `await using` removes it. */
-export async function tempEngine(tuning: Partial<RocksDbTuning> = {}): Promise<TempEngine> {
+export async function tempEngine(
+  tuning: Partial<RocksDbTuning> = {},
+  extra: Omit<EngineOpenOptions, "dataDir" | "tuning"> = {},
+): Promise<TempEngine> {
   const root = await Deno.makeTempDir({ prefix: "spire_engine_test_" });
   const dir = `${root}/data`;
-  const engine = await Engine.open({ dataDir: dir, tuning: { ...TEST_TUNING, ...tuning } });
+  const engine = await Engine.open({
+    ...extra,
+    dataDir: dir,
+    tuning: { ...TEST_TUNING, ...tuning },
+  });
   return {
     engine,
     dir,
