@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "npm:fast-check";
+import fc from "fast-check";
 import { compareKeys } from "./_keys.ts";
 import {
   isStaleEpoch,
