@@ -1,0 +1,104 @@
+/**
+ * Test support: a Spire client server over an in-memory engine, and a real
+ * redis-server on a free loopback port for differential tests.
+ *
+ * @module
+ */
+
+import { ClientServer, type ClientServerOptions } from "../client_server.ts";
+import { RespClient } from "../resp/client.ts";
+import { LocalBackend } from "./backend.ts";
+import { MemoryEngine } from "./memory_engine.ts";
+
+/** A started Spire client server over a memory engine. */
+export interface TestServer {
+  /** The server. */
+  readonly server: ClientServer;
+  /** Its backend. */
+  readonly backend: LocalBackend;
+  /** Its engine. */
+  readonly engine: MemoryEngine;
+  /** The bound port. */
+  readonly port: number;
+  /** Stops server and backend. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a client server on 127.0.0.1 with an ephemeral port.
+ * @param options server options (backend and port are filled in)
+ * @returns the server handle
+ */
+export function startTestServer(
+  options: Omit<ClientServerOptions, "backend" | "port"> = {},
+): TestServer {
+  const engine = new MemoryEngine();
+  const backend = new LocalBackend({ engine, now: options.now ?? Date.now });
+  const server = new ClientServer({ ...options, backend, port: 0 });
+  const { port } = server.start();
+  return {
+    server,
+    backend,
+    engine,
+    port,
+    async stop() {
+      await server.stop();
+      await backend.close();
+    },
+  };
+}
+
+/** A running redis-server. */
+export interface RedisProcess {
+  /** Its port. */
+  readonly port: number;
+  /** Kills it and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the installed redis-server on a free loopback port, without persistence.
+ * @param extraArgs more redis-server arguments (e.g. ["--requirepass", "x"])
+ * @returns the process handle
+ * @throws {Error} when redis-server does not answer PING within 5 s
+ */
+export async function startRedisServer(extraArgs: string[] = []): Promise<RedisProcess> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const child = new Deno.Command("redis-server", {
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "no",
+      ...extraArgs,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+  };
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    try {
+      const c = await RespClient.connect({ port });
+      c.close();
+      return { port, stop };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await stop();
+  throw new Error(`Cannot start redis-server: no answer on port ${port} within 5 s`);
+}
