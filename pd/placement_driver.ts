@@ -139,11 +139,10 @@ interface PendingOperator {
   readonly issuedMs: number;
 }
 
-/** Soft counts derived from a region map, rebuilt when the map changes. */
+/** Replica counts per store derived from a region map, rebuilt when the map changes. */
 interface Counts {
   readonly map: RegionMap;
   readonly regions: Map<number, number>;
-  readonly leaders: Map<number, number>;
 }
 
 /**
@@ -169,8 +168,15 @@ export class PlacementDriver {
   readonly #tso: Tso;
   readonly #ids: IdAllocator;
   readonly #meta: Serial;
-  /** Undefined until bootstrap; invariant: tiles the keyspace, ids below the id bound. */
+  /**
+   * Undefined until bootstrap; invariant: tiles the keyspace, ids below the id
+   * bound, and no region in it carries a leader (leaders live in #leaders).
+   */
   #regions: RegionMap | undefined;
+  /** Soft state from heartbeats: the leader of each region; invariant: one of its voters. */
+  readonly #leaders = new Map<number, Peer>();
+  /** Leaders per store, kept in step with #leaders. */
+  readonly #leaderCounts = new Map<number, number>();
   readonly #stats = new Map<number, RegionStats>();
   readonly #pending = new Map<number, PendingOperator>();
   /** Leader moves under way, per store: +1 at the target, -1 at the source. */
@@ -384,10 +390,9 @@ export class PlacementDriver {
       });
       const bounds = [new Uint8Array(), ...keys, new Uint8Array()];
       const perRegion = 1 + options.storeIds.length;
-      const first = await this.#ids.alloc(perRegion * (keys.length + 1));
       const regions: Region[] = [];
       for (let i = 0; i + 1 < bounds.length; i++) {
-        const base = first + i * perRegion;
+        const base = await this.#ids.alloc(perRegion);
         regions.push({
           id: base,
           startKey: bounds[i]!.slice(),
@@ -422,17 +427,40 @@ export class PlacementDriver {
    * @throws {RangeError} Before bootstrap.
    */
   getRegionByKey(key: Uint8Array): Region {
-    return this.#map().getByKey(key);
+    return this.#withLeader(this.#map().getByKey(key));
   }
 
-  /** The region with this id, or undefined (also before bootstrap). */
+  /** The region with this id, with its leader when known, or undefined (also before bootstrap). */
   getRegionById(id: number): Region | undefined {
-    return this.#regions?.getById(id);
+    const r = this.#regions?.getById(id);
+    return r === undefined ? undefined : this.#withLeader(r);
   }
 
-  /** Every region in key order (empty before bootstrap). */
+  /** Every region in key order, with leaders when known (empty before bootstrap). */
   listRegions(): readonly Region[] {
-    return this.#regions?.list() ?? [];
+    return (this.#regions?.list() ?? []).map((r) => this.#withLeader(r));
+  }
+
+  #withLeader(r: Region): Region {
+    const leader = this.#leaders.get(r.id);
+    return leader === undefined ? r : { ...r, leader };
+  }
+
+  #setLeader(regionId: number, leader: Peer | undefined): void {
+    const old = this.#leaders.get(regionId);
+    if (old?.id === leader?.id && old?.storeId === leader?.storeId) return;
+    if (old !== undefined) this.#count(this.#leaderCounts, old.storeId, -1);
+    if (leader === undefined) this.#leaders.delete(regionId);
+    else {
+      this.#leaders.set(regionId, leader);
+      this.#count(this.#leaderCounts, leader.storeId, +1);
+    }
+  }
+
+  #count(counts: Map<number, number>, storeId: number, delta: number): void {
+    const v = (counts.get(storeId) ?? 0) + delta;
+    if (v === 0) counts.delete(storeId);
+    else counts.set(storeId, v);
   }
 
   /** The last reported size of a region, if any. */
@@ -472,19 +500,18 @@ export class PlacementDriver {
           `Unknown region ${incoming.id}: a region created by a split must be reported with reportSplit`,
         );
       }
-      const updated = this.#reconcile(known, incoming);
+      const { leader, ...updated } = this.#reconcile(known, incoming);
       if (!epochEqual(updated.epoch, known.epoch)) {
         const next = map.update(updated);
         await this.#storage.saveRegions(next.list());
         this.#regions = next;
-      } else if (updated.leader?.id !== known.leader?.id) {
-        this.#regions = map.update(updated);
       }
+      this.#setLeader(updated.id, leader);
       this.#stats.set(incoming.id, {
         approximateSizeBytes: hb.approximateSizeBytes,
         approximateKeys: hb.approximateKeys,
       });
-      const op = await this.#operatorFor(updated);
+      const op = await this.#operatorFor(this.#withLeader(updated));
       return { operators: op === undefined ? [] : [op] };
     });
   }
@@ -535,8 +562,8 @@ export class PlacementDriver {
     const op = await this.#toOperator(region, decision);
     this.#pending.set(region.id, { operator: op, issuedMs: now });
     if (op.kind === "transfer-leader") {
-      this.#adjustLeaders(op.from.storeId, -1);
-      this.#adjustLeaders(op.to.storeId, +1);
+      this.#count(this.#leaderAdjust, op.from.storeId, -1);
+      this.#count(this.#leaderAdjust, op.to.storeId, +1);
     }
     return op;
   }
@@ -574,30 +601,20 @@ export class PlacementDriver {
     this.#pending.delete(regionId);
     const op = pending.operator;
     if (op.kind === "transfer-leader") {
-      this.#adjustLeaders(op.from.storeId, +1);
-      this.#adjustLeaders(op.to.storeId, -1);
+      this.#count(this.#leaderAdjust, op.from.storeId, +1);
+      this.#count(this.#leaderAdjust, op.to.storeId, -1);
     }
   }
 
-  #adjustLeaders(storeId: number, delta: number): void {
-    const v = (this.#leaderAdjust.get(storeId) ?? 0) + delta;
-    if (v === 0) this.#leaderAdjust.delete(storeId);
-    else this.#leaderAdjust.set(storeId, v);
-  }
-
-  /** Region and leader counts per store, rebuilt only when the region map changed. */
+  /** Replica counts per store, rebuilt only when the region map changed. */
   #countsNow(): Counts {
     const map = this.#map();
     if (this.#counts?.map === map) return this.#counts;
     const regions = new Map<number, number>();
-    const leaders = new Map<number, number>();
     for (const r of map.list()) {
       for (const p of r.peers) regions.set(p.storeId, (regions.get(p.storeId) ?? 0) + 1);
-      if (r.leader !== undefined) {
-        leaders.set(r.leader.storeId, (leaders.get(r.leader.storeId) ?? 0) + 1);
-      }
     }
-    this.#counts = { map, regions, leaders };
+    this.#counts = { map, regions };
     return this.#counts;
   }
 
@@ -609,7 +626,7 @@ export class PlacementDriver {
       storeState: (id) => this.#stores.state(id, now),
       storeIds: () => ids,
       regionCount: (id) => counts.regions.get(id) ?? 0,
-      leaderCount: (id) => (counts.leaders.get(id) ?? 0) + (this.#leaderAdjust.get(id) ?? 0),
+      leaderCount: (id) => (this.#leaderCounts.get(id) ?? 0) + (this.#leaderAdjust.get(id) ?? 0),
     };
   }
 
@@ -695,9 +712,13 @@ export class PlacementDriver {
           );
         }
       }
-      const next = map.replace([original.id], [left, right]);
+      const { leader: leftLeader, ...leftMeta } = left;
+      const { leader: rightLeader, ...rightMeta } = right;
+      const next = map.replace([original.id], [leftMeta, rightMeta]);
       await this.#storage.saveRegions(next.list());
       this.#regions = next;
+      this.#setLeader(left.id, leftLeader);
+      this.#setLeader(right.id, rightLeader);
       this.#dropPending(original.id);
       this.#stats.delete(original.id);
     });
