@@ -584,9 +584,11 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === "MsgVote" || m.type === "MsgPreVote") {
         const force = sameBytes(m.context, CAMPAIGN_TRANSFER);
-        const inLease = this.cfg.checkQuorum &&
-          this.ticksSinceLeaderContact < this.cfg.electionTick &&
-          (this.lead !== NONE || this.cfg.readOnlyOption === "leaseBased");
+        const inLease = this.cfg.checkQuorum && (
+          this.state === "leader" ||
+          (this.ticksSinceLeaderContact < this.cfg.electionTick &&
+            (this.lead !== NONE || this.cfg.readOnlyOption === "leaseBased"))
+        );
         // Refuse to disrupt a leader we heard from within the election timeout.
         if (!force && inLease) return undefined;
       }
