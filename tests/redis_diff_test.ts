@@ -1,0 +1,276 @@
+/**
+ * Differential tests: the same command sequences go to Spire and to the
+ * installed redis-server (7.x); replies must be identical, error texts included.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { RespClient } from "../node/resp/client.ts";
+import type { Reply } from "../node/resp/reply.ts";
+import { showReply } from "../node/resp/reply_parser.ts";
+import { startRedisServer, startTestServer } from "../node/commands/testing.ts";
+
+type Cmd = string[];
+
+/** Replies that legitimately differ by a few ms (PTTL) or by rounding (TTL) are bucketed. */
+function normalize(cmd: Cmd, r: Reply): string {
+  const name = cmd[0]!.toLowerCase();
+  if (r.kind === "integer" && name === "pttl" && Number(r.value) > 0) {
+    return `:~${Math.round(Number(r.value) / 1000)}s`;
+  }
+  if (r.kind === "integer" && name === "ttl" && Number(r.value) > 0) {
+    return `:~${Math.round(Number(r.value) / 10)}0s`;
+  }
+  if (name === "scan" && r.kind === "array" && r.items?.[1]?.kind === "array") {
+    // Key order differs (hash table vs sorted keys); compare the set of keys.
+    return `scan-keys ${r.items[1].items!.map(showReply).sort().join(",")}`;
+  }
+  return showReply(r);
+}
+
+async function withBoth(fn: (spire: RespClient, redis: RespClient) => Promise<void>) {
+  const spireServer = startTestServer();
+  const redisServer = await startRedisServer();
+  const spire = await RespClient.connect({ port: spireServer.port });
+  const redis = await RespClient.connect({ port: redisServer.port });
+  try {
+    await fn(spire, redis);
+  } finally {
+    spire.close();
+    redis.close();
+    await spireServer.stop();
+    await redisServer.stop();
+  }
+}
+
+async function compare(spire: RespClient, redis: RespClient, cmds: Cmd[]): Promise<void> {
+  const [a, b] = await Promise.all([spire.pipeline(cmds), redis.pipeline(cmds)]);
+  cmds.forEach((c, i) => {
+    assert.equal(normalize(c, a[i]!), normalize(c, b[i]!), `${c.join(" ")}`);
+  });
+}
+
+const EDGE_CASES: Cmd[] = [
+  ["FLUSHDB"],
+  ["PING"],
+  ["PING", "hi"],
+  ["PING", "a", "b"],
+  ["ECHO", "x"],
+  ["ECHO"],
+  ["GET"],
+  ["GET", "missing"],
+  ["SET", "k"],
+  ["SET", "k", "v"],
+  ["SET", "k", "v", "NX"],
+  ["SET", "k", "v2", "XX", "GET"],
+  ["SET", "k", "v3", "NX", "GET"],
+  ["SET", "k", "v", "NX", "XX"],
+  ["SET", "k", "v", "EX", "10", "PX", "100"],
+  ["SET", "k", "v", "KEEPTTL", "EX", "10"],
+  ["SET", "k", "v", "EX", "0"],
+  ["SET", "k", "v", "EX", "-1"],
+  ["SET", "k", "v", "PX", "abc"],
+  ["SET", "k", "v", "EX"],
+  ["SET", "k", "v", "BOGUS"],
+  ["SET", "k", "v", "EX", "9223372036854775807"],
+  ["SET", "k", "v", "ex", "100", "ex", "200"],
+  ["TTL", "k"],
+  ["SET", "k", "v4", "KEEPTTL"],
+  ["TTL", "k"],
+  ["SET", "k", "v5"],
+  ["TTL", "k"],
+  ["PTTL", "k"],
+  ["TTL", "nokey"],
+  ["PTTL", "nokey"],
+  ["SET", "n", "10"],
+  ["INCR", "n"],
+  ["INCRBY", "n", "5"],
+  ["DECR", "n"],
+  ["DECRBY", "n", "-3"],
+  ["INCRBY", "n", "1.5"],
+  ["INCRBY", "n", "abc"],
+  ["INCRBY", "n", " 1"],
+  ["INCRBY", "n", "+1"],
+  ["INCRBY", "n", "01"],
+  ["INCRBY", "n", "9223372036854775807"],
+  ["DECRBY", "n", "-9223372036854775808"],
+  ["SET", "big", "9223372036854775807"],
+  ["INCR", "big"],
+  ["SET", "small", "-9223372036854775808"],
+  ["DECR", "small"],
+  ["SET", "s", "abc"],
+  ["INCR", "s"],
+  ["SET", "z", "007"],
+  ["INCR", "z"],
+  ["INCR", "fresh"],
+  ["DECRBY", "fresh2", "9223372036854775807"],
+  ["APPEND", "s", "def"],
+  ["APPEND", "newkey", "x"],
+  ["STRLEN", "s"],
+  ["STRLEN", "none"],
+  ["GETDEL", "s"],
+  ["GETDEL", "s"],
+  ["MSET", "a", "1", "b", "2"],
+  ["MSET", "a", "1", "b"],
+  ["MGET", "a", "b", "c"],
+  ["MSETNX", "c", "3", "a", "9"],
+  ["MSETNX", "c", "3", "d", "4"],
+  ["MSETNX", "c"],
+  ["EXISTS", "a", "a", "zz", "b"],
+  ["DEL", "a", "a", "zz"],
+  ["UNLINK", "b", "c"],
+  ["DEL"],
+  ["TYPE", "d"],
+  ["TYPE", "nothing"],
+  ["EXPIRE", "d", "100"],
+  ["EXPIRE", "d", "100", "NX"],
+  ["EXPIRE", "d", "200", "XX"],
+  ["EXPIRE", "d", "50", "GT"],
+  ["EXPIRE", "d", "500", "GT"],
+  ["EXPIRE", "d", "10", "LT"],
+  ["EXPIRE", "d", "10", "NX", "XX"],
+  ["EXPIRE", "d", "10", "GT", "LT"],
+  ["EXPIRE", "d", "10", "FOO"],
+  ["EXPIRE", "d", "abc"],
+  ["EXPIRE", "d", "9223372036854775807"],
+  ["PEXPIRE", "d", "9223372036854775807"],
+  ["EXPIRE", "d"],
+  ["EXPIRE", "missing", "10"],
+  ["TTL", "d"],
+  ["PERSIST", "d"],
+  ["PERSIST", "d"],
+  ["TTL", "d"],
+  ["EXPIRE", "d", "10", "GT"],
+  ["EXPIRE", "d", "10", "LT"],
+  ["TTL", "d"],
+  ["EXPIRE", "d", "-1"],
+  ["EXISTS", "d"],
+  ["SET", "e", "1"],
+  ["EXPIREAT", "e", "1"],
+  ["GET", "e"],
+  ["SET", "e", "1"],
+  ["PEXPIREAT", "e", "99999999999999"],
+  ["TTL", "e"],
+  ["GETEX", "e"],
+  ["GETEX", "e", "PERSIST"],
+  ["TTL", "e"],
+  ["GETEX", "e", "EX", "100"],
+  ["TTL", "e"],
+  ["GETEX", "e", "EX", "0"],
+  ["GETEX", "e", "PERSIST", "EX", "1"],
+  ["GETEX", "e", "EX", "abc"],
+  ["GETEX", "e", "BOGUS"],
+  ["GETEX", "nokey", "EX", "5"],
+  ["GETEX", "e", "PXAT", "1"],
+  ["GET", "e"],
+  ["SET", "p", "1", "PXAT", "1"],
+  ["GET", "p"],
+  ["EXISTS", "p"],
+  ["SELECT", "0"],
+  ["SELECT", "x"],
+  ["SELECT", "1", "2"],
+  ["DBSIZE", "x"],
+  ["FLUSHDB", "ASYNC"],
+  ["FLUSHDB", "BOGUS"],
+  ["SCAN", "abc"],
+  ["SCAN", "0", "COUNT", "0"],
+  ["SCAN", "0", "COUNT", "abc"],
+  ["SCAN", "0", "MATCH"],
+  ["SCAN", "0", "BOGUS", "1"],
+  ["CLIENT"],
+  ["CLIENT", "FOO"],
+  ["CLIENT", "SETNAME"],
+  ["CLIENT", "SETNAME", "a b"],
+  ["CLIENT", "SETNAME", "conn1"],
+  ["CLIENT", "GETNAME"],
+  ["CLIENT", "GETNAME", "x"],
+  ["CLIENT", "SETNAME", ""],
+  ["CLIENT", "GETNAME"],
+  ["COMMAND", "FOO"],
+  ["COMMAND", "COUNT", "x"],
+  ["HELLO", "4"],
+  ["HELLO", "x"],
+  ["HELLO", "2", "AUTH"],
+  ["HELLO", "2", "SETNAME"],
+  ["AUTH", "x"],
+  ["AUTH", "a", "b"],
+  ["NOSUCHCMD", "a", "b"],
+  ["nosuchcmd"],
+  ["QUIT", "x"],
+];
+
+Deno.test("Spire answers edge cases exactly as redis-server does", async () => {
+  await withBoth(async (spire, redis) => {
+    await compare(spire, redis, EDGE_CASES);
+  });
+});
+
+Deno.test("SCAN with MATCH and COUNT visits the same keys as redis-server", async () => {
+  await withBoth(async (spire, redis) => {
+    const keys = Array.from({ length: 120 }, (_, i) => `user:${i % 3}:${i}`);
+    await compare(spire, redis, [["MSET", ...keys.flatMap((k) => [k, "v"])], ["DBSIZE"]]);
+    for (const client of [spire, redis]) {
+      const seen = new Set<string>();
+      let cursor = "0";
+      let rounds = 0;
+      do {
+        const r = await client.call(["SCAN", cursor, "MATCH", "user:1:*", "COUNT", "7"]);
+        assert.ok(r.kind === "array" && r.items !== null);
+        const [c, ks] = r.items;
+        assert.ok(c?.kind === "bulk" && ks?.kind === "array");
+        cursor = new TextDecoder().decode(c.value!);
+        for (const k of ks.items!) seen.add(showReply(k));
+        rounds++;
+      } while (cursor !== "0" && rounds < 1000);
+      assert.equal(seen.size, 40);
+    }
+  });
+});
+
+const key = fc.constantFrom("a", "b", "c");
+const val = fc.constantFrom("1", "-2", "x", "", "9223372036854775806", "10");
+const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
+  fc.tuple(key, val, fc.subarray(["NX", "XX", "GET", "KEEPTTL"])).map((
+    [k, v, o],
+  ) => ["SET", k, v, ...o]),
+  fc.tuple(key, val, fc.integer({ min: 100, max: 1000 })).map((
+    [k, v, t],
+  ) => ["SET", k, v, "EX", String(t)]),
+  key.map((k) => ["GET", k]),
+  key.map((k) => ["GETDEL", k]),
+  fc.tuple(key, fc.constantFrom("PERSIST", "EX 500", "PX 900000")).map((
+    [k, o],
+  ) => ["GETEX", k, ...o.split(" ")]),
+  fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ["MGET", ...ks]),
+  fc.array(fc.tuple(key, val), { minLength: 1, maxLength: 2 }).map((p) => ["MSET", ...p.flat()]),
+  fc.array(fc.tuple(key, val), { minLength: 1, maxLength: 2 }).map((p) => ["MSETNX", ...p.flat()]),
+  fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ["DEL", ...ks]),
+  fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ["EXISTS", ...ks]),
+  key.map((k) => ["INCR", k]),
+  fc.tuple(key, fc.constantFrom("5", "-7", "9223372036854775807", "x")).map((
+    [k, d],
+  ) => ["INCRBY", k, d]),
+  fc.tuple(key, fc.constantFrom("5", "-9223372036854775808")).map(([k, d]) => ["DECRBY", k, d]),
+  fc.tuple(key, val).map(([k, v]) => ["APPEND", k, v]),
+  key.map((k) => ["STRLEN", k]),
+  fc.tuple(
+    key,
+    fc.constantFrom("200", "-1", "0"),
+    fc.subarray(["NX", "XX", "GT", "LT"], { maxLength: 1 }),
+  )
+    .map(([k, t, o]) => ["EXPIRE", k, t, ...o]),
+  key.map((k) => ["TTL", k]),
+  key.map((k) => ["PERSIST", k]),
+  key.map((k) => ["TYPE", k]),
+  fc.constant(["DBSIZE"]),
+);
+
+Deno.test("random command sequences get identical replies from Spire and redis-server", async () => {
+  await withBoth(async (spire, redis) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(randomCmd, { minLength: 5, maxLength: 40 }), async (cmds) => {
+        await compare(spire, redis, [["FLUSHDB"], ...cmds]);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
