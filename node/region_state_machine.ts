@@ -1,0 +1,444 @@
+/**
+ * The Raft state machine of one region over the shared engine.
+ *
+ * Committed entries carry {@link RegionCommand}s: client writes (a
+ * `WriteCommand` with the proposer's clock reading) and splits. A batch of
+ * committed entries is evaluated in order with `applyWrite` (each command sees
+ * the effects of the ones before it) and written to the engine in ONE
+ * `writeBatch` together with the region's applied index (and, for a split,
+ * both regions' new metadata). After a crash the engine therefore holds the
+ * effects of exactly the entries up to the stored applied index, and the peer
+ * replays the log from there: applying is idempotent.
+ *
+ * A write whose keys are no longer in the region (a split applied before it)
+ * is not applied; its result tells the proposer to route again. So no key is
+ * ever written through two regions.
+ *
+ * The snapshot image is the region's metadata and applied index: the data
+ * stays in the shared engine (standalone mode; streaming a region's data to
+ * another store is not implemented). Before an image is taken the engine is
+ * flushed, so the Raft log is compacted only below state that is on disk.
+ *
+ * @module
+ */
+
+import { pack, unpack } from "msgpackr";
+import type { Entry, Snapshot } from "../raft/core/mod.ts";
+import type { StateMachine } from "../raft/driver/mod.ts";
+import { type Region, splitRegionMeta } from "../pd/mod.ts";
+import { engineKeyOf } from "./commands/kv_model.ts";
+import type { EngineLike } from "./commands/memory_engine.ts";
+import {
+  applyWrite,
+  decodeWriteCommand,
+  encodeWriteCommand,
+  type EngineOp,
+  type WriteCommand,
+  writeCommandKeys,
+} from "./commands/write_ops.ts";
+import type { Reply } from "./resp/reply.ts";
+import {
+  appliedIndexKey,
+  compareBytes,
+  decodeIndex,
+  decodeRegion,
+  encodeIndex,
+  encodeRegion,
+  engineRangeOf,
+  inRegion,
+  regionStateKey,
+} from "./region_meta.ts";
+
+/** A command in a region's Raft log. */
+export type RegionCommand =
+  | { readonly kind: "write"; readonly nowMs: number; readonly cmd: WriteCommand }
+  | {
+    readonly kind: "split";
+    /** First key of the right half (the existing region keeps the right half). */
+    readonly splitKey: Uint8Array;
+    /** Id of the new left region, from PD. */
+    readonly newRegionId: number;
+    /** Peer ids of the new region, one per peer, from PD. */
+    readonly newPeerIds: readonly number[];
+    /** The region's epoch version when the split was decided; a later one makes it stale. */
+    readonly version: number;
+  };
+
+/** What applying (or reading) gave. */
+export type RegionResult =
+  | { readonly kind: "reply"; readonly reply: Reply }
+  | { readonly kind: "values"; readonly values: readonly (Uint8Array | undefined)[] }
+  /** A key is outside the region now (it was split): route again. */
+  | { readonly kind: "keyNotInRegion"; readonly region: Region }
+  | { readonly kind: "split"; readonly left: Region; readonly right: Region }
+  /** The split was decided on an older epoch: nothing changed. */
+  | { readonly kind: "staleSplit"; readonly region: Region };
+
+const TAG_WRITE = 1;
+const TAG_SPLIT = 2;
+
+/**
+ * Encodes a region command for a Raft entry.
+ * @param c the command
+ * @param bytesMax largest encoding allowed
+ * @returns the entry data
+ * @throws {RangeError} when the encoding is too large
+ */
+export function encodeRegionCommand(c: RegionCommand, bytesMax?: number): Uint8Array {
+  if (c.kind === "write") {
+    const body = encodeWriteCommand(c.cmd, bytesMax);
+    const out = new Uint8Array(9 + body.length);
+    out[0] = TAG_WRITE;
+    new DataView(out.buffer).setFloat64(1, c.nowMs);
+    out.set(body, 9);
+    return out;
+  }
+  const body: Uint8Array = pack({
+    splitKey: c.splitKey,
+    newRegionId: c.newRegionId,
+    newPeerIds: [...c.newPeerIds],
+    version: c.version,
+  });
+  const out = new Uint8Array(1 + body.length);
+  out[0] = TAG_SPLIT;
+  out.set(body, 1);
+  return out;
+}
+
+/**
+ * Decodes entry data written by {@link encodeRegionCommand}.
+ * @throws {Error} on data that is not a region command (a corrupt log)
+ */
+export function decodeRegionCommand(data: Uint8Array): RegionCommand {
+  if (data[0] === TAG_WRITE && data.length > 9) {
+    const nowMs = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(1);
+    return { kind: "write", nowMs, cmd: decodeWriteCommand(data.subarray(9)) };
+  }
+  if (data[0] === TAG_SPLIT) {
+    const o = unpack(data.subarray(1)) as {
+      splitKey: Uint8Array;
+      newRegionId: number;
+      newPeerIds: number[];
+      version: number;
+    };
+    if (!(o?.splitKey instanceof Uint8Array) || typeof o.newRegionId !== "number") {
+      throw new Error("Cannot decode split command: fields are missing");
+    }
+    return {
+      kind: "split",
+      splitKey: new Uint8Array(o.splitKey.buffer, o.splitKey.byteOffset, o.splitKey.byteLength)
+        .slice(),
+      newRegionId: o.newRegionId,
+      newPeerIds: o.newPeerIds,
+      version: o.version,
+    };
+  }
+  throw new Error(`Cannot decode region command: tag ${data[0]} is not write or split`);
+}
+
+/** A read request: the user keys to read. */
+export function encodeReadRequest(keys: readonly Uint8Array[]): Uint8Array {
+  return pack(keys.map((k) => k));
+}
+
+function decodeReadRequest(data: Uint8Array): Uint8Array[] {
+  const keys = unpack(data) as Uint8Array[];
+  return keys.map((k) => new Uint8Array(k.buffer, k.byteOffset, k.byteLength));
+}
+
+/** Test-only planted bugs of the state machine. Never set in production. */
+export type RegionPlant =
+  /** Leave the applied index out of the batch: entries are applied again after a restart. */
+  "skip-applied-index";
+
+/** Options of {@link RegionStateMachine.open}. */
+export interface RegionStateMachineOptions {
+  /** The shared engine. */
+  readonly engine: EngineLike & { flush?: () => Promise<void> };
+  /** The region id. */
+  readonly regionId: number;
+  /** Called after a split applied (its metadata is durable in the engine by then). */
+  readonly onSplit?: (left: Region, right: Region) => void;
+  /** Engine operations per batch at most; a larger apply is cut between entries. */
+  readonly batchOpsMax?: number;
+  /** Engine bytes per batch at most (approximate). */
+  readonly batchBytesMax?: number;
+  /** Test-only planted bugs. */
+  readonly plants?: readonly RegionPlant[];
+}
+
+/** Counters of a {@link RegionStateMachine}. */
+export interface RegionApplyStats {
+  /** Write commands applied. */
+  writesApplied: number;
+  /** Writes refused because a key left the region. */
+  writesRerouted: number;
+  /** Engine batches written. */
+  batchesWritten: number;
+  /** Key and value bytes put since the last size count (for split checks). */
+  bytesPutSinceCount: number;
+  /** Keys put since the last size count. */
+  keysPutSinceCount: number;
+}
+
+/** Reads through the changes a batch has made so far. */
+class BatchOverlay {
+  readonly #engine: EngineLike;
+  readonly #changes = new Map<string, Uint8Array | null>();
+  readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
+
+  constructor(engine: EngineLike) {
+    this.#engine = engine;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const id = keyId(key);
+    const c = this.#changes.get(id);
+    if (c !== undefined) return c ?? undefined;
+    for (const r of this.#cleared) {
+      if (compareBytes(key, r.start) >= 0 && compareBytes(key, r.end) < 0) return undefined;
+    }
+    return this.#engine.get(key);
+  }
+
+  record(ops: readonly EngineOp[]): void {
+    for (const op of ops) {
+      if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
+      else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
+      else {
+        for (const id of [...this.#changes.keys()]) {
+          const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
+          if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
+            this.#changes.set(id, null);
+          }
+        }
+        this.#cleared.push({ start: op.start, end: op.end });
+      }
+    }
+  }
+}
+
+function keyId(key: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < key.length; i += 4096) s += String.fromCharCode(...key.subarray(i, i + 4096));
+  return s;
+}
+
+function opBytes(op: EngineOp): number {
+  return op.op === "put"
+    ? op.key.length + op.value.length
+    : op.op === "delete"
+    ? op.key.length
+    : op.start.length + op.end.length;
+}
+
+/**
+ * One region's state machine over the shared engine.
+ */
+export class RegionStateMachine implements StateMachine<RegionResult> {
+  readonly #engine: EngineLike & { flush?: () => Promise<void> };
+  readonly #onSplit: (left: Region, right: Region) => void;
+  readonly #batchOpsMax: number;
+  readonly #batchBytesMax: number;
+  readonly #skipApplied: boolean;
+  #region: Region;
+  #applied: number;
+  readonly #stats: RegionApplyStats = {
+    writesApplied: 0,
+    writesRerouted: 0,
+    batchesWritten: 0,
+    bytesPutSinceCount: 0,
+    keysPutSinceCount: 0,
+  };
+
+  private constructor(
+    options: RegionStateMachineOptions,
+    region: Region,
+    applied: number,
+  ) {
+    this.#engine = options.engine;
+    this.#onSplit = options.onSplit ?? (() => {});
+    this.#batchOpsMax = options.batchOpsMax ?? 50_000;
+    this.#batchBytesMax = options.batchBytesMax ?? 64 * 1024 * 1024;
+    this.#skipApplied = options.plants?.includes("skip-applied-index") ?? false;
+    this.#region = region;
+    this.#applied = applied;
+  }
+
+  /**
+   * Loads a region's metadata and applied index from the engine.
+   * @param options engine, region id, hooks and limits
+   * @returns the state machine at the stored applied index
+   * @throws {Error} when the engine holds no metadata for the region
+   */
+  static async open(options: RegionStateMachineOptions): Promise<RegionStateMachine> {
+    const [state, applied] = await options.engine.getBatch([
+      regionStateKey(options.regionId),
+      appliedIndexKey(options.regionId),
+    ]);
+    if (state === undefined) {
+      throw new Error(
+        `Cannot open region ${options.regionId}: the engine holds no metadata for it`,
+      );
+    }
+    return new RegionStateMachine(
+      options,
+      decodeRegion(state),
+      applied === undefined ? 0 : decodeIndex(applied),
+    );
+  }
+
+  /** The region as of the applied index. */
+  get region(): Region {
+    return this.#region;
+  }
+
+  /** Counters. */
+  get stats(): Readonly<RegionApplyStats> {
+    return { ...this.#stats };
+  }
+
+  /** Resets the counters used to decide when to count the region's size again. */
+  resetSizeCounters(): void {
+    this.#stats.bytesPutSinceCount = 0;
+    this.#stats.keysPutSinceCount = 0;
+  }
+
+  /** @inheritdoc */
+  appliedIndex(): number {
+    return this.#applied;
+  }
+
+  /** @inheritdoc */
+  async apply(commands: readonly Entry[], appliedIndex: number): Promise<RegionResult[]> {
+    const results: RegionResult[] = [];
+    let overlay = new BatchOverlay(this.#engine);
+    let ops: EngineOp[] = [];
+    let bytes = 0;
+    let splits: { left: Region; right: Region }[] = [];
+    const flush = async (index: number) => {
+      if (!this.#skipApplied) {
+        ops.push({ op: "put", key: appliedIndexKey(this.#region.id), value: encodeIndex(index) });
+      }
+      if (ops.length > 0) {
+        await this.#engine.writeBatch(ops);
+        this.#stats.batchesWritten++;
+      }
+      this.#applied = index;
+      for (const s of splits) this.#onSplit(s.left, s.right);
+      overlay = new BatchOverlay(this.#engine);
+      ops = [];
+      bytes = 0;
+      splits = [];
+    };
+    for (const e of commands) {
+      if (e.index <= this.#applied) {
+        throw new Error(
+          `Cannot apply entry ${e.index} to region ${this.#region.id}: applied is ${this.#applied}`,
+        );
+      }
+      const c = decodeRegionCommand(e.data);
+      let r: { result: RegionResult; ops: EngineOp[] };
+      if (c.kind === "write") r = await this.#applyWrite(c.cmd, c.nowMs, overlay);
+      else r = this.#applySplit(c);
+      if (r.result.kind === "split") splits.push({ left: r.result.left, right: r.result.right });
+      overlay.record(r.ops);
+      ops.push(...r.ops);
+      for (const op of r.ops) bytes += opBytes(op);
+      results.push(r.result);
+      if (ops.length >= this.#batchOpsMax || bytes >= this.#batchBytesMax) await flush(e.index);
+    }
+    await flush(appliedIndex);
+    return results;
+  }
+
+  async #applyWrite(
+    cmd: WriteCommand,
+    nowMs: number,
+    overlay: BatchOverlay,
+  ): Promise<{ result: RegionResult; ops: EngineOp[] }> {
+    const region = this.#region;
+    for (const key of writeCommandKeys(cmd)) {
+      if (!inRegion(region, key)) {
+        this.#stats.writesRerouted++;
+        return { result: { kind: "keyNotInRegion", region }, ops: [] };
+      }
+    }
+    this.#stats.writesApplied++;
+    if (cmd.op === "flushdb") {
+      // Only this region's share of the keyspace: FLUSHDB goes to every region.
+      const { start, end } = engineRangeOf(region);
+      return {
+        result: { kind: "reply", reply: { kind: "simple", value: "OK" } },
+        ops: [{ op: "deleteRange", start, end }],
+      };
+    }
+    const { ops, reply } = await applyWrite(cmd, nowMs, overlay);
+    for (const op of ops) {
+      if (op.op === "put") {
+        this.#stats.bytesPutSinceCount += op.key.length + op.value.length;
+        this.#stats.keysPutSinceCount++;
+      }
+    }
+    return { result: { kind: "reply", reply }, ops };
+  }
+
+  #applySplit(
+    c: RegionCommand & { kind: "split" },
+  ): { result: RegionResult; ops: EngineOp[] } {
+    const region = this.#region;
+    if (c.version !== region.epoch.version || !inRegion(region, c.splitKey)) {
+      return { result: { kind: "staleSplit", region }, ops: [] };
+    }
+    let parts: { left: Region; right: Region };
+    try {
+      parts = splitRegionMeta(region, c.splitKey, c.newRegionId, c.newPeerIds);
+    } catch {
+      return { result: { kind: "staleSplit", region }, ops: [] };
+    }
+    this.#region = parts.right;
+    return {
+      result: { kind: "split", left: parts.left, right: parts.right },
+      ops: [
+        { op: "put", key: regionStateKey(parts.right.id), value: encodeRegion(parts.right) },
+        { op: "put", key: regionStateKey(parts.left.id), value: encodeRegion(parts.left) },
+      ],
+    };
+  }
+
+  /** Reads user keys (after the driver made the read linearizable). */
+  async query(request: Uint8Array): Promise<RegionResult> {
+    const keys = decodeReadRequest(request);
+    for (const key of keys) {
+      if (!inRegion(this.#region, key)) return { kind: "keyNotInRegion", region: this.#region };
+    }
+    const values = await this.#engine.getBatch(keys.map(engineKeyOf));
+    return { kind: "values", values };
+  }
+
+  /**
+   * The region's metadata and applied index. The engine is flushed first, so
+   * the log below this index may be dropped: the state it produced is on disk.
+   */
+  async snapshot(): Promise<Uint8Array> {
+    await this.#engine.flush?.();
+    return pack({ region: encodeRegion(this.#region), applied: this.#applied });
+  }
+
+  /**
+   * Accepts a snapshot of this region whose state the engine already holds
+   * (the bootstrap snapshot of a new group, or the image of a local compaction).
+   * @throws {Error} when the engine is behind the snapshot: the data would have
+   *   to be streamed from another store, which standalone mode does not do
+   */
+  restore(snapshot: Snapshot): void {
+    const index = snapshot.metadata.index;
+    if (index > 1 && this.#applied < index) {
+      throw new Error(
+        `Cannot restore region ${this.#region.id} from a snapshot at ${index}: the engine has ` +
+          `applied only ${this.#applied}, and streaming region data is not supported`,
+      );
+    }
+    this.#applied = Math.max(this.#applied, index);
+  }
+}

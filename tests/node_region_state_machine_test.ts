@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import type { Entry } from "../raft/core/mod.ts";
+import type { Region } from "../pd/mod.ts";
+import { MemoryEngine } from "../node/commands/memory_engine.ts";
+import type { EngineOp } from "../node/commands/write_ops.ts";
+import { engineKeyOf } from "../node/commands/kv_model.ts";
+import {
+  appliedIndexKey,
+  decodeIndex,
+  decodeRegion,
+  encodeRegion,
+  regionStateKey,
+} from "../node/region_meta.ts";
+import {
+  encodeReadRequest,
+  encodeRegionCommand,
+  type RegionCommand,
+  type RegionResult,
+  RegionStateMachine,
+} from "../node/region_state_machine.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+class CountingEngine extends MemoryEngine {
+  batches: EngineOp[][] = [];
+  override writeBatch(ops: readonly EngineOp[]): Promise<void> {
+    this.batches.push([...ops]);
+    return super.writeBatch(ops);
+  }
+}
+
+const REGION: Region = {
+  id: 2,
+  startKey: new Uint8Array(),
+  endKey: new Uint8Array(),
+  epoch: { confVer: 1, version: 1 },
+  peers: [{ id: 3, storeId: 1, role: "voter" }],
+};
+
+async function fresh(): Promise<CountingEngine> {
+  const engine = new CountingEngine();
+  await engine.writeBatch([{ op: "put", key: regionStateKey(2), value: encodeRegion(REGION) }]);
+  engine.batches = [];
+  return engine;
+}
+
+function entry(index: number, c: RegionCommand): Entry {
+  return { term: 1, index, type: "normal", data: encodeRegionCommand(c) };
+}
+
+const set = (key: string, value: string, index: number) =>
+  entry(index, {
+    kind: "write",
+    nowMs: 1000,
+    cmd: { op: "set", key: enc.encode(key), value: enc.encode(value) },
+  });
+const append = (key: string, value: string, index: number) =>
+  entry(index, {
+    kind: "write",
+    nowMs: 1000,
+    cmd: { op: "append", key: enc.encode(key), value: enc.encode(value) },
+  });
+
+async function userValue(engine: MemoryEngine, key: string): Promise<string | undefined> {
+  const v = await engine.get(engineKeyOf(enc.encode(key)));
+  return v === undefined ? undefined : dec.decode(v.subarray(2));
+}
+
+Deno.test("region state machine writes a batch's effects and its applied index in one engine batch", async () => {
+  const engine = await fresh();
+  const sm = await RegionStateMachine.open({ engine, regionId: 2 });
+  const results = await sm.apply([set("a", "1", 5), append("a", "2", 6), set("b", "x", 7)], 8);
+  assert.equal(engine.batches.length, 1);
+  assert.equal(results.length, 3);
+  assert.deepEqual(results[1], { kind: "reply", reply: { kind: "integer", value: 2 } });
+  const applied = engine.batches[0]!.find((op) =>
+    op.op === "put" && op.key.join() === appliedIndexKey(2).join()
+  );
+  assert.ok(applied !== undefined && applied.op === "put");
+  assert.equal(decodeIndex(applied.value), 8);
+  assert.equal(await userValue(engine, "a"), "12");
+  // A restart resumes at the stored applied index.
+  const again = await RegionStateMachine.open({ engine, regionId: 2 });
+  assert.equal(again.appliedIndex(), 8);
+  await assert.rejects(() => again.apply([append("a", "2", 6)], 6), /applied is 8/);
+});
+
+Deno.test("region state machine splits at one index and refuses writes to the half it gave away", async () => {
+  const engine = await fresh();
+  const splits: [Region, Region][] = [];
+  const sm = await RegionStateMachine.open({
+    engine,
+    regionId: 2,
+    onSplit: (l, r) => splits.push([l, r]),
+  });
+  const split = entry(2, {
+    kind: "split",
+    splitKey: enc.encode("m"),
+    newRegionId: 10,
+    newPeerIds: [11],
+    version: 1,
+  });
+  const results: RegionResult[] = await sm.apply([
+    set("a", "before", 1),
+    split,
+    set("b", "after", 3),
+    set("z", "kept", 4),
+  ], 4);
+  assert.equal(results[1]!.kind, "split");
+  assert.equal(results[2]!.kind, "keyNotInRegion");
+  assert.equal(results[3]!.kind, "reply");
+  assert.equal(await userValue(engine, "a"), "before");
+  assert.equal(await userValue(engine, "b"), undefined);
+  assert.equal(engine.batches.length, 1, "split and writes in one batch");
+  assert.equal(splits.length, 1);
+  const right = decodeRegion((await engine.get(regionStateKey(2)))!);
+  const left = decodeRegion((await engine.get(regionStateKey(10)))!);
+  assert.equal(dec.decode(right.startKey), "m");
+  assert.equal(dec.decode(left.endKey), "m");
+  assert.equal(left.epoch.version, 2);
+  assert.equal(right.epoch.version, 2);
+  // A split decided on the old epoch is stale now.
+  const stale = await sm.apply([entry(5, {
+    kind: "split",
+    splitKey: enc.encode("t"),
+    newRegionId: 12,
+    newPeerIds: [13],
+    version: 1,
+  })], 5);
+  assert.equal(stale[0]!.kind, "staleSplit");
+  // Reads of keys outside the range are refused too.
+  assert.equal((await sm.query(encodeReadRequest([enc.encode("a")]))).kind, "keyNotInRegion");
+  const read = await sm.query(encodeReadRequest([enc.encode("z")]));
+  assert.equal(read.kind, "values");
+});
+
+Deno.test("planted skip-applied-index leaves the applied index out of the batch", async () => {
+  const engine = await fresh();
+  const sm = await RegionStateMachine.open({
+    engine,
+    regionId: 2,
+    plants: ["skip-applied-index"],
+  });
+  await sm.apply([set("a", "1", 1)], 1);
+  assert.equal(await engine.get(appliedIndexKey(2)), undefined);
+  assert.equal((await RegionStateMachine.open({ engine, regionId: 2 })).appliedIndex(), 0);
+});
