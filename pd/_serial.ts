@@ -5,12 +5,13 @@
  * @module
  */
 
-import { PdBusyError } from "./errors.ts";
+import { PdBusyError, PdClosedError } from "./errors.ts";
 
 /** A FIFO of async steps; at most `pendingMax` may wait. */
 export class Serial {
   #tail: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  #closed = false;
   readonly #pendingMax: number;
   readonly #what: string;
 
@@ -24,6 +25,7 @@ export class Serial {
 
   /** Runs `step` after every step queued before it; rejects when the backlog is full. */
   run<T>(step: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new PdClosedError(this.#what));
     if (this.#pending >= this.#pendingMax) {
       return Promise.reject(new PdBusyError(this.#what, this.#pendingMax));
     }
@@ -34,5 +36,11 @@ export class Serial {
       () => this.#pending--,
     );
     return result;
+  }
+
+  /** Refuses new steps and resolves once every queued step has settled. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#tail;
   }
 }

@@ -69,3 +69,12 @@ export class PdBusyError extends Error {
     this.name = "PdBusyError";
   }
 }
+
+/** A request reached a PD instance after `close()`; talk to the running one. */
+export class PdClosedError extends Error {
+  /** @param what The component that was closed. */
+  constructor(what: string) {
+    super(`PD ${what} is closed: this instance was shut down; use the running PD`);
+    this.name = "PdClosedError";
+  }
+}

@@ -63,6 +63,11 @@ export class IdAllocator {
     this.#limit = this.#next;
   }
 
+  /** Refuses new requests and resolves once every queued one has settled. */
+  close(): Promise<void> {
+    return this.#serial.close();
+  }
+
   /** The durable bound: every id handed out so far is below it. */
   get limit(): number {
     return this.#limit;

@@ -82,13 +82,31 @@ export {
   writeFileAtomic,
 } from "./meta_file.ts";
 export { type PdPersistedState, PdStorage } from "./storage.ts";
-export { PdBusyError, PdCorruptError, StaleEpochError, UnknownStoreError } from "./errors.ts";
+export {
+  PdBusyError,
+  PdClosedError,
+  PdCorruptError,
+  StaleEpochError,
+  UnknownStoreError,
+} from "./errors.ts";
 export {
   type BootstrapOptions,
   type Operator,
+  type PdStats,
   PlacementDriver,
   type PlacementDriverOptions,
   type RegionHeartbeat,
   type RegionHeartbeatResponse,
   type SplitIds,
 } from "./placement_driver.ts";
+export {
+  pdChildSpec,
+  PdClient,
+  type PdFailure,
+  type PdReply,
+  type PdRequest,
+  PdServer,
+  type PdServerArgs,
+  pdServerArgs,
+  type PdServerState,
+} from "./pd_server.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PdCorruptError, StaleEpochError, UnknownStoreError } from "./errors.ts";
+import { PdClosedError, PdCorruptError, StaleEpochError, UnknownStoreError } from "./errors.ts";
 import { MemoryFileSystem } from "./fs.ts";
 import { type Operator, PlacementDriver, type PlacementDriverOptions } from "./placement_driver.ts";
 import { type Region, splitRegionMeta } from "./region.ts";
@@ -308,4 +308,18 @@ Deno.test("PD persists to a real directory and reloads it", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("close lets queued requests finish, then refuses new ones", async () => {
+  const c = await cluster(1);
+  const queued = [c.pd.allocId(5), c.pd.getTs(3), c.pd.bootstrap({ storeIds: c.stores })];
+  await c.pd.close();
+  const [id, ts, regions] = await Promise.all(queued);
+  assert.ok((id as number) > 0 && ts !== undefined && (regions as Region[]).length === 1);
+  await assert.rejects(c.pd.allocId(), PdClosedError);
+  await assert.rejects(c.pd.getTs(), PdClosedError);
+  await assert.rejects(c.pd.registerStore({ id: 50, address: "x:1" }), PdClosedError);
+  assert.equal(c.pd.listRegions().length, 1, "reads still work");
+  const again = await c.open();
+  assert.ok((await again.allocId()) > (id as number) + 4);
 });

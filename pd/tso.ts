@@ -144,6 +144,11 @@ export class Tso {
     this.#physicalMs = saved;
   }
 
+  /** Refuses new requests and resolves once every queued one has settled. */
+  close(): Promise<void> {
+    return this.#serial.close();
+  }
+
   /** The durable upper bound: no timestamp handed out so far has reached it. */
   get limitMs(): number {
     return this.#limitMs;
