@@ -285,10 +285,12 @@ export class InteractionEnv {
         }
         break;
       case "raft-log":
-        for (const id of this.#ids(ids)) this.#raftLog(this.#get(id));
+        for (const id of ids.length > 0 ? ids : [...this.nodes.keys()].sort((a, b) => a - b)) {
+          this.#raftLog(this.#get(id));
+        }
         break;
       case "applied":
-        for (const id of this.#ids(ids)) {
+        for (const id of ids.length > 0 ? ids : [...this.nodes.keys()].sort((a, b) => a - b)) {
           const n = this.#get(id);
           const data = n.applied.map((a) => a.data).join(" ");
           this.#out.push(`${id}: applied=${n.appliedIndex} [${data}]`);
