@@ -16,6 +16,8 @@ export class StaleEpochError extends Error {
   readonly current: Region;
 
   /**
+   * Creates the instance.
+   *
    * @param message What was rejected and why.
    * @param current PD's current metadata for the region.
    */
@@ -31,7 +33,11 @@ export class UnknownStoreError extends Error {
   /** The unknown store id. */
   readonly storeId: number;
 
-  /** @param storeId The unknown store id. */
+  /**
+   * Creates the instance.
+   *
+   * @param storeId The unknown store id.
+   */
   constructor(storeId: number) {
     super(`Unknown store ${storeId}: register it with registerStore first`);
     this.name = "UnknownStoreError";
@@ -48,6 +54,8 @@ export class PdCorruptError extends Error {
   readonly path: string;
 
   /**
+   * Creates the instance.
+   *
    * @param path The file that failed.
    * @param detail What was wrong.
    */
@@ -61,6 +69,8 @@ export class PdCorruptError extends Error {
 /** Too many requests are waiting for one PD component; retry later. */
 export class PdBusyError extends Error {
   /**
+   * Creates the instance.
+   *
    * @param what The component whose queue is full.
    * @param pendingMax Its limit.
    */
@@ -72,7 +82,11 @@ export class PdBusyError extends Error {
 
 /** A request reached a PD instance after `close()`; talk to the running one. */
 export class PdClosedError extends Error {
-  /** @param what The component that was closed. */
+  /**
+   * Creates the instance.
+   *
+   * @param what The component that was closed.
+   */
   constructor(what: string) {
     super(`PD ${what} is closed: this instance was shut down; use the running PD`);
     this.name = "PdClosedError";

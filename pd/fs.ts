@@ -105,7 +105,11 @@ export class DenoFileSystem implements PdFileSystem {
 
 /** Thrown by {@link MemoryFileSystem} once its planned crash point is reached. */
 export class SimulatedCrashError extends Error {
-  /** @param op The operation that was cut off. */
+  /**
+   * Creates the instance.
+   *
+   * @param op The operation that was cut off.
+   */
   constructor(op: string) {
     super(`Simulated crash: ${op} did not happen; call crash() to restart`);
     this.name = "SimulatedCrashError";
@@ -143,7 +147,11 @@ export class MemoryFileSystem implements PdFileSystem {
   /** Mutating operations performed so far (for choosing crash points). */
   mutations = 0;
 
-  /** @param options Optional random source for torn writes. */
+  /**
+   * Creates the instance.
+   *
+   * @param options Optional random source for torn writes.
+   */
   constructor(options: MemoryFileSystemOptions = {}) {
     this.#random = options.random;
   }

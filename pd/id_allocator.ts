@@ -42,6 +42,8 @@ export class IdAllocator {
   #limit: number;
 
   /**
+   * Creates the instance.
+   *
    * @param options The saved bound, how to save a new one, the step.
    * @throws {RangeError} When a limit or the saved bound is out of range.
    */

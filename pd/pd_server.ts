@@ -247,6 +247,8 @@ export class PdClient {
   readonly #options: CallOptions;
 
   /**
+   * Creates the instance.
+   *
    * @param caller The runtime, or the calling process's context.
    * @param target The PD process's pid or name (default "pd").
    * @param options Call timeout (default 5000 ms).

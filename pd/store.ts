@@ -97,6 +97,8 @@ export class StoreRegistry {
   readonly #config: StoreLivenessConfig;
 
   /**
+   * Creates the instance.
+   *
    * @param config Liveness thresholds.
    * @throws {RangeError} When storeDisconnectMs is not positive or exceeds storeDownMs.
    */

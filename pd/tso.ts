@@ -117,6 +117,8 @@ export class Tso {
   #nextLogical = 0;
 
   /**
+   * Creates the instance.
+   *
    * @param options Clock, the saved bound and how to save a new one.
    * @throws {RangeError} When a limit or the saved bound is out of range.
    */
