@@ -132,15 +132,16 @@ export async function shutdownChild(
   shutdown: ShutdownSpec,
 ): Promise<ExitReason> {
   ctx.unlink(pid);
-  if (shutdown === "brutal_kill") {
-    ctx.exit(pid, "kill");
-    return (await ctx.waitForExit(pid)) ?? "killed";
+  // Wait before signalling: a non-trapping child dies synchronously.
+  if (shutdown !== "brutal_kill") {
+    const exited = ctx.waitForExit(pid, shutdown === "infinity" ? Infinity : shutdown);
+    ctx.exit(pid, "shutdown");
+    const reason = await exited;
+    if (reason !== undefined) return reason;
   }
-  ctx.exit(pid, "shutdown");
-  const reason = await ctx.waitForExit(pid, shutdown === "infinity" ? Infinity : shutdown);
-  if (reason !== undefined) return reason;
+  const killed = ctx.waitForExit(pid);
   ctx.exit(pid, "kill");
-  return (await ctx.waitForExit(pid)) ?? "killed";
+  return (await killed) ?? "killed";
 }
 
 /** A request result carried back to the client of a supervisor call. */

@@ -475,9 +475,9 @@ class Kernel implements RegistryHost {
     }
   }
 
-  idle(): Promise<void> {
-    if (this.#busy === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  async idle(): Promise<void> {
+    // Re-check after each wake-up: work may have been queued in between.
+    while (this.#busy > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #dispatch(proc: Proc, env: Envelope | CallRecord): unknown {
@@ -666,7 +666,6 @@ class Kernel implements RegistryHost {
       for (const [ref, target] of proc.monitoring) target.monitoredBy?.delete(ref);
       proc.monitoring = null;
     }
-    if (wasQueued) this.#busyDown();
     this.emit({ type: "exit", pid: proc.pid, label: proc.label, reason });
     if (proc.exitWaiters !== null) {
       const waiters = proc.exitWaiters;
@@ -689,6 +688,8 @@ class Kernel implements RegistryHost {
         this.signal(other, proc.pid, proc, reason, false);
       }
     }
+    // Last: whoever got a signal above is queued before the runtime can look idle.
+    if (wasQueued) this.#busyDown();
   }
 
   // ---- exit signals, links, monitors ------------------------------------------
