@@ -154,3 +154,34 @@ Deno.test("a routing lookup is answered while a timestamp waits for its fsync", 
     assert.ok((await pending).count === 1);
   });
 });
+
+Deno.test("a restarted PD waits for the killed instance's writes before it reads the directory", async () => {
+  await withPd(async ({ rt, client, fs }) => {
+    const first = await client.allocId(); // ids 1..10 reserved, bound 11 durable
+    assert.equal(first, 1);
+    for (let i = 0; i < 9; i++) await client.allocId();
+    let release!: () => void;
+    fs.gate = new Promise((r) => (release = r));
+    const doomed = client.allocId(20); // reserves up to 31; its fsync is held
+    const doomedResult = doomed.then(() => "ok", (e) => e);
+    await new Promise((r) => setTimeout(r, 5));
+    rt.exit(rt.whereis("pd")!, "kill"); // no terminate: nothing closes the old instance
+    assert.ok((await doomedResult) instanceof CallExitError);
+    fs.gate = undefined; // new fsyncs go through; only the old one is held
+    let answered = false;
+    const next = (async () => {
+      for (let i = 0; i < 200; i++) {
+        try {
+          return await client.allocId();
+        } catch {
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+      throw new Error("PD did not come back");
+    })().then((id) => ((answered = true), id));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(answered, false, "the new PD waits for the old write");
+    release();
+    assert.ok((await next) >= 31, "and then starts above the bound the old instance saved");
+  });
+});
