@@ -5,7 +5,7 @@
 // show that the comparison catches deviations.
 
 import assert from "node:assert/strict";
-import fc from "npm:fast-check";
+import fc from "fast-check";
 import {
   type ExitReason,
   type RestartType,
