@@ -54,6 +54,7 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 class ByteWriter {
   #buf = new Uint8Array(64);
   #len = 0;
+  readonly #scratch = new DataView(new ArrayBuffer(8));
 
   #reserve(n: number): void {
     if (this.#len + n <= this.#buf.length) return;
@@ -75,13 +76,45 @@ class ByteWriter {
     this.#len += src.length;
   }
 
+  /** Writes a double so that unsigned bytewise order is numeric order. */
+  orderedFloat(n: number): void {
+    const view = this.#scratch;
+    view.setFloat64(0, n);
+    let hi = view.getUint32(0);
+    let lo = view.getUint32(4);
+    if (hi & 0x80000000) {
+      hi = ~hi >>> 0;
+      lo = ~lo >>> 0;
+    } else {
+      hi = (hi | 0x80000000) >>> 0;
+    }
+    view.setUint32(0, hi);
+    view.setUint32(4, lo);
+    this.#reserve(8);
+    for (let i = 0; i < 8; i++) this.#buf[this.#len++] = view.getUint8(i);
+  }
+
   /** Writes `src` with 0x00 escaped as 0x00 0xFF, then the 0x00 0x00 terminator. */
   escaped(src: Uint8Array): void {
     this.#reserve(src.length * 2 + 2);
-    for (const b of src) {
+    for (let i = 0; i < src.length; i++) {
+      const b = src[i] ?? 0;
       this.#buf[this.#len++] = b;
       if (b === 0x00) this.#buf[this.#len++] = 0xff;
     }
+    this.#buf[this.#len++] = 0x00;
+    this.#buf[this.#len++] = 0x00;
+  }
+
+  /** Writes a string as escaped UTF-8 without an intermediate copy when it has no U+0000. */
+  escapedUtf8(text: string): void {
+    if (text.includes("\0")) {
+      this.escaped(utf8Encoder.encode(text));
+      return;
+    }
+    this.#reserve(text.length * 3 + 2);
+    const { written } = utf8Encoder.encodeInto(text, this.#buf.subarray(this.#len));
+    this.#len += written;
     this.#buf[this.#len++] = 0x00;
     this.#buf[this.#len++] = 0x00;
   }
@@ -105,16 +138,8 @@ function writeNumber(w: ByteWriter, n: number, index: number): void {
       `Cannot encode tuple element ${index}: NaN is not a key; allowed: any other number`,
     );
   }
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, n === 0 ? 0 : n); // -0 becomes 0
-  const bytes = new Uint8Array(view.buffer);
-  if ((bytes[0] ?? 0) & 0x80) {
-    for (let i = 0; i < 8; i++) bytes[i] = ~(bytes[i] ?? 0) & 0xff;
-  } else {
-    bytes[0] = (bytes[0] ?? 0) | 0x80;
-  }
   w.byte(TAG_NUMBER);
-  w.bytes(bytes);
+  w.orderedFloat(n === 0 ? 0 : n); // -0 becomes 0
 }
 
 function magnitudeBytes(m: bigint): Uint8Array {
@@ -161,7 +186,7 @@ function writeElement(w: ByteWriter, e: TupleElement, index: number): void {
       );
     }
     w.byte(TAG_STRING);
-    w.escaped(utf8Encoder.encode(e));
+    w.escapedUtf8(e);
   } else if (e instanceof Uint8Array) {
     w.byte(TAG_BYTES);
     w.escaped(e);
@@ -233,6 +258,17 @@ class ByteReader {
   }
 
   unescaped(): Uint8Array {
+    const start = this.pos;
+    const end = this.buf.indexOf(0x00, start);
+    if (end === -1) {
+      this.pos = this.buf.length;
+      this.fail("the key ends early");
+    }
+    if (this.buf[end + 1] === 0x00) {
+      // No escapes: the common case, one copy.
+      this.pos = end + 2;
+      return this.buf.slice(start, end);
+    }
     const out: number[] = [];
     for (;;) {
       const b = this.byte();
