@@ -152,6 +152,10 @@ async function crashWorkload(seed: number, restarts: number, lying: boolean): Pr
     } catch (e) {
       if (!(e instanceof SimulatedCrashError)) throw e;
     }
+    // Let writes still in flight (a background TSO save) hit the dead disk
+    // before power comes back, so no zombie write lands after the crash.
+    mem.failAfter(0);
+    await pd.close();
     mem.crash();
   }
   return violations;

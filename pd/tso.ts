@@ -1,10 +1,11 @@
 /**
  * Timestamp oracle: hands out strictly increasing 64-bit timestamps made of a
  * 46-bit physical part (milliseconds since the Unix epoch) and an 18-bit
- * logical counter. Before it hands out a timestamp whose physical part reaches
- * the persisted upper bound, it persists a new bound (`physical + windowMs`)
- * and waits for that to be durable; after a restart it starts at the saved
- * bound, so timestamps never go back even when the wall clock did.
+ * logical counter. No timestamp reaches the persisted upper bound: once half
+ * the window is used a new bound (`physical + windowMs`) is saved in the
+ * background, and a request that reaches the bound waits until one is
+ * durable. After a restart it starts at the saved bound, so timestamps never
+ * go back even when the wall clock did.
  *
  * @module
  */
@@ -115,6 +116,8 @@ export class Tso {
   /** Invariant: the next timestamp handed out is >= (#physicalMs, #nextLogical). */
   #physicalMs: number;
   #nextLogical = 0;
+  /** A save started ahead of need, so that requests rarely wait for the disk. */
+  #saving: Promise<void> | undefined;
 
   /**
    * Creates the instance.
@@ -147,8 +150,9 @@ export class Tso {
   }
 
   /** Refuses new requests and resolves once every queued one has settled. */
-  close(): Promise<void> {
-    return this.#serial.close();
+  async close(): Promise<void> {
+    await this.#serial.close();
+    await this.#saving;
   }
 
   /** The durable upper bound: no timestamp handed out so far has reached it. */
@@ -173,6 +177,22 @@ export class Tso {
     return this.#serial.run(() => this.#next(count));
   }
 
+  /**
+   * Saves a new bound in the background once half the window is used, as
+   * TiKV PD's update loop does; a failure is not reported here, because the
+   * request that reaches the bound saves again and reports it.
+   */
+  #saveAhead(limit: number): void {
+    this.#saving = this.#saveLimit(limit).then(
+      () => {
+        this.#limitMs = Math.max(this.#limitMs, limit);
+      },
+      () => {},
+    ).finally(() => {
+      this.#saving = undefined;
+    });
+  }
+
   async #next(count: number): Promise<TimestampRange> {
     const now = Math.floor(this.#clock());
     if (now > this.#physicalMs) {
@@ -188,10 +208,15 @@ export class Tso {
     if (this.#physicalMs > TSO_PHYSICAL_MAX - this.#windowMs) {
       throw new RangeError(`Cannot get timestamps: physical ${this.#physicalMs} passes 2^46 ms`);
     }
+    if (this.#physicalMs >= this.#limitMs && this.#saving !== undefined) await this.#saving;
     if (this.#physicalMs >= this.#limitMs) {
       const limit = this.#physicalMs + this.#windowMs;
       await this.#saveLimit(limit);
-      this.#limitMs = limit;
+      this.#limitMs = Math.max(this.#limitMs, limit);
+    } else if (
+      this.#saving === undefined && this.#limitMs - this.#physicalMs < this.#windowMs / 2
+    ) {
+      this.#saveAhead(this.#physicalMs + this.#windowMs);
     }
     const firstLogical = this.#nextLogical;
     this.#nextLogical += count;

@@ -51,13 +51,49 @@ Deno.test("TSO persists the window before handing out a timestamp under it", asy
   const r = await h.tso.getTs();
   assert.equal(h.saved(), 1_000_000 + 3000);
   assert.ok(r.physicalMs < h.saved());
-  h.setNow(1_002_999);
+  h.setNow(1_001_499);
   await h.tso.getTs();
-  assert.equal(h.saves.length, 1, "still inside the window");
+  assert.equal(h.saves.length, 1, "more than half the window left: no save");
   h.setNow(1_003_000);
   const r2 = await h.tso.getTs();
-  assert.equal(h.saves.length, 2);
-  assert.ok(r2.physicalMs < h.saved());
+  assert.ok(r2.physicalMs < h.saved(), "every timestamp stays under the durable bound");
+});
+
+Deno.test("TSO saves the next window in the background once half is used", async () => {
+  let clock = 1_000_000;
+  const pending: { limit: number; done: () => void }[] = [];
+  let durable = 0;
+  const tso = new Tso({
+    clock: () => clock,
+    savedLimitMs: 0,
+    saveLimit: (limit) =>
+      new Promise<void>((resolve) =>
+        pending.push({ limit, done: () => ((durable = limit), resolve()) })
+      ),
+  });
+  const first = tso.getTs();
+  await new Promise((r) => setTimeout(r, 0));
+  pending.shift()!.done(); // the first save blocks: nothing is durable yet
+  await first;
+  clock = 1_001_600; // past half of the 3000 ms window
+  const r = await tso.getTs(); // answered at once; a save starts behind it
+  assert.ok(r.physicalMs < durable);
+  assert.equal(pending.length, 1);
+  assert.equal(pending[0]!.limit, 1_004_600);
+  clock = 1_003_500; // past the old bound: must wait for the save in flight
+  let answered = false;
+  const late = tso.getTs().then((x) => ((answered = true), x));
+  await new Promise((r) => setTimeout(r, 1));
+  assert.equal(answered, false);
+  pending.shift()!.done();
+  const x = await late;
+  assert.ok(x.physicalMs < durable && durable === 1_004_600);
+  // It was answered without a save of its own; the next background one is under way.
+  assert.deepEqual(pending.map((p) => p.limit), [1_006_500]);
+  const closing = tso.close();
+  pending.shift()!.done();
+  await closing;
+  assert.equal(tso.limitMs, 1_006_500, "close waited for the background save");
 });
 
 Deno.test("TSO logical overflow moves the physical part on instead of repeating", async () => {
