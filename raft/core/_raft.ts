@@ -335,6 +335,12 @@ export class Raft {
       throw e;
     }
     assert(snap.metadata.index > 0, () => `need a non-empty snapshot to send to ${to}`);
+    const cs = snap.metadata.confState;
+    if (!cs.voters.includes(to) && !cs.learners.includes(to)) {
+      // The recipient would ignore it (it is not a member as of the snapshot): wait until the
+      // application has taken a snapshot after the change that added it.
+      return false;
+    }
     pr.becomeSnapshot(snap.metadata.index);
     this.send(newMessage({ type: "MsgSnap", to, snapshot: snap }));
     return true;
@@ -1029,8 +1035,12 @@ export class Raft {
         if (this.leadTransferee !== NONE && !this.trk.voters.has(this.leadTransferee)) {
           this.leadTransferee = NONE;
         }
-        if (this.maybeCommit()) this.#releaseWaitingReads();
-        this.bcastAppend();
+        if (this.maybeCommit()) {
+          this.#releaseWaitingReads();
+          this.bcastAppend();
+        } else if (existing === undefined && cc.type !== "removeNode") {
+          this.sendAppend(id);
+        }
       }
     }
     return this.trk.confState();
