@@ -80,3 +80,10 @@ export {
   DynamicSupervisor,
   type DynamicSupervisorOptions,
 } from "./dynamic_supervisor.ts";
+export {
+  Application,
+  type ApplicationOptions,
+  processSignals,
+  type SignalSource,
+  type StopSignal,
+} from "./application.ts";
