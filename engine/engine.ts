@@ -268,6 +268,12 @@ export class Engine {
       throw new TypeError("Cannot open engine: dataDir must be a non-empty string");
     }
     const tuning: RocksDbTuning = { ...DEFAULT_TUNING, ...options.tuning };
+    try {
+      // RocksDB creates only the last path component; a node passes <data-dir>/data.
+      Deno.mkdirSync(options.dataDir, { recursive: true });
+    } catch {
+      // not creatable: RocksDB's own open below reports it as an EngineError
+    }
     const lib = options.libraryPath === undefined
       ? openLibrary()
       : openLibrary(options.libraryPath);
@@ -617,14 +623,17 @@ export class Engine {
     const entries: Entry[] = [];
     const keySize = this.#size;
     const valueSize = this.#size2;
+    // Rows are copied into shared slabs and handed out as views: allocating one
+    // small Uint8Array per key and value costs several times the copy itself.
+    const slab = new Slab();
     let bytesRead = 0;
     let count = 0;
     while (count < rows && sym.rocksdb_iter_valid(it) !== 0) {
-      const key = copyOut(sym.rocksdb_iter_key(it, keySize.bytes)!, keySize.value);
+      const key = slab.copy(sym.rocksdb_iter_key(it, keySize.bytes)!, keySize.value);
       keys.push(key);
       bytesRead += key.length;
       if (!keysOnly) {
-        const value = copyOut(sym.rocksdb_iter_value(it, valueSize.bytes)!, valueSize.value);
+        const value = slab.copy(sym.rocksdb_iter_value(it, valueSize.bytes)!, valueSize.value);
         entries.push({ key, value });
         bytesRead += value.length;
       }
@@ -1065,6 +1074,25 @@ export class Engine {
         this.#settleSnapshot(snap);
       }
     }
+  }
+}
+
+/** Bump allocator for the rows of one scan batch: views into 64 KiB buffers. */
+class Slab {
+  static readonly BYTES = 64 * 1024;
+  #buffer = new Uint8Array(0);
+  #offset = 0;
+
+  /** Copies `length` bytes at `ptr` into the slab and returns the view. */
+  copy(ptr: Ptr, length: number): Uint8Array {
+    if (this.#offset + length > this.#buffer.length) {
+      this.#buffer = new Uint8Array(Math.max(Slab.BYTES, length));
+      this.#offset = 0;
+    }
+    const view = this.#buffer.subarray(this.#offset, this.#offset + length);
+    this.#offset += length;
+    if (length > 0) Deno.UnsafePointerView.copyInto(ptr, view);
+    return view;
   }
 }
 
