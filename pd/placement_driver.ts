@@ -84,6 +84,12 @@ export interface RegionHeartbeat {
   readonly approximateSizeBytes: number;
   /** Approximate keys in the range. */
   readonly approximateKeys: number;
+  /**
+   * The leader's Raft term. When given, a heartbeat with a lower term than
+   * one already seen for the region (a deposed leader that has not noticed)
+   * is rejected, so it cannot move PD's idea of the leader back.
+   */
+  readonly term?: number;
 }
 
 /** PD's answer to a region heartbeat. */
@@ -193,6 +199,8 @@ export class PlacementDriver {
   #regions: RegionMap | undefined;
   /** Soft state from heartbeats: the leader of each region; invariant: one of its voters. */
   readonly #leaders = new Map<number, Peer>();
+  /** Soft state: the highest Raft term a leader of each region has reported. */
+  readonly #terms = new Map<number, number>();
   /** Leaders per store, kept in step with #leaders. */
   readonly #leaderCounts = new Map<number, number>();
   readonly #stats = new Map<number, RegionStats>();
@@ -541,11 +549,24 @@ export class PlacementDriver {
           );
         }
       }
+      if (hb.term !== undefined && !(Number.isSafeInteger(hb.term) && hb.term >= 0)) {
+        throw new RangeError(
+          `Invalid heartbeat of region ${incoming.id}: term ${hb.term} is not >= 0`,
+        );
+      }
       const map = this.#map();
       const known = map.getById(incoming.id);
       if (known === undefined) {
         throw new RangeError(
           `Unknown region ${incoming.id}: a region created by a split must be reported with reportSplit`,
+        );
+      }
+      const knownTerm = this.#terms.get(incoming.id);
+      if (hb.term !== undefined && knownTerm !== undefined && hb.term < knownTerm) {
+        throw new StaleEpochError(
+          `Stale heartbeat of region ${incoming.id}: term ${hb.term} is below ${knownTerm}, ` +
+            `which a newer leader reported`,
+          this.#withLeader(known),
         );
       }
       const { leader, ...updated } = this.#reconcile(known, incoming);
@@ -555,6 +576,7 @@ export class PlacementDriver {
         this.#regions = next;
       }
       this.#setLeader(updated.id, leader);
+      if (hb.term !== undefined) this.#terms.set(updated.id, hb.term);
       this.#stats.set(incoming.id, {
         approximateSizeBytes: hb.approximateSizeBytes,
         approximateKeys: hb.approximateKeys,
@@ -769,6 +791,7 @@ export class PlacementDriver {
       this.#setLeader(right.id, rightLeader);
       this.#dropPending(original.id);
       this.#stats.delete(original.id);
+      this.#terms.delete(fresh.id); // a new Raft group: its terms start afresh
     });
   }
 }

@@ -323,3 +323,26 @@ Deno.test("close lets queued requests finish, then refuses new ones", async () =
   const again = await c.open();
   assert.ok((await again.allocId()) > (id as number) + 4);
 });
+
+Deno.test("a deposed leader's heartbeat with a lower term cannot move the leader back", async () => {
+  const c = await cluster(3);
+  const [r] = await c.pd.bootstrap({ storeIds: c.stores });
+  const [s1, s2] = c.stores as [number, number];
+  const hb = (store: number, term: number) =>
+    c.pd.regionHeartbeat({
+      region: withLeader(r!, store),
+      approximateSizeBytes: 0,
+      approximateKeys: 0,
+      term,
+    });
+  await hb(s1, 4);
+  await hb(s2, 5);
+  await assert.rejects(
+    hb(s1, 4),
+    (e: unknown) => e instanceof StaleEpochError && /term 4/.test(e.message),
+  );
+  assert.equal(c.pd.getRegionById(r!.id)?.leader?.storeId, s2);
+  await hb(s1, 6);
+  assert.equal(c.pd.getRegionById(r!.id)?.leader?.storeId, s1);
+  await assert.rejects(hb(s1, -1), RangeError);
+});
