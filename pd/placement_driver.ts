@@ -275,7 +275,20 @@ export class PlacementDriver {
       }
     }
     const now = clock();
-    for (const s of state.stores) stores.register(s, now);
+    const storesPath = `${options.dir}/stores.meta`;
+    for (const s of state.stores) {
+      if (s.id >= state.idLimit) {
+        throw new PdCorruptError(
+          storesPath,
+          `store id ${s.id} is not below the id bound ${state.idLimit}`,
+        );
+      }
+      try {
+        stores.register(s, now);
+      } catch (e) {
+        throw new PdCorruptError(storesPath, (e as Error).message);
+      }
+    }
     const tsoOptions = {
       clock,
       savedLimitMs: state.tsoLimitMs,

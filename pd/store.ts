@@ -158,8 +158,14 @@ export class StoreRegistry {
    * @param stats Its statistics.
    * @param nowMs Clock reading.
    * @throws {UnknownStoreError} When the store is not registered.
+   * @throws {RangeError} When a statistic is negative or not a number.
    */
   heartbeat(storeId: number, stats: StoreStats, nowMs: number): void {
+    for (const [name, v] of Object.entries(stats)) {
+      if (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v)) {
+        throw new RangeError(`Invalid heartbeat of store ${storeId}: ${name} ${v} is not >= 0`);
+      }
+    }
     const entry = this.#stores.get(storeId);
     if (entry === undefined) throw new UnknownStoreError(storeId);
     entry.lastHeartbeatMs = Math.max(entry.lastHeartbeatMs, nowMs);

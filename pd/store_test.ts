@@ -29,3 +29,10 @@ Deno.test("store registration rejects a taken address and heartbeats of unknown 
   assert.throws(() => reg.heartbeat(3, stats, 0), UnknownStoreError);
   assert.throws(() => new StoreRegistry({ storeDisconnectMs: 10, storeDownMs: 5 }), RangeError);
 });
+
+Deno.test("a store heartbeat with a negative statistic is refused", () => {
+  const reg = new StoreRegistry();
+  reg.register({ id: 1, address: "a:1" }, 0);
+  assert.throws(() => reg.heartbeat(1, { ...stats, availableBytes: -1 }, 5), /availableBytes -1/);
+  assert.equal(reg.get(1, 5)?.lastHeartbeatMs, 0, "nothing recorded");
+});
