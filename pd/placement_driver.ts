@@ -601,18 +601,19 @@ export class PlacementDriver {
 
   /** PD's new view of a region after a heartbeat; throws when it cannot be reconciled. */
   #reconcile(known: Region, incoming: Region): Region {
+    const current = this.#withLeader(known);
     const where =
       `region ${incoming.id} (epoch ${incoming.epoch.confVer}/${incoming.epoch.version}, ` +
       `PD has ${known.epoch.confVer}/${known.epoch.version})`;
     if (isStaleEpoch(incoming.epoch, known.epoch)) {
-      throw new StaleEpochError(`Stale heartbeat of ${where}: refresh the region from PD`, known);
+      throw new StaleEpochError(`Stale heartbeat of ${where}: refresh the region from PD`, current);
     }
     if (
       !keysEqual(incoming.startKey, known.startKey) || !keysEqual(incoming.endKey, known.endKey)
     ) {
       throw new StaleEpochError(
         `Rejected heartbeat of ${where}: its range changed without a reportSplit`,
-        known,
+        current,
       );
     }
     const samePeers = incoming.peers.length === known.peers.length &&
@@ -622,7 +623,7 @@ export class PlacementDriver {
     if (!samePeers && incoming.epoch.confVer === known.epoch.confVer) {
       throw new StaleEpochError(
         `Rejected heartbeat of ${where}: its peers changed but confVer did not`,
-        known,
+        current,
       );
     }
     return incoming;
