@@ -420,7 +420,13 @@ class Kernel implements RegistryHost {
     let handled = 0;
     while (proc.status !== DEAD && !proc.exiting) {
       if (handled >= this.turnMessagesMax) {
+        // Others get a turn. This can run outside #flush (after an async
+        // handler), so make sure a flush is coming.
         this.#ready.push(proc);
+        if (!this.#flushQueued) {
+          this.#flushQueued = true;
+          queueMicrotask(this.#flush);
+        }
         return handled;
       }
       const env = proc.mailbox.shift();

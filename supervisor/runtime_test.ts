@@ -52,6 +52,29 @@ Deno.test("a process handles one message at a time, even across awaits", async (
   rt.close();
 });
 
+Deno.test("a busy process yields after its turn and resumes, also after an async handler", async () => {
+  const { rt } = testRuntime();
+  const Count: GenServer<void, number, "n", number, "async" | "sync"> = {
+    init: () => ({ state: 0 }),
+    handleCall: (_m, _f, n) => ({ reply: n, state: n }),
+    handleCast(m, n) {
+      if (m === "async") return tick().then(() => ({ state: n + 1 }));
+      return { state: n + 1 };
+    },
+  };
+  const a = await rt.start(Count, undefined);
+  const b = await rt.start(Count, undefined);
+  rt.cast(a, "async");
+  for (let i = 0; i < 500; i++) {
+    rt.cast(a, "sync");
+    rt.cast(b, "sync");
+  }
+  await rt.idle();
+  assert.equal(await rt.call(a, "n"), 501);
+  assert.equal(await rt.call(b, "n"), 500);
+  rt.close();
+});
+
 Deno.test("call returns the reply; calls by registered name and via a Registry", async () => {
   const { rt } = testRuntime();
   const regions = new Registry(rt);
