@@ -1,0 +1,105 @@
+/**
+ * `spire start [--data-dir DIR] [--port N] [--admin-port N] [--host H]
+ * [--regions N] [--config FILE]`: runs a standalone Spire node (the full
+ * supervision tree) until SIGINT or SIGTERM, then stops it in order and exits
+ * 0. The YAML config carries the RocksDB tuning (`rocksdb:`, `profile:`), the
+ * node's ports and password (`node:`), region thresholds (`regions:`) and Raft
+ * settings (`raft:`); flags override the file, environment variables
+ * (`SPIRE_ROCKSDB_*`, `SPIRE_DATA_DIR`, `SPIRE_PORT`, `SPIRE_ADMIN_PORT`,
+ * `SPIRE_HOST`, `SPIRE_PASSWORD`) override both.
+ *
+ * @module
+ */
+
+import { loadTuning, TuningError } from "../tuning/mod.ts";
+import { NODE_FLAGS, NodeConfigError, resolveNodeConfig } from "../node/config.ts";
+import { SpireNode } from "../node/app.ts";
+
+const USAGE = "usage: spire start [--data-dir DIR] [--port N] [--admin-port N] [--host H] " +
+  "[--regions N] [--config FILE]";
+
+/** Options of {@link main} for tests: environment and signal source. */
+export interface NodeStartHooks {
+  /** The environment (default: the process's). */
+  readonly env?: Record<string, string>;
+  /** Resolves when the node should stop (default: SIGINT or SIGTERM). */
+  readonly stopSignal?: Promise<string>;
+}
+
+function parseFlags(args: string[]): { flags: Record<string, string>; config?: string } {
+  const flags: Record<string, string> = {};
+  let config: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const raw = args[i]!;
+    const eq = raw.indexOf("=");
+    const name = eq > 0 ? raw.slice(0, eq) : raw;
+    const value = eq > 0 ? raw.slice(eq + 1) : args[++i];
+    if (name !== "--config" && !NODE_FLAGS.includes(name)) {
+      throw new RangeError(`Cannot parse arguments: unknown flag "${name}"\n${USAGE}`);
+    }
+    if (value === undefined) {
+      throw new RangeError(`Cannot parse ${name}: a value is required\n${USAGE}`);
+    }
+    if (name === "--config") config = value;
+    else flags[name] = value;
+  }
+  return config === undefined ? { flags } : { flags, config };
+}
+
+function signalOnce(): Promise<string> {
+  return new Promise((resolve) => {
+    const handlers: [Deno.Signal, () => void][] = [];
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => {
+        for (const [s, f] of handlers) Deno.removeSignalListener(s, f);
+        resolve(sig);
+      };
+      handlers.push([sig, h]);
+      Deno.addSignalListener(sig, h);
+    }
+  });
+}
+
+/**
+ * Runs the node until a stop signal.
+ *
+ * @param args the arguments after `start`
+ * @param hooks environment and stop signal (tests)
+ * @returns 0 after a clean stop, 1 when the node cannot start, 2 on bad arguments
+ */
+export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<number> {
+  const env = hooks.env ?? Deno.env.toObject();
+  let node: SpireNode;
+  try {
+    const { flags, config } = parseFlags(args);
+    const tuning = await loadTuning({
+      env,
+      ...(config === undefined ? {} : { configPath: config }),
+    });
+    for (const w of tuning.warnings) console.error(`spire: warning: ${w}`);
+    const { config: nodeConfig } = resolveNodeConfig({
+      sections: tuning.sections,
+      ...(config === undefined ? {} : { configPath: config }),
+      flags,
+      env,
+    });
+    node = await SpireNode.start({ config: nodeConfig, tuning: tuning.tuning });
+    console.log(
+      `spire: listening on ${nodeConfig.host}:${node.clientPort} (RESP), admin on ` +
+        `http://${nodeConfig.host}:${node.adminPort}, data in ${nodeConfig.dataDir}`,
+    );
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof TuningError || e instanceof NodeConfigError) {
+      console.error(e.message);
+      return 2;
+    }
+    console.error(`spire: cannot start: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  const sig = await (hooks.stopSignal ?? signalOnce());
+  console.error(`spire: ${sig}: stopping`);
+  await node.stop();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

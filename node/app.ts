@@ -1,0 +1,376 @@
+/**
+ * A Spire node as a supervision tree (standalone mode: one store, embedded
+ * PD, single-replica Raft groups):
+ *
+ * ```
+ * spire (one_for_one)
+ * ├── pd                PD process, persisted under <data-dir>/pd
+ * ├── storage (rest_for_one)
+ * │   ├── engine        RocksDB in <data-dir>/data; permanent, 60 s shutdown
+ * │   ├── regions       DynamicSupervisor of region peers (spire.region.<id>),
+ * │   │                 each with its Raft log in <data-dir>/raft/region_<id>
+ * │   └── store         store identity, region bootstrap, heartbeats, splits
+ * ├── clients           RESP server (RaftBackend: writes proposed, reads by ReadIndex)
+ * └── admin             admin HTTP: /health /ready /stats /regions /tree /metrics
+ * ```
+ *
+ * Why these strategies: region peers and the store hold the engine, so they
+ * sit after it under rest_for_one and restart when it does. The client and
+ * admin servers reach storage through names, not references, so they stay
+ * up across a storage restart: clients see errors (TRYAGAIN, or an "outcome
+ * unknown" for writes caught in the crash) for the restart window only. PD
+ * is independent of the engine: its crash restarts only itself. The Raft
+ * logs are owned by their region peer processes (opened in init, closed in
+ * terminate).
+ *
+ * @module
+ */
+
+import { Registry as PromRegistry } from "prom-client";
+import { pdChildSpec, PdClient } from "../pd/mod.ts";
+import {
+  DynamicSupervisor,
+  type ExitReason,
+  formatReason,
+  type GenServer,
+  type Pid,
+  Runtime,
+  type RuntimeEvent,
+  Supervisor,
+  supervisorSpec,
+  type TreeNode,
+  workerSpec,
+} from "../supervisor/mod.ts";
+import type { RocksDbTuning } from "../tuning/mod.ts";
+import { AdminServer } from "./admin_http.ts";
+import { ClientServer, type CommandHook } from "./client_server.ts";
+import type { NodeConfig } from "./config.ts";
+import { EngineServer } from "./engine_process.ts";
+import { registerEngineMetrics } from "./metrics.ts";
+import { registerNodeMetrics } from "./node_metrics.ts";
+import { RaftBackend } from "./raft_backend.ts";
+import { NAMES, type NodePlant, NodeServices } from "./services.ts";
+import { StoreServer } from "./store.ts";
+
+/** Options of {@link SpireNode.start}. */
+export interface SpireNodeOptions {
+  /** The node's settings. */
+  readonly config: NodeConfig;
+  /** The effective RocksDB knobs. */
+  readonly tuning: RocksDbTuning;
+  /** Clock for writes (ms since the epoch); default Date.now. */
+  readonly now?: () => number;
+  /** Randomness for Raft election timeouts; default Math.random. */
+  readonly random?: () => number;
+  /** Test-only planted bugs. */
+  readonly plants?: readonly NodePlant[];
+  /** Crash reports of the runtime; default console.error. */
+  readonly report?: (line: string) => void;
+}
+
+interface ClientsArgs {
+  readonly services: NodeServices;
+  readonly onCommand: CommandHook;
+  readonly holder: { server?: ClientServer };
+}
+
+const ClientsServer: GenServer<ClientsArgs, { server: ClientServer; args: ClientsArgs }> = {
+  label: "clients",
+  init(args, ctx) {
+    ctx.trapExit(true);
+    const { services } = args;
+    const cfg = services.config;
+    const backend = new RaftBackend({ services });
+    const server = new ClientServer({
+      backend,
+      hostname: cfg.host,
+      port: cfg.port === 0 ? services.listening.client ?? 0 : cfg.port,
+      password: cfg.password,
+      engineStats: () => services.requireEngine("read statistics").getStats(),
+      regions: () => regionsView(services),
+      onCommand: args.onCommand,
+    });
+    services.listening.client = server.start().port;
+    args.holder.server = server;
+    return { state: { server, args } };
+  },
+  async terminate(_reason, state) {
+    if (state.args.holder.server === state.server) delete state.args.holder.server;
+    await state.server.stop();
+  },
+};
+
+interface AdminArgs {
+  readonly services: NodeServices;
+  readonly registry: PromRegistry;
+  readonly node: SpireNode;
+}
+
+const AdminProcess: GenServer<AdminArgs, { server: AdminServer }> = {
+  label: "admin",
+  init({ services, registry, node }, ctx) {
+    ctx.trapExit(true);
+    const cfg = services.config;
+    const json = (body: unknown, status = 200) =>
+      new Response(JSON.stringify(body, null, 2) + "\n", {
+        status,
+        headers: { "content-type": "application/json; charset=utf-8" },
+      });
+    const server = AdminServer.start({
+      hostname: cfg.host,
+      port: cfg.adminPort === 0 ? services.listening.admin ?? 0 : cfg.adminPort,
+      registry,
+      health: () => ({
+        ok: true,
+        engine: services.engine !== undefined && !services.engine.closed,
+      }),
+      stats: () => node.stats(),
+      routes: {
+        "/ready": () => {
+          const r = node.readiness();
+          return json(r, r.ready ? 200 : 503);
+        },
+        "/regions": () => json(regionsView(services)),
+        "/tree": () => json(treeView(node.tree())),
+      },
+    });
+    services.listening.admin = server.port;
+    return { state: { server } };
+  },
+  async terminate(_reason, state) {
+    await state.server.close();
+  },
+};
+
+function showKey(key: Uint8Array): string {
+  let s = "";
+  for (const b of key) {
+    s += b >= 0x20 && b < 0x7f && b !== 0x5c
+      ? String.fromCharCode(b)
+      : `\\x${b.toString(16).padStart(2, "0")}`;
+  }
+  return s;
+}
+
+/** The regions this node serves, with their Raft figures, as plain data. */
+export function regionsView(services: NodeServices): unknown[] {
+  return services.regions().map((r) => {
+    const info = services.raftInfo.get(r.id);
+    return {
+      id: r.id,
+      startKey: showKey(r.startKey),
+      endKey: showKey(r.endKey),
+      epoch: r.epoch,
+      peers: r.peers,
+      ...(info === undefined ? {} : {
+        peerId: info.peerId,
+        leader: info.leader,
+        term: info.term,
+        commit: info.commit,
+        applied: info.applied,
+        logFirstIndex: info.firstIndex,
+        logLastIndex: info.lastIndex,
+        proposals: info.proposals,
+      }),
+    };
+  });
+}
+
+interface TreeView {
+  id: string;
+  pid: string | null;
+  type: string;
+  status: string;
+  restartCount: number;
+  mailboxLength: number;
+  children: TreeView[];
+}
+
+function treeView(node: TreeNode | undefined): TreeView | null {
+  if (node === undefined) return null;
+  return {
+    id: node.id,
+    pid: node.pid === null ? null : String(node.pid),
+    type: node.type,
+    status: node.status,
+    restartCount: node.restartCount,
+    mailboxLength: node.mailboxLength,
+    children: node.children.map((c) => treeView(c)!),
+  };
+}
+
+function describeEvent(e: RuntimeEvent): string {
+  const parts: string[] = [e.type];
+  for (const [k, v] of Object.entries(e)) {
+    if (k === "type") continue;
+    parts.push(`${k}=${k === "reason" ? formatReason(v as ExitReason) : String(v)}`);
+  }
+  return parts.join(" ");
+}
+
+/** A running node. */
+export class SpireNode {
+  /** The actor runtime the tree runs in. */
+  readonly runtime: Runtime;
+  /** What the processes share. */
+  readonly services: NodeServices;
+  readonly #registry = new PromRegistry();
+  readonly #clients: { server?: ClientServer } = {};
+  #root: Pid | undefined;
+  #closeMetrics: () => void = () => {};
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: SpireNodeOptions) {
+    const report = options.report ?? ((line: string) => console.error(line));
+    this.runtime = new Runtime({ report: (e) => report(`spire: ${describeEvent(e)}`) });
+    this.services = new NodeServices({
+      config: options.config,
+      tuning: options.tuning,
+      runtime: this.runtime,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.plants ? { plants: options.plants } : {}),
+    });
+  }
+
+  /**
+   * Starts the tree: PD, the engine, the region peers, the store, the client
+   * and admin servers, in that order.
+   *
+   * @param options settings, tuning and injected clock and randomness
+   * @returns the running node
+   * @throws {StartError} when a part cannot start (the message names it)
+   */
+  static async start(options: SpireNodeOptions): Promise<SpireNode> {
+    const node = new SpireNode(options);
+    const s = node.services;
+    const cfg = s.config;
+    await Deno.mkdir(cfg.dataDir, { recursive: true });
+    registerEngineMetrics(node.#registry, () => s.requireEngine("read statistics").getStats());
+    const hooks = registerNodeMetrics(node.#registry, node.runtime, {
+      services: s,
+      tree: () => node.tree(),
+      pdStats: async () => {
+        try {
+          return await new PdClient(node.runtime, NAMES.pd, { timeoutMs: 1000 }).stats();
+        } catch {
+          return undefined;
+        }
+      },
+      clients: () => node.#clients.server?.stats,
+    });
+    node.#closeMetrics = hooks.close;
+    const children = [
+      pdChildSpec({
+        dir: `${cfg.dataDir}/pd`,
+        clock: s.now,
+        schedule: {
+          replicas: 1,
+          regionMaxSizeBytes: cfg.regionMaxSizeBytes,
+          regionSplitSizeBytes: cfg.regionSplitSizeBytes,
+          regionMaxKeys: cfg.regionMaxKeys,
+          regionSplitKeys: cfg.regionSplitKeys,
+        },
+      }, { id: "pd", name: NAMES.pd }),
+      supervisorSpec("storage", [
+        workerSpec("engine", EngineServer, s, { name: NAMES.engine, shutdown: 60_000 }),
+        DynamicSupervisor.childSpec("regions", { name: NAMES.regions, label: "regions" }),
+        workerSpec("store", StoreServer, s, { name: NAMES.store, shutdown: 10_000 }),
+      ], { strategy: "rest_for_one", label: "storage" }),
+      workerSpec("clients", ClientsServer, {
+        services: s,
+        onCommand: hooks.onCommand,
+        holder: node.#clients,
+      }, { name: NAMES.clients, shutdown: 10_000 }),
+      workerSpec("admin", AdminProcess, { services: s, registry: node.#registry, node }, {
+        name: NAMES.admin,
+        shutdown: 5_000,
+      }),
+    ];
+    try {
+      node.#root = await Supervisor.start(node.runtime, children, {
+        strategy: "one_for_one",
+        name: "spire",
+        label: "spire",
+        maxRestarts: 10,
+        maxSeconds: 10,
+      });
+    } catch (e) {
+      node.#closeMetrics();
+      node.runtime.close();
+      throw e;
+    }
+    return node;
+  }
+
+  /** The client (RESP) port. */
+  get clientPort(): number {
+    return this.services.listening.client ?? 0;
+  }
+
+  /** The admin HTTP port. */
+  get adminPort(): number {
+    return this.services.listening.admin ?? 0;
+  }
+
+  /** The root supervisor's pid (undefined once stopped). */
+  get root(): Pid | undefined {
+    return this.#root;
+  }
+
+  /** The live supervision tree. */
+  tree(): TreeNode | undefined {
+    if (this.#root === undefined || !this.runtime.isAlive(this.#root)) return undefined;
+    return this.runtime.tree(this.#root);
+  }
+
+  /** Whether the node serves: engine open, every region led here, client port open. */
+  readiness(): {
+    ready: boolean;
+    engine: boolean;
+    regions: number;
+    regionsLed: number;
+    clients: boolean;
+  } {
+    const s = this.services;
+    const regions = s.regions();
+    const led = regions.filter((r) => s.raftInfo.get(r.id)?.leader === true).length;
+    const engine = s.engine !== undefined && !s.engine.closed;
+    const clients = this.#clients.server !== undefined;
+    return {
+      ready: engine && regions.length > 0 && led === regions.length && clients,
+      engine,
+      regions: regions.length,
+      regionsLed: led,
+      clients,
+    };
+  }
+
+  /** Engine statistics, cache, regions and clients, as JSON-ready data. */
+  stats(): unknown {
+    const e = this.services.engine;
+    return {
+      engine: e === undefined || e.closed ? null : e.getStats(),
+      cache: e === undefined || e.closed ? null : e.getCacheInfo(),
+      regions: regionsView(this.services),
+      clients: this.#clients.server?.stats ?? null,
+    };
+  }
+
+  /**
+   * Stops the tree in reverse start order (admin, clients, storage: store,
+   * region peers, engine; then PD) and closes the runtime. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const root = this.#root;
+      this.#root = undefined;
+      if (root !== undefined && this.runtime.isAlive(root)) {
+        await this.runtime.stop(root, "shutdown");
+      }
+      this.#closeMetrics();
+      this.runtime.close();
+    })();
+    return this.#stopping;
+  }
+}

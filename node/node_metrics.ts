@@ -1,0 +1,228 @@
+/**
+ * The node's Prometheus metrics beside the engine's (see `metrics.ts`): Raft
+ * per region, actor restarts and mailbox lengths, PD and TSO, client
+ * commands by name with a latency histogram, and connections. Everything is
+ * read at scrape time from injected sources, into a registry the caller owns.
+ *
+ * @module
+ */
+
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { PdStats } from "../pd/mod.ts";
+import { isCleanExit, type Runtime, type TreeNode } from "../supervisor/mod.ts";
+import type { CommandHook } from "./client_server.ts";
+import type { NodeServices } from "./services.ts";
+
+/** Where the node metrics read from. */
+export interface NodeMetricsSources {
+  /** The node's services (Raft figures per region, routing). */
+  readonly services: NodeServices;
+  /** The supervision tree, for mailbox lengths. */
+  readonly tree: () => TreeNode | undefined;
+  /** PD's figures, when PD runs. */
+  readonly pdStats: () => Promise<PdStats | undefined>;
+  /** Client connection counters, when the client server runs. */
+  readonly clients: () =>
+    | { connectedClients: number; totalConnectionsReceived: number }
+    | undefined;
+}
+
+/** What the metrics need to be told as things happen. */
+export interface NodeMetricsHooks {
+  /** Give to the client server: counts commands and their latency by name. */
+  readonly onCommand: CommandHook;
+  /** Stops listening to the runtime's events. */
+  readonly close: () => void;
+}
+
+const LATENCY_BUCKETS_SECONDS = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+];
+
+function walk(node: TreeNode, path: string, visit: (n: TreeNode, path: string) => void): void {
+  visit(node, path);
+  for (const c of node.children) walk(c, `${path}/${c.id}`, visit);
+}
+
+/**
+ * Registers the node's metrics.
+ *
+ * @param registry where to register (not prom-client's global one)
+ * @param runtime the actor runtime (its restart events are counted)
+ * @param sources scrape-time sources
+ * @returns hooks to feed commands into, and `close`
+ */
+export function registerNodeMetrics(
+  registry: Registry,
+  runtime: Runtime,
+  sources: NodeMetricsSources,
+): NodeMetricsHooks {
+  const registers = [registry];
+  const s = sources.services;
+  const regionGauge = (
+    name: string,
+    help: string,
+    read: (i: {
+      term: number;
+      commit: number;
+      applied: number;
+      firstIndex: number;
+      lastIndex: number;
+      proposals: number;
+    }) => number,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["region"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [id, info] of s.raftInfo) this.set({ region: String(id) }, read(info));
+      },
+    });
+  regionGauge("spire_raft_term", "Raft term of the region's peer.", (i) => i.term);
+  regionGauge("spire_raft_commit_index", "Raft commit index.", (i) => i.commit);
+  regionGauge("spire_raft_applied_index", "Raft applied index.", (i) => i.applied);
+  regionGauge(
+    "spire_raft_log_entries",
+    "Entries in the region's Raft log (last - first + 1).",
+    (i) => Math.max(0, i.lastIndex - i.firstIndex + 1),
+  );
+  regionGauge(
+    "spire_raft_proposals",
+    "Proposals made to the region's current peer process since it started.",
+    (i) => i.proposals,
+  );
+  const commitLatency = new Histogram({
+    name: "spire_raft_commit_latency_seconds",
+    help: "Time from proposal to applied, per region.",
+    labelNames: ["region"],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  s.observers.commitLatency = (regionId, ms) =>
+    commitLatency.observe({ region: String(regionId) }, ms / 1000);
+
+  new Gauge({
+    name: "spire_regions",
+    help: "Regions this node serves.",
+    registers,
+    collect() {
+      this.set(s.regions().length);
+    },
+  });
+
+  const restarts = new Counter({
+    name: "spire_actor_restarts_total",
+    help: "Child restarts by supervisors, by child id.",
+    labelNames: ["child"],
+    registers,
+  });
+  const exits = new Counter({
+    name: "spire_actor_crashes_total",
+    help: "Abnormal process exits, by process label.",
+    labelNames: ["label"],
+    registers,
+  });
+  const unsubscribe = runtime.subscribe((e) => {
+    if (e.type === "child_restarted") restarts.inc({ child: e.id });
+    else if (e.type === "exit" && !isCleanExit(e.reason)) exits.inc({ label: e.label });
+  });
+  new Gauge({
+    name: "spire_actor_processes",
+    help: "Live processes in the runtime.",
+    registers,
+    collect() {
+      this.set(runtime.processCount);
+    },
+  });
+  new Gauge({
+    name: "spire_actor_mailbox_length",
+    help: "Messages waiting in each supervised process's mailbox, by tree path.",
+    labelNames: ["path"],
+    registers,
+    collect() {
+      this.reset();
+      const tree = sources.tree();
+      if (tree === undefined) return;
+      walk(tree, tree.id, (n, path) => {
+        if (n.pid !== null) this.set({ path }, n.mailboxLength);
+      });
+    },
+  });
+
+  const pdGauge = (name: string, help: string, read: (p: PdStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const p = await sources.pdStats();
+        if (p !== undefined) this.set(read(p));
+      },
+    });
+  pdGauge("spire_pd_regions", "Regions in PD's map.", (p) => p.regions);
+  pdGauge("spire_pd_stores_up", "Stores PD sees up.", (p) => p.stores.up);
+  pdGauge(
+    "spire_pd_pending_operators",
+    "Operators PD issued and awaits.",
+    (p) => p.pendingOperators,
+  );
+  pdGauge(
+    "spire_pd_tso_limit_ms",
+    "Persisted upper bound of the TSO's physical time.",
+    (p) => p.tsoLimitMs,
+  );
+  pdGauge("spire_pd_id_limit", "Persisted bound of the id allocator.", (p) => p.idLimit);
+
+  const commands = new Counter({
+    name: "spire_client_commands_total",
+    help: "Client commands executed, by command name and outcome.",
+    labelNames: ["command", "outcome"],
+    registers,
+  });
+  const commandLatency = new Histogram({
+    name: "spire_client_command_duration_seconds",
+    help: "Client command latency, by command name.",
+    labelNames: ["command"],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  new Gauge({
+    name: "spire_client_connections",
+    help: "Open client connections.",
+    registers,
+    collect() {
+      this.set(sources.clients()?.connectedClients ?? 0);
+    },
+  });
+  new Gauge({
+    name: "spire_client_connections_received",
+    help: "Client connections accepted by the current client server process.",
+    registers,
+    collect() {
+      this.set(sources.clients()?.totalConnectionsReceived ?? 0);
+    },
+  });
+  return {
+    onCommand: (e) => {
+      commands.inc({ command: e.name, outcome: e.failed ? "error" : "ok" });
+      commandLatency.observe({ command: e.name }, e.durationMs / 1000);
+    },
+    close: unsubscribe,
+  };
+}

@@ -1,0 +1,420 @@
+/**
+ * {@link KvBackend} over Raft regions: each write is routed to the region
+ * that owns its keys and proposed to that region's peer; it is answered once
+ * it is applied. Reads go through the region's ReadIndex (a linearizable
+ * read) and then read the shared engine.
+ *
+ * Multi-key commands are split per region: MGET, EXISTS, DEL/UNLINK and the
+ * background expiry's sweeps go to every region involved and their answers
+ * are merged. MSET is atomic within each region but not across regions (as
+ * MSET in Redis Cluster is refused across slots, Spire applies each region's
+ * share on its own). MSETNX must be all-or-nothing, which Spire cannot
+ * promise across regions without a distributed transaction: MSETNX whose keys
+ * lie in more than one region is refused with an error. FLUSHDB goes to
+ * every region.
+ *
+ * Retries: a request that certainly had no effect (the region's process is
+ * restarting, the peer is not the leader yet, a key moved to another region
+ * after a split) is sent again after a short wait, at most `attemptsMax`
+ * times. A write whose fate is unknown (its region crashed after taking it)
+ * is not repeated: the client gets an error saying it may have been applied.
+ *
+ * @module
+ */
+
+import {
+  CallExitError,
+  CallTimeoutError,
+  MailboxFullError,
+  NoProcessError,
+} from "../supervisor/mod.ts";
+import type { Region } from "../pd/mod.ts";
+import type { KeyPage, KvBackend, RangeScanResult, StoredEntry } from "./commands/backend.ts";
+import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
+import type { WriteCommand } from "./commands/write_ops.ts";
+import { error, integer, OK, type Reply } from "./resp/reply.ts";
+import { compareBytes, engineRangeOf, inRegion } from "./region_meta.ts";
+import type { RegionReply, RegionRequest } from "./region_peer_process.ts";
+import {
+  encodeReadRequest,
+  encodeRegionCommand,
+  type RegionResult,
+} from "./region_state_machine.ts";
+import { EngineUnavailableError, NAMES, type NodeServices } from "./services.ts";
+
+/** Options of {@link RaftBackend}. */
+export interface RaftBackendOptions {
+  /** The node's services (runtime, routing, engine). */
+  readonly services: NodeServices;
+  /** Tries per request before giving up (default 60). */
+  readonly attemptsMax?: number;
+  /** First wait between tries, doubled up to `retryDelayMaxMs` (default 5 ms). */
+  readonly retryDelayMs?: number;
+  /** Longest wait between tries (default 200 ms). */
+  readonly retryDelayMaxMs?: number;
+  /** Timeout of one call to a region (default 10 s). */
+  readonly callTimeoutMs?: number;
+  /** Largest encoded write command (default 64 MiB). */
+  readonly commandBytesMax?: number;
+}
+
+/** A region could not serve a request within the retry budget. */
+export class RegionUnavailableError extends Error {
+  /** @param message what failed and why */
+  constructor(message: string) {
+    super(message);
+    this.name = "RegionUnavailableError";
+  }
+}
+
+type Outcome =
+  | { kind: "done"; result: RegionResult }
+  | { kind: "retry"; why: string }
+  | { kind: "unknown"; why: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The Raft-backed storage of a node. */
+export class RaftBackend implements KvBackend {
+  readonly #s: NodeServices;
+  readonly #attemptsMax: number;
+  readonly #delayMs: number;
+  readonly #delayMaxMs: number;
+  readonly #timeoutMs: number;
+  readonly #commandBytesMax: number;
+
+  /**
+   * @param options services, retry budget and limits
+   * @throws {RangeError} for limits that are not positive
+   */
+  constructor(options: RaftBackendOptions) {
+    this.#s = options.services;
+    this.#attemptsMax = options.attemptsMax ?? 60;
+    this.#delayMs = options.retryDelayMs ?? 5;
+    this.#delayMaxMs = options.retryDelayMaxMs ?? 200;
+    this.#timeoutMs = options.callTimeoutMs ?? 10_000;
+    this.#commandBytesMax = options.commandBytesMax ?? 64 * 1024 * 1024;
+    for (
+      const [name, v] of [
+        ["attemptsMax", this.#attemptsMax],
+        ["retryDelayMs", this.#delayMs],
+        ["retryDelayMaxMs", this.#delayMaxMs],
+        ["callTimeoutMs", this.#timeoutMs],
+        ["commandBytesMax", this.#commandBytesMax],
+      ] as const
+    ) {
+      if (!(Number.isFinite(v) && v > 0)) {
+        throw new RangeError(`Invalid RaftBackend option ${name}: ${v} is not a positive number`);
+      }
+    }
+  }
+
+  async #ask(regionId: number, req: RegionRequest): Promise<Outcome> {
+    let reply: RegionReply;
+    try {
+      reply = await this.#s.runtime.call<RegionRequest, RegionReply>(NAMES.region(regionId), req, {
+        timeoutMs: this.#timeoutMs,
+      });
+    } catch (e) {
+      const why = `region ${regionId}: ${(e as Error).message}`;
+      if (e instanceof NoProcessError || e instanceof MailboxFullError) {
+        return { kind: "retry", why };
+      }
+      if ((e instanceof CallExitError || e instanceof CallTimeoutError) && req.op === "propose") {
+        return { kind: "unknown", why };
+      }
+      return { kind: "retry", why };
+    }
+    if ("ok" in reply) return { kind: "done", result: reply.ok };
+    const why = `region ${regionId}: ${reply.error.message}`;
+    return reply.retry || req.op !== "propose" ? { kind: "retry", why } : { kind: "unknown", why };
+  }
+
+  /**
+   * Sends a request to the region owning `key` (routing again on each try),
+   * retrying what had no effect.
+   */
+  async #send(
+    what: string,
+    route: () => Region,
+    req: RegionRequest,
+  ): Promise<{ ok: RegionResult; region: Region } | { failed: string; unknown: boolean }> {
+    let delay = this.#delayMs;
+    let last = "";
+    for (let attempt = 0; attempt < this.#attemptsMax; attempt++) {
+      if (attempt > 0) {
+        await sleep(delay);
+        delay = Math.min(delay * 2, this.#delayMaxMs);
+      }
+      let region: Region;
+      try {
+        region = route();
+      } catch (e) {
+        if (!(e instanceof EngineUnavailableError)) throw e;
+        last = e.message;
+        continue;
+      }
+      const o = await this.#ask(region.id, req);
+      if (o.kind === "done") return { ok: o.result, region };
+      if (o.kind === "unknown") {
+        return {
+          failed: `Cannot confirm ${what}: ${o.why}; it may have been applied`,
+          unknown: true,
+        };
+      }
+      last = o.why;
+    }
+    return {
+      failed: `Cannot ${what}: no answer after ${this.#attemptsMax} tries; last: ${last}`,
+      unknown: false,
+    };
+  }
+
+  /** Proposes a command to the region of `key` once; `undefined` when the key moved. */
+  async #writeOnce(key: Uint8Array, cmd: WriteCommand): Promise<Reply | undefined> {
+    const command = encodeRegionCommand(
+      { kind: "write", nowMs: this.#s.now(), cmd },
+      this.#commandBytesMax,
+    );
+    const r = await this.#send(`write ${cmd.op}`, () => this.#s.route(key), {
+      op: "propose",
+      command,
+    });
+    if ("failed" in r) return error(`${r.unknown ? "ERR" : "TRYAGAIN"} ${r.failed}`);
+    if (r.ok.kind === "keyNotInRegion") return undefined;
+    return r.ok.kind === "reply" ? r.ok.reply : error(`ERR unexpected result ${r.ok.kind}`);
+  }
+
+  /**
+   * Applies a command over `keys`, split per region: `make` builds each
+   * region's share; `merge` folds the replies. A share refused because its keys
+   * moved (a split) is grouped again and resent.
+   */
+  async #writePerRegion(
+    keys: readonly Uint8Array[],
+    make: (at: number[]) => WriteCommand,
+    merge: (replies: Reply[]) => Reply,
+  ): Promise<Reply> {
+    const replies: Reply[] = [];
+    let pending = keys.map((_, i) => i);
+    for (let round = 0; pending.length > 0; round++) {
+      if (round >= this.#attemptsMax) {
+        return error(`TRYAGAIN Cannot write: keys kept moving between regions`);
+      }
+      if (round > 0) await sleep(Math.min(this.#delayMs * 2 ** round, this.#delayMaxMs));
+      const next: number[] = [];
+      for (const g of this.#byRegion(pending.map((i) => keys[i]!)).values()) {
+        const at = g.at.map((j) => pending[j]!);
+        const r = await this.#writeOnce(keys[at[0]!]!, make(at));
+        if (r === undefined) next.push(...at);
+        else if (r.kind === "error") return r;
+        else replies.push(r);
+      }
+      pending = next;
+    }
+    return merge(replies);
+  }
+
+  #write(key: Uint8Array, cmd: WriteCommand): Promise<Reply> {
+    return this.#writePerRegion([key], () => cmd, (r) => r[0]!);
+  }
+
+  /** Groups keys (with their positions) by the region that holds them now. */
+  #byRegion(keys: readonly Uint8Array[]): Map<number, { region: Region; at: number[] }> {
+    const groups = new Map<number, { region: Region; at: number[] }>();
+    keys.forEach((k, i) => {
+      const region = this.#s.route(k);
+      const g = groups.get(region.id) ?? { region, at: [] };
+      g.at.push(i);
+      groups.set(region.id, g);
+    });
+    return groups;
+  }
+
+  /** @inheritdoc */
+  async execute(cmd: WriteCommand): Promise<Reply> {
+    try {
+      return await this.#execute(cmd);
+    } catch (e) {
+      if (e instanceof EngineUnavailableError) return error(`TRYAGAIN ${e.message}`);
+      throw e;
+    }
+  }
+
+  async #execute(cmd: WriteCommand): Promise<Reply> {
+    switch (cmd.op) {
+      case "flushdb": {
+        for (const region of this.#s.regions()) {
+          const r = await this.#write(region.startKey, cmd);
+          if (r.kind === "error") return r;
+        }
+        return OK;
+      }
+      case "del":
+      case "sweep": {
+        const keys = cmd.keys;
+        return await this.#writePerRegion(
+          keys,
+          (at) => ({ ...cmd, keys: at.map((i) => keys[i]!) }),
+          (replies) =>
+            integer(replies.reduce((n, r) => n + Number(r.kind === "integer" ? r.value : 0), 0)),
+        );
+      }
+      case "mset":
+      case "msetnx": {
+        const keys = cmd.entries.filter((_, i) => i % 2 === 0);
+        const regions = this.#byRegion(keys).size;
+        if (regions > 1 && cmd.op === "msetnx") {
+          return error(
+            `ERR MSETNX keys lie in ${regions} regions; MSETNX is atomic only within one region`,
+          );
+        }
+        if (regions === 1) {
+          // One region: atomic (MSETNX included). A split meanwhile refuses it whole.
+          return await this.#writePerRegion(keys, () => cmd, (r) => r[0]!);
+        }
+        return await this.#writePerRegion(
+          keys,
+          (at) => ({
+            op: "mset",
+            entries: at.flatMap((i) => [cmd.entries[2 * i]!, cmd.entries[2 * i + 1]!]),
+          }),
+          () => OK,
+        );
+      }
+      default: {
+        const key = "key" in cmd ? cmd.key : undefined;
+        if (key === undefined) return error(`ERR unsupported write ${cmd.op}`);
+        return await this.#write(key, cmd);
+      }
+    }
+  }
+
+  /** @inheritdoc */
+  async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
+    const out = new Array<StoredValue | undefined>(keys.length);
+    let pending = keys.map((_, i) => i);
+    for (let round = 0; pending.length > 0; round++) {
+      if (round >= this.#attemptsMax) {
+        throw new RegionUnavailableError(`Cannot read: keys kept moving between regions`);
+      }
+      const groups = this.#byRegion(pending.map((i) => keys[i]!));
+      const next: number[] = [];
+      await Promise.all([...groups.values()].map(async (g) => {
+        const idx = g.at.map((j) => pending[j]!);
+        const part = idx.map((i) => keys[i]!);
+        const r = await this.#send("read", () => this.#s.route(part[0]!), {
+          op: "read",
+          request: encodeReadRequest(part),
+        });
+        if ("failed" in r) throw new RegionUnavailableError(r.failed);
+        if (r.ok.kind !== "values") {
+          next.push(...idx);
+          return;
+        }
+        r.ok.values.forEach((v, j) => {
+          out[idx[j]!] = v === undefined ? undefined : decodeValue(v);
+        });
+      }));
+      pending = next;
+    }
+    return out;
+  }
+
+  /** Makes reads of a region linearizable: a ReadIndex round with no keys. */
+  async #barrier(region: Region): Promise<void> {
+    const r = await this.#send("read", () => this.#s.route(region.startKey), {
+      op: "read",
+      request: encodeReadRequest([]),
+    });
+    if ("failed" in r) throw new RegionUnavailableError(r.failed);
+  }
+
+  /** Regions from the one holding `from` on, in key order. */
+  #regionsFrom(from: Uint8Array): Region[] {
+    return this.#s.regions().filter((r) =>
+      r.endKey.length === 0 || compareBytes(from, r.endKey) < 0
+    );
+  }
+
+  /** @inheritdoc */
+  async scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage> {
+    const from = after === undefined ? new Uint8Array() : successor(after);
+    const entries: StoredEntry[] = [];
+    const engine = this.#s.requireEngine("scan");
+    for (const region of this.#regionsFrom(from)) {
+      await this.#barrier(region);
+      const range = engineRangeOf(region);
+      const start = inRegion(region, from) ? engineKeyOf(from) : range.start;
+      const want = limit + 1 - entries.length;
+      for await (
+        const batch of engine.scanRange(start, range.end, {
+          batchSize: Math.min(want, 1000),
+          limit: want,
+        })
+      ) {
+        for (const { key, value } of batch.entries) {
+          entries.push({ key: userKeyOf(key).slice(), value: decodeValue(value) });
+        }
+      }
+      if (entries.length > limit) break;
+    }
+    const done = entries.length <= limit;
+    return { entries: done ? entries : entries.slice(0, limit), done };
+  }
+
+  /** @inheritdoc */
+  async dbsize(): Promise<number> {
+    const engine = this.#s.requireEngine("count keys");
+    let n = 0;
+    for (const region of this.#s.regions()) {
+      await this.#barrier(region);
+      const { start, end } = engineRangeOf(region);
+      n += await engine.countRange(start, end);
+    }
+    return n;
+  }
+
+  /** @inheritdoc */
+  async scanRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: { readonly batchSize: number; readonly limit: number; readonly nowMs: number },
+  ): Promise<RangeScanResult> {
+    const engine = this.#s.requireEngine("scan");
+    const rows: [Uint8Array, Uint8Array][] = [];
+    let rowsReturned = 0;
+    let bytesRead = 0;
+    let scanTimeMs = 0;
+    let batches = 0;
+    const regions = this.#regionsFrom(start).filter((r) =>
+      end.length === 0 || compareBytes(r.startKey, end) < 0
+    );
+    outer: for (const region of regions) {
+      await this.#barrier(region);
+      const range = engineRangeOf(region);
+      const s = inRegion(region, start) ? engineKeyOf(start) : range.start;
+      const e = end.length > 0 && inRegion(region, end) ? engineKeyOf(end) : range.end;
+      for await (const batch of engine.scanRange(s, e, { batchSize: options.batchSize })) {
+        batches++;
+        rowsReturned += batch.rowsReturned;
+        bytesRead += batch.bytesRead;
+        scanTimeMs += batch.scanTimeMs;
+        for (const { key, value } of batch.entries) {
+          const v = decodeValue(value);
+          if (v.expireAtMs !== undefined && options.nowMs > v.expireAtMs) continue;
+          rows.push([userKeyOf(key).slice(), v.value.slice()]);
+          if (rows.length >= options.limit) break outer;
+        }
+      }
+    }
+    return { rows, rowsReturned, bytesRead, scanTimeMs, batches };
+  }
+}
+
+/** The smallest key greater than `key`. */
+function successor(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}

@@ -1,0 +1,156 @@
+/**
+ * What the node's processes share: the configuration, the runtime, the
+ * engine the engine process currently holds, the local routing table and
+ * the metrics hooks. One instance per node (several nodes can run in one
+ * process, as tests do); it is handed to every process as its init argument.
+ *
+ * The engine reference changes when the engine process restarts: processes
+ * that depend on the engine start after it under a rest_for_one supervisor,
+ * so they are restarted with it and read the new reference in their init.
+ *
+ * @module
+ */
+
+import type { Engine } from "../engine/mod.ts";
+import { type Region, RegionMap } from "../pd/mod.ts";
+import type { Runtime } from "../supervisor/mod.ts";
+import type { RocksDbTuning } from "../tuning/mod.ts";
+import type { NodeConfig } from "./config.ts";
+import type { RegionPlant } from "./region_state_machine.ts";
+
+/** Registered names of the node's processes. */
+export const NAMES = Object.freeze({
+  engine: "spire.engine",
+  pd: "spire.pd",
+  regions: "spire.regions",
+  store: "spire.store",
+  clients: "spire.clients",
+  admin: "spire.admin",
+  /** A region peer's name. */
+  region: (id: number): string => `spire.region.${id}`,
+});
+
+/** Test-only planted bugs of the node. Never set in production. */
+export type NodePlant = RegionPlant;
+
+/** Raft figures of one region, for /regions and /metrics. */
+export interface RegionRaftInfo {
+  /** The region. */
+  readonly region: Region;
+  /** This store's peer id. */
+  readonly peerId: number;
+  /** Raft term. */
+  readonly term: number;
+  /** Commit index. */
+  readonly commit: number;
+  /** Applied index. */
+  readonly applied: number;
+  /** First index still in the log. */
+  readonly firstIndex: number;
+  /** Last index of the log. */
+  readonly lastIndex: number;
+  /** Whether this peer leads. */
+  readonly leader: boolean;
+  /** Proposals made since the peer started. */
+  readonly proposals: number;
+  /** Key and value bytes put since the store last counted the region. */
+  readonly bytesPutSinceCount: number;
+  /** Keys put since the store last counted the region. */
+  readonly keysPutSinceCount: number;
+}
+
+/** Hooks the metrics layer sets; all optional. */
+export interface NodeObservers {
+  /** A proposal committed and applied, after `ms`. */
+  commitLatency?(regionId: number, ms: number): void;
+}
+
+/** Everything a node's processes share. */
+export class NodeServices {
+  /** The node's settings. */
+  readonly config: NodeConfig;
+  /** The effective RocksDB knobs. */
+  readonly tuning: RocksDbTuning;
+  /** The actor runtime. */
+  readonly runtime: Runtime;
+  /** Clock (ms since the epoch) stamped on writes. */
+  readonly now: () => number;
+  /** Seeded or system randomness for Raft election timeouts. */
+  readonly random: () => number;
+  /** Test-only planted bugs. */
+  readonly plants: readonly NodePlant[];
+  /** Metric hooks. */
+  readonly observers: NodeObservers = {};
+  /** The open engine, while the engine process runs. */
+  engine: Engine | undefined;
+  /** This node's store id (set by the store process). */
+  storeId: number | undefined;
+  #routes: RegionMap | undefined;
+  /** Ports the servers bound (kept across their restarts, so port 0 stays the same port). */
+  readonly listening: { client?: number; admin?: number } = {};
+  /** Raft figures per region, refreshed by the region processes. */
+  readonly raftInfo = new Map<number, RegionRaftInfo>();
+
+  /**
+   * @param options the parts
+   */
+  constructor(options: {
+    config: NodeConfig;
+    tuning: RocksDbTuning;
+    runtime: Runtime;
+    now?: () => number;
+    random?: () => number;
+    plants?: readonly NodePlant[];
+  }) {
+    this.config = options.config;
+    this.tuning = options.tuning;
+    this.runtime = options.runtime;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.plants = options.plants ?? [];
+  }
+
+  /** The engine, or an error saying it is not running. */
+  requireEngine(what: string): Engine {
+    const e = this.engine;
+    if (e === undefined || e.closed) {
+      throw new EngineUnavailableError(`Cannot ${what}: the engine is not running (restarting?)`);
+    }
+    return e;
+  }
+
+  /** Replaces the whole routing table (at store start). */
+  setRegions(regions: readonly Region[]): void {
+    this.#routes = RegionMap.from(regions);
+  }
+
+  /** Applies a split to the routing table: `left` and `right` replace the region they came from. */
+  applySplit(left: Region, right: Region): void {
+    const map = this.#routes;
+    if (map === undefined) return;
+    const removed = [left.id, right.id].filter((id) => map.getById(id) !== undefined);
+    this.#routes = map.replace(removed, [left, right]);
+  }
+
+  /** The region holding a key, from the local routing table. */
+  route(key: Uint8Array): Region {
+    if (this.#routes === undefined) {
+      throw new EngineUnavailableError("Cannot route: the store has not loaded its regions yet");
+    }
+    return this.#routes.getByKey(key);
+  }
+
+  /** Every region in key order. */
+  regions(): readonly Region[] {
+    return this.#routes?.list() ?? [];
+  }
+}
+
+/** Storage is restarting (engine or store not up): retry shortly. */
+export class EngineUnavailableError extends Error {
+  /** @param message what could not be done */
+  constructor(message: string) {
+    super(message);
+    this.name = "EngineUnavailableError";
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The store process: this node's identity towards PD and the manager of its
+ * region peers.
+ *
+ * At start it registers the store with PD (the store id is kept in the
+ * engine), creates the initial regions on a fresh data directory (PD
+ * bootstrap; the keyspace cut into `initialRegionCount` ranges), loads the
+ * regions the engine's metadata lists, tells PD about splits it missed (the
+ * engine is the truth: it holds what the Raft logs applied), fills the
+ * routing table and starts one peer per region under the regions'
+ * DynamicSupervisor.
+ *
+ * Then, every `regionHeartbeatIntervalMs`, it reports each region's
+ * approximate size and key count to PD. When PD answers with a split, the
+ * store picks the split key (the middle of the region, or PD's split size
+ * into it for large regions), asks PD for the new ids and proposes the split
+ * through the region's Raft log, so it applies at one index. When a split
+ * applies, the region peer tells the store, which updates the routing table,
+ * starts the new region's peer and reports the split to PD.
+ *
+ * @module
+ */
+
+import { pack, unpack } from "msgpackr";
+import { type Operator, PdClient, type Region } from "../pd/mod.ts";
+import { type Context, DynamicSupervisor, type GenServer } from "../supervisor/mod.ts";
+import {
+  decodeRegion,
+  encodeRegion,
+  engineRangeOf,
+  isRegionStateKey,
+  NODE_IDENTITY_KEY,
+  REGION_META_RANGE,
+  regionStateKey,
+} from "./region_meta.ts";
+import { regionPeerSpec, type RegionReply, type RegionRequest } from "./region_peer_process.ts";
+import { encodeRegionCommand } from "./region_state_machine.ts";
+import { NAMES, type NodeServices } from "./services.ts";
+import type { Engine } from "../engine/mod.ts";
+
+/** Messages the store handles. */
+export type StoreInfo =
+  | "heartbeat"
+  | { readonly type: "split"; readonly left: Region; readonly right: Region };
+
+/** Calls the store answers. */
+export type StoreCall = { readonly op: "heartbeatNow" };
+
+interface Counted {
+  bytes: number;
+  keys: number;
+}
+
+interface State {
+  readonly services: NodeServices;
+  readonly pd: PdClient;
+  readonly counted: Map<number, Counted>;
+  log: (m: string) => void;
+}
+
+/**
+ * Split keys that cut the keyspace into `n` ranges of the first key byte.
+ * @param n number of regions, 1 to 256
+ * @returns n - 1 single-byte keys
+ */
+export function initialSplitKeys(n: number): Uint8Array[] {
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new RangeError(`Invalid initial region count: ${n}; allowed: 1 to 256`);
+  }
+  const keys: Uint8Array[] = [];
+  for (let i = 1; i < n; i++) keys.push(Uint8Array.of(Math.floor((256 * i) / n)));
+  return keys;
+}
+
+async function loadRegions(engine: Engine): Promise<Region[]> {
+  const regions: Region[] = [];
+  for await (const batch of engine.scanRange(REGION_META_RANGE.start, REGION_META_RANGE.end)) {
+    for (const { key, value } of batch.entries) {
+      if (isRegionStateKey(key)) regions.push(decodeRegion(value));
+    }
+  }
+  return regions;
+}
+
+async function ensureStoreId(
+  services: NodeServices,
+  engine: Engine,
+  pd: PdClient,
+): Promise<number> {
+  const raw = await engine.get(NODE_IDENTITY_KEY);
+  let storeId: number;
+  if (raw === undefined) {
+    storeId = await pd.allocId();
+    await engine.put(NODE_IDENTITY_KEY, pack({ storeId }));
+    await engine.flush();
+  } else {
+    storeId = (unpack(raw) as { storeId: number }).storeId;
+  }
+  const { host, port } = services.config;
+  await pd.registerStore({ id: storeId, address: `${host}:${port}` });
+  return storeId;
+}
+
+/** Splits PD has not heard of: local regions PD does not know, with their right neighbour. */
+async function reconcileWithPd(pd: PdClient, local: readonly Region[], log: (m: string) => void) {
+  const known = new Map((await pd.listRegions()).map((r) => [r.id, r]));
+  const byStart = new Map(local.map((r) => [r.startKey.join(","), r]));
+  for (const left of local) {
+    if (known.has(left.id)) continue;
+    const right = byStart.get(left.endKey.join(","));
+    if (right === undefined) continue;
+    try {
+      await pd.reportSplit(left, right);
+    } catch (e) {
+      log(`could not report split of region ${right.id} to PD: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Counts a region's keys and bytes in the engine. */
+async function countRegion(engine: Engine, region: Region): Promise<Counted> {
+  const { start, end } = engineRangeOf(region);
+  let bytes = 0;
+  let keys = 0;
+  for await (const batch of engine.scanRange(start, end, { batchSize: 4096 })) {
+    keys += batch.rowsReturned;
+    bytes += batch.bytesRead;
+  }
+  return { bytes, keys };
+}
+
+/** The key about `targetKeys` keys or `targetBytes` bytes into the region, whichever comes first. */
+async function findSplitKey(
+  engine: Engine,
+  region: Region,
+  targetKeys: number,
+  targetBytes: number,
+): Promise<Uint8Array | undefined> {
+  const { start, end } = engineRangeOf(region);
+  let keys = 0;
+  let bytes = 0;
+  for await (const batch of engine.scanRange(start, end, { batchSize: 4096 })) {
+    for (const { key, value } of batch.entries) {
+      keys++;
+      bytes += key.length + value.length;
+      if (keys > 1 && (keys >= targetKeys || bytes >= targetBytes)) return key.slice(1);
+    }
+  }
+  return undefined;
+}
+
+async function startPeer(ctx: Context, services: NodeServices, regionId: number): Promise<void> {
+  await DynamicSupervisor.startChild(ctx, NAMES.regions, regionPeerSpec(services, regionId));
+}
+
+async function splitRegion(
+  state: State,
+  ctx: Context,
+  region: Region,
+  op: Operator & { kind: "split" },
+): Promise<void> {
+  const engine = state.services.requireEngine("split");
+  const counted = state.counted.get(region.id) ?? await countRegion(engine, region);
+  const targetKeys = Math.min(op.splitKeys, Math.ceil(counted.keys / 2));
+  const targetBytes = Math.min(op.splitSizeBytes, Math.ceil(counted.bytes / 2));
+  const splitKey = await findSplitKey(engine, region, targetKeys, targetBytes);
+  if (splitKey === undefined || splitKey.length === 0) return;
+  const ids = await state.pd.askSplit(region.id, region.epoch);
+  const command = encodeRegionCommand({
+    kind: "split",
+    splitKey,
+    newRegionId: ids.newRegionId,
+    newPeerIds: ids.newPeerIds,
+    version: region.epoch.version,
+  });
+  const reply = await ctx.call<RegionRequest, RegionReply>(
+    NAMES.region(region.id),
+    { op: "propose", command },
+    { timeoutMs: 30_000 },
+  );
+  if ("error" in reply) state.log(`split of region ${region.id} failed: ${reply.error.message}`);
+  state.counted.delete(region.id);
+}
+
+async function heartbeat(state: State, ctx: Context): Promise<void> {
+  const s = state.services;
+  const engine = s.requireEngine("heartbeat");
+  const cfg = s.config;
+  for (const region of s.regions()) {
+    const info = s.raftInfo.get(region.id);
+    if (info === undefined || !info.leader) continue;
+    let counted = state.counted.get(region.id);
+    const dirty = info.bytesPutSinceCount > cfg.regionSplitSizeBytes / 8 ||
+      info.keysPutSinceCount > cfg.regionSplitKeys / 8;
+    if (counted === undefined || dirty) {
+      counted = await countRegion(engine, region);
+      state.counted.set(region.id, counted);
+      await ctx.call<RegionRequest, RegionReply>(NAMES.region(region.id), {
+        op: "resetSizeCounters",
+      }).catch(() => {});
+    }
+    const peer = region.peers.find((p) => p.id === info.peerId);
+    if (peer === undefined) continue;
+    const resp = await state.pd.regionHeartbeat({
+      region: { ...region, leader: peer },
+      approximateSizeBytes: counted.bytes + info.bytesPutSinceCount,
+      approximateKeys: counted.keys + info.keysPutSinceCount,
+    });
+    for (const op of resp.operators) {
+      if (op.kind === "split") await splitRegion(state, ctx, region, op);
+      // Membership and leadership operators need more than one store: not in standalone mode.
+    }
+  }
+}
+
+/** The store GenServer. */
+export const StoreServer: GenServer<NodeServices, State, StoreCall, null, never, StoreInfo> = {
+  label: "store",
+
+  async init(services, ctx) {
+    const engine = services.requireEngine("start the store");
+    const pd = new PdClient(ctx, NAMES.pd, { timeoutMs: 30_000 });
+    const log = (m: string) => console.error(`spire store: ${m}`);
+    services.storeId = await ensureStoreId(services, engine, pd);
+    let local = await loadRegions(engine);
+    if (local.length === 0) {
+      const regions = (await pd.isBootstrapped()) ? await pd.listRegions() : await pd.bootstrap({
+        storeIds: [services.storeId],
+        splitKeys: initialSplitKeys(services.config.initialRegionCount),
+      });
+      await engine.writeBatch(
+        regions.map((r) => ({ op: "put", key: regionStateKey(r.id), value: encodeRegion(r) })),
+      );
+      await engine.flush();
+      local = [...regions];
+    }
+    await reconcileWithPd(pd, local, log);
+    services.setRegions(local);
+    for (const r of local) await startPeer(ctx, services, r.id);
+    ctx.sendAfter(ctx.self, "heartbeat", services.config.regionHeartbeatIntervalMs);
+    return { state: { services, pd, counted: new Map(), log } };
+  },
+
+  async handleCall(msg, _from, state, ctx) {
+    switch (msg.op) {
+      case "heartbeatNow":
+        await heartbeat(state, ctx);
+        return { reply: null, state };
+    }
+  },
+
+  async handleInfo(msg, state, ctx) {
+    if (msg === "heartbeat") {
+      try {
+        await heartbeat(state, ctx);
+      } catch (e) {
+        // PD or a region restarting: try again at the next beat.
+        state.log(`heartbeat failed: ${(e as Error).message}`);
+      }
+      ctx.sendAfter(ctx.self, "heartbeat", state.services.config.regionHeartbeatIntervalMs);
+    } else if (typeof msg === "object" && "type" in msg && msg.type === "split") {
+      state.services.applySplit(msg.left, msg.right);
+      state.counted.delete(msg.right.id);
+      await startPeer(ctx, state.services, msg.left.id);
+      try {
+        await state.pd.reportSplit(msg.left, msg.right);
+      } catch (e) {
+        state.log(`could not report split to PD (retried at restart): ${(e as Error).message}`);
+      }
+    }
+    return { state };
+  },
+};
