@@ -311,7 +311,7 @@ export async function main(args: string[]): Promise<number> {
   const o = parse(args);
   console.log(`## Supervisor (actor runtime)\n`);
   console.log(
-    `Command: \`./spire bench supervisor ${args.join(" ")}\`. ` +
+    `Command: \`${["./spire bench supervisor", ...args].join(" ")}\`. ` +
       `Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores; median of ${o.runs} runs. ` +
       `Latencies are timed per operation with performance.now() (its own cost is in both columns).\n`,
   );
