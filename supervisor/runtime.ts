@@ -52,8 +52,11 @@ export interface RuntimeOptions {
   /** Messages one process handles before others get a turn (default 64). */
   turnMessagesMax?: number;
   /**
-   * Where crash reports go: called for each abnormal exit and each
-   * supervisor shutdown. Default: `console.error`. Pass `() => {}` to mute.
+   * Where crash reports go: called when a process ends itself abnormally (a
+   * callback threw or rejected, init failed, or it stopped with an error;
+   * not when an exit signal killed it, as OTP), when a child fails to start,
+   * and when a supervisor shuts itself down. Default: `console.error`.
+   * Pass `() => {}` to mute.
    */
   report?: (event: RuntimeEvent) => void;
 }
@@ -280,9 +283,10 @@ class Kernel implements RegistryHost {
   // ---- events ----------------------------------------------------------------
 
   emit(event: RuntimeEvent): void {
-    const reportable = (event.type === "exit" && !isCleanExit(event.reason)) ||
-      event.type === "supervisor_shutdown" || event.type === "child_start_failed";
-    if (reportable && !this.closed) {
+    if (
+      (event.type === "supervisor_shutdown" || event.type === "child_start_failed") &&
+      !this.closed
+    ) {
       this.report(event);
     }
     for (const listener of this.listeners) {
@@ -598,6 +602,7 @@ class Kernel implements RegistryHost {
     // A starter learns of the failure from the rejection, so no exit signal
     // reaches it (a plain spawnLink has no starter and gets the signal).
     if (starter !== null && proc.parent !== null) this.unlinkProcs(proc, proc.parent);
+    proc.exiting = true;
     starter?.reject(new StartError(`${proc.pid} (${proc.label})`, reason, ignored));
     this.die(proc, reason);
   }
@@ -672,7 +677,12 @@ class Kernel implements RegistryHost {
       for (const [ref, target] of proc.monitoring) target.monitoredBy?.delete(ref);
       proc.monitoring = null;
     }
-    this.emit({ type: "exit", pid: proc.pid, label: proc.label, reason });
+    const event: RuntimeEvent = { type: "exit", pid: proc.pid, label: proc.label, reason };
+    // A crash report, as OTP's proc_lib: only for a process that ended itself
+    // abnormally (a callback threw, or it stopped with an error), not for one
+    // an exit signal took down.
+    if (proc.exiting && !isCleanExit(reason) && !this.closed) this.report(event);
+    this.emit(event);
     if (proc.exitWaiters !== null) {
       const waiters = proc.exitWaiters;
       proc.exitWaiters = null;

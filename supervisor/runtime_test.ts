@@ -13,6 +13,7 @@ import {
   Pid,
   Registry,
   Runtime,
+  type RuntimeEvent,
   StartError,
   SystemLimitError,
 } from "./mod.ts";
@@ -526,6 +527,18 @@ Deno.test("events: spawn and exit are published the moment they happen", async (
   await rt.idle();
   const mine = events.filter((e) => "pid" in e && e.pid === pid).map((e) => e.type);
   assert.deepEqual(mine, ["spawn", "exit"]);
+  rt.close();
+});
+
+Deno.test("crash reports: a process that crashes is reported, one killed by a signal is not", async () => {
+  const reports: RuntimeEvent[] = [];
+  const rt = new Runtime({ report: (e) => reports.push(e) });
+  const a = await rt.start(Worker, { id: "a" });
+  const b = await rt.start(Worker, { id: "b" });
+  rt.cast(a, { crash: "boom" });
+  rt.exit(b, "kill");
+  await rt.idle();
+  assert.deepEqual(reports.map((e) => e.type === "exit" && e.pid), [a]);
   rt.close();
 });
 
