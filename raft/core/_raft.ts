@@ -299,7 +299,11 @@ export class Raft {
     let ents: Entry[];
     try {
       prevTerm = this.log.term(prevIndex);
-      ents = this.log.entriesFrom(pr.next, this.cfg.maxSizePerMsg);
+      // A throttled follower (full window) gets only an empty append: if every message in
+      // the window was lost, its answer (ack or reject) is what frees the window.
+      ents = pr.state === "replicate" && pr.inflights.full()
+        ? []
+        : this.log.entriesFrom(pr.next, this.cfg.maxSizePerMsg);
     } catch (e) {
       if (e instanceof CompactedError || e instanceof UnavailableError) {
         return this.#maybeSendSnapshot(to, pr);
