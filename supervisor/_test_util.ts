@@ -49,8 +49,8 @@ export const Worker: GenServer<WorkerArgs, WorkerArgs, "ping", string, WorkerCas
   },
   terminate(reason, state) {
     state.log?.push(`stop:${state.id}`);
-    if (state.hangInTerminate === true) return new Promise<void>(() => {});
     void reason;
+    return state.hangInTerminate === true ? new Promise<void>(() => {}) : undefined;
   },
 };
 

@@ -659,14 +659,19 @@ class Kernel implements RegistryHost {
       proc.starter = null;
       starter.reject(new StartError(`${proc.pid} (${proc.label})`, reason, false));
     }
-    const failed = new CallExitError(String(proc.pid), reason);
-    if (proc.current !== null) this.fail(proc.current, failed);
+    // Built only when a call is waiting: an Error's stack trace is not free.
+    let failed: CallExitError | null = null;
+    const failCall = (call: CallRecord) => {
+      if (call.settled) return;
+      this.fail(call, failed ??= new CallExitError(String(proc.pid), reason));
+    };
+    if (proc.current !== null) failCall(proc.current);
     proc.current = null;
     for (const env of proc.mailbox.drain()) {
-      if (env.kind === CALL) this.fail(env as CallRecord, failed);
+      if (env.kind === CALL) failCall(env as CallRecord);
     }
     if (proc.deferred !== null) {
-      for (const call of proc.deferred) this.fail(call, failed);
+      for (const call of proc.deferred) failCall(call);
       proc.deferred = null;
     }
     if (proc.names !== null) {
