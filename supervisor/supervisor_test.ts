@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  CallExitError,
   type ChildSpec,
   DynamicSupervisor,
   type ExitReason,
@@ -187,6 +188,11 @@ Deno.test("escalation through three levels reaches the root, whose exit is seen"
   const exited = ofType(events, "child_exited");
   assert.ok(exited.some((e) => e.id === "leaf" && e.reason === "shutdown"));
   assert.ok(exited.some((e) => e.id === "mid" && e.reason === "shutdown"));
+  // Each parent applied its strategy before giving up itself.
+  const restarted = ofType(events, "child_restarted").map((e) => e.id);
+  assert.ok(
+    restarted.includes("worker") && restarted.includes("leaf") && restarted.includes("mid"),
+  );
   assert.equal(rt.processCount, 0);
   rt.close();
 });
@@ -203,6 +209,9 @@ Deno.test("shutdown timeout: a child that ignores the stop is killed after its s
   await new Promise((r) => setTimeout(r, 0)); // the supervisor now waits on its shutdown timer
   assert.deepEqual(log, ["start:stubborn", "stop:stubborn"]); // terminate started
   assert.ok(rt.isAlive(child));
+  const queued = rt.call(child, "ping", { timeoutMs: Infinity }).catch((e) => e);
+  rt.sendAfter(child, "tick", 60_000);
+  assert.equal(rt.inspect(child)?.timers, 1);
   clock.advance(1999);
   assert.ok(rt.isAlive(child));
   clock.advance(1);
@@ -210,6 +219,9 @@ Deno.test("shutdown timeout: a child that ignores the stop is killed after its s
   assert.equal(rt.isAlive(child), false);
   const [t] = ofType(events, "child_terminated");
   assert.equal(t?.reason, "killed");
+  const failed = await queued; // kill fails its pending calls and drops its timers
+  assert.ok(failed instanceof CallExitError && failed.reason === "killed");
+  assert.equal(rt.timerCount, 0);
   await rt.stop(sup, "shutdown");
   assert.equal(await supDown, "shutdown");
   rt.close();
