@@ -77,13 +77,15 @@ Deno.test("a busy process yields after its turn and resumes, also after an async
 });
 
 Deno.test("call returns the reply; calls by registered name and via a Registry", async () => {
-  const { rt } = testRuntime();
+  const { rt, clock } = testRuntime();
   const regions = new Registry(rt);
   const a = await rt.start(Worker, { id: "a" }, { name: "a" });
   await rt.start(Worker, { id: "b" }, { name: { registry: regions, key: 42 } });
   assert.equal(await rt.call(a, "ping"), "pong:a");
   assert.equal(await rt.call("a", "ping"), "pong:a");
   assert.equal(await rt.call({ registry: regions, key: 42 }, "ping"), "pong:b");
+  await tick();
+  assert.equal(clock.pending, 0); // answered calls leave no host timer armed
   rt.close();
 });
 
