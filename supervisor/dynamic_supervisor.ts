@@ -43,6 +43,9 @@ export interface DynamicSupervisorOptions {
 /** A dynamic child's spec: the id is optional (children are known by pid). */
 export type DynamicChildSpec = Omit<ChildSpec, "id"> & { readonly id?: string };
 
+/** The id given to children started without one. */
+const ANONYMOUS = "\u0000anonymous";
+
 interface Child {
   readonly serial: number;
   readonly spec: NormalSpec;
@@ -71,9 +74,15 @@ interface TryAgain {
 
 type Result = NoReplyResult<State>;
 
+/** The spec's id if one was given, else the current pid's text (or `#serial` while it has none). */
+function idOf(child: Child): string {
+  if (child.spec.id !== ANONYMOUS) return child.spec.id;
+  return child.pid === null ? `#${child.serial}` : String(child.pid);
+}
+
 function info(child: Child): ChildInfo {
   return {
-    id: child.spec.id,
+    id: idOf(child),
     pid: child.pid,
     type: child.spec.type,
     status: child.restarting ? "restarting" : "running",
@@ -83,7 +92,7 @@ function info(child: Child): ChildInfo {
 
 async function startOne(ctx: Context, child: Child): Promise<ExitReason | "ignore" | null> {
   try {
-    const pid = checkPid(await child.spec.start(ctx), child.spec.id);
+    const pid = checkPid(await child.spec.start(ctx), idOf(child));
     ctx.link(pid);
     child.pid = pid;
     child.restarting = false;
@@ -91,7 +100,7 @@ async function startOne(ctx: Context, child: Child): Promise<ExitReason | "ignor
   } catch (error) {
     if (error instanceof StartError && error.ignored) return "ignore";
     const reason = error instanceof StartError ? error.reason : toExitReason(error);
-    ctx.emit({ type: "child_start_failed", supervisor: ctx.self, id: child.spec.id, reason });
+    ctx.emit({ type: "child_start_failed", supervisor: ctx.self, id: idOf(child), reason });
     return reason;
   }
 }
@@ -118,7 +127,7 @@ async function restart(state: State, ctx: Context, child: Child): Promise<Result
     ctx.emit({
       type: "child_restarted",
       supervisor: ctx.self,
-      id: child.spec.id,
+      id: idOf(child),
       pid: child.pid!,
       restartCount: child.restartCount,
     });
@@ -132,7 +141,7 @@ async function onExit(state: State, ctx: Context, msg: ExitMessage): Promise<Res
   ctx.emit({
     type: "child_exited",
     supervisor: ctx.self,
-    id: child.spec.id,
+    id: idOf(child),
     pid: msg.from,
     reason: msg.reason,
   });
@@ -149,7 +158,7 @@ async function terminateOne(ctx: Context, child: Child): Promise<void> {
   child.pid = null;
   if (pid === null) return;
   const reason = await shutdownChild(ctx, pid, child.spec.shutdown);
-  ctx.emit({ type: "child_terminated", supervisor: ctx.self, id: child.spec.id, pid, reason });
+  ctx.emit({ type: "child_terminated", supervisor: ctx.self, id: idOf(child), pid, reason });
 }
 
 async function handle(state: State, ctx: Context, req: Request): Promise<Answer<unknown>> {
@@ -198,7 +207,7 @@ async function handle(state: State, ctx: Context, req: Request): Promise<Answer<
       if (failed === "ignore") return { ok: true, value: null };
       if (failed !== null) return { ok: false, startFailed: failed };
       state.children.set(child.serial, child);
-      ctx.emit({ type: "child_started", supervisor: ctx.self, id: child.spec.id, pid: child.pid! });
+      ctx.emit({ type: "child_started", supervisor: ctx.self, id: idOf(child), pid: child.pid! });
       return { ok: true, value: child.pid };
     }
   }
@@ -320,7 +329,7 @@ export class DynamicSupervisor {
     spec: DynamicChildSpec,
   ): Promise<Pid | null> {
     const normal = normalizeSpec(
-      { ...spec, id: spec.id ?? "dynamic" },
+      { ...spec, id: spec.id ?? ANONYMOUS },
       "DynamicSupervisor.startChild",
     );
     return unwrap(await call(caller, sup, { op: "start_child", spec: normal }), "start child") as

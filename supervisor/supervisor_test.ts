@@ -438,6 +438,7 @@ Deno.test("DynamicSupervisor: starts on demand, restarts, honours maxChildren, t
   const which = await DynamicSupervisor.whichChildren(rt, sup);
   assert.equal(which.length, 2);
   assert.ok(which[0]!.pid !== p1 && which[0]!.restartCount === 1);
+  assert.equal(which[0]!.id, String(which[0]!.pid)); // no id given: known by pid
   rt.cast("p2", { crash: "x" }); // temporary: gone
   await rt.idle();
   assert.equal((await DynamicSupervisor.countChildren(rt, sup)).active, 1);
