@@ -40,7 +40,10 @@ export interface DynamicSupervisorOptions {
   label?: string;
 }
 
-/** A dynamic child's spec: the id is optional (children are known by pid). */
+/**
+ * A dynamic child's spec. The id is optional: without one, the child is
+ * listed and reported by its current pid's text (give one to follow it across restarts).
+ */
 export type DynamicChildSpec = Omit<ChildSpec, "id"> & { readonly id?: string };
 
 /** The id given to children started without one. */
