@@ -13,6 +13,14 @@
  * lie in more than one region is refused with an error. FLUSHDB goes to
  * every region.
  *
+ * Reads in standalone mode: when a region has one voter and it is this
+ * store's peer, no other leader can exist, and the engine holds exactly the
+ * applied (hence committed) writes, every acknowledged one included (a write
+ * is acknowledged after it is applied). Reading the engine directly is then
+ * linearizable without a ReadIndex round, like a lease that never expires;
+ * `readMode: "readIndex"` forces the Raft round anyway. With more than one
+ * voter the ReadIndex round is always used.
+ *
  * Retries: a request that certainly had no effect (the region's process is
  * restarting, the peer is not the leader yet, a key moved to another region
  * after a split) is sent again after a short wait, at most `attemptsMax`
@@ -29,6 +37,7 @@ import {
   NoProcessError,
 } from "../supervisor/mod.ts";
 import type { Region } from "../pd/mod.ts";
+import { EngineClosedError } from "../engine/mod.ts";
 import type { KeyPage, KvBackend, RangeScanResult, StoredEntry } from "./commands/backend.ts";
 import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
 import type { WriteCommand } from "./commands/write_ops.ts";
@@ -56,6 +65,11 @@ export interface RaftBackendOptions {
   readonly callTimeoutMs?: number;
   /** Largest encoded write command (default 64 MiB). */
   readonly commandBytesMax?: number;
+  /**
+   * `"auto"` (default): regions with this store's peer as their only voter are read from the
+   * engine directly, others through ReadIndex; `"readIndex"`: always through ReadIndex.
+   */
+  readonly readMode?: "auto" | "readIndex";
 }
 
 /** A region could not serve a request within the retry budget. */
@@ -82,6 +96,7 @@ export class RaftBackend implements KvBackend {
   readonly #delayMaxMs: number;
   readonly #timeoutMs: number;
   readonly #commandBytesMax: number;
+  readonly #readIndexAlways: boolean;
 
   /**
    * @param options services, retry budget and limits
@@ -94,6 +109,7 @@ export class RaftBackend implements KvBackend {
     this.#delayMaxMs = options.retryDelayMaxMs ?? 200;
     this.#timeoutMs = options.callTimeoutMs ?? 10_000;
     this.#commandBytesMax = options.commandBytesMax ?? 64 * 1024 * 1024;
+    this.#readIndexAlways = options.readMode === "readIndex";
     for (
       const [name, v] of [
         ["attemptsMax", this.#attemptsMax],
@@ -290,8 +306,39 @@ export class RaftBackend implements KvBackend {
     }
   }
 
+  /** Whether reads of `region` may skip the ReadIndex round (see the module doc). */
+  #readsLocally(region: Region): boolean {
+    if (this.#readIndexAlways) return false;
+    const voters = region.peers.filter((p) => p.role === "voter");
+    return voters.length === 1 && voters[0]!.storeId === this.#s.storeId &&
+      this.#s.raftInfo.get(region.id)?.leader === true;
+  }
+
   /** @inheritdoc */
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
+    if (keys.length > 0 && this.#s.regions().every((r) => this.#readsLocally(r))) {
+      const local = await this.#readLocal(keys);
+      if (local !== undefined) return local;
+    }
+    return await this.#readIndexed(keys);
+  }
+
+  /** Reads the engine directly; undefined when the engine is restarting (use the slow path). */
+  async #readLocal(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[] | undefined> {
+    const engine = this.#s.engine;
+    if (engine === undefined || engine.closed) return undefined;
+    try {
+      const raw = keys.length === 1
+        ? [await engine.get(engineKeyOf(keys[0]!))]
+        : await engine.getBatch(keys.map(engineKeyOf));
+      return raw.map((v) => v === undefined ? undefined : decodeValue(v));
+    } catch (e) {
+      if (e instanceof EngineClosedError) return undefined;
+      throw e;
+    }
+  }
+
+  async #readIndexed(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
     const out = new Array<StoredValue | undefined>(keys.length);
     let pending = keys.map((_, i) => i);
     for (let round = 0; pending.length > 0; round++) {
@@ -323,6 +370,7 @@ export class RaftBackend implements KvBackend {
 
   /** Makes reads of a region linearizable: a ReadIndex round with no keys. */
   async #barrier(region: Region): Promise<void> {
+    if (this.#readsLocally(region)) return;
     const r = await this.#send("read", () => this.#s.route(region.startKey), {
       op: "read",
       request: encodeReadRequest([]),
