@@ -163,6 +163,9 @@ interface NodeOptions {
   heartbeatTick: number;
   maxSizePerMsg: number;
   maxInflightMsgs: number;
+  maxInflightBytes: number;
+  clockDriftRatioMax: number;
+  maxUncommittedEntriesSize: number;
   random: number;
 }
 
@@ -356,6 +359,12 @@ export class InteractionEnv {
       heartbeatTick: num(args.get("heartbeat-tick")?.[0] ?? "1", "heartbeat-tick"),
       maxSizePerMsg: num(args.get("max-size-per-msg")?.[0] ?? "1048576", "max-size-per-msg"),
       maxInflightMsgs: num(args.get("max-inflight")?.[0] ?? "256", "max-inflight"),
+      maxInflightBytes: num(args.get("max-inflight-bytes")?.[0] ?? "0", "max-inflight-bytes"),
+      clockDriftRatioMax: num(args.get("drift")?.[0] ?? "0.1", "drift"),
+      maxUncommittedEntriesSize: num(
+        args.get("max-uncommitted-bytes")?.[0] ?? "67108864",
+        "max-uncommitted-bytes",
+      ),
       random: num(args.get("random")?.[0] ?? "0", "random"),
     };
     const logTerms = (args.get("log") ?? []).map((t) => num(t, "log term"));
@@ -406,6 +415,9 @@ export class InteractionEnv {
       applied,
       maxSizePerMsg: o.maxSizePerMsg,
       maxInflightMsgs: o.maxInflightMsgs,
+      maxInflightBytes: o.maxInflightBytes,
+      clockDriftRatioMax: o.clockDriftRatioMax,
+      maxUncommittedEntriesSize: o.maxUncommittedEntriesSize,
       checkQuorum: o.checkQuorum,
       preVote: o.preVote,
       readOnlyOption: o.readOnly,
