@@ -10,3 +10,8 @@
  *
  * @module
  */
+
+export * from "./tuning/mod.ts";
+export * from "./supervisor/mod.ts";
+export * from "./engine/codec/mod.ts";
+export * from "./pd/mod.ts";
