@@ -8,12 +8,17 @@
  * (`SPIRE_ROCKSDB_*`, `SPIRE_DATA_DIR`, `SPIRE_PORT`, `SPIRE_ADMIN_PORT`,
  * `SPIRE_HOST`, `SPIRE_PASSWORD`) override both.
  *
+ * `SPIRE_TEST_PLANTS` (comma-separated) switches on test-only planted bugs
+ * (`skip-applied-index`) so that the crash tests can show their checker
+ * catches them. Never set it in production.
+ *
  * @module
  */
 
 import { loadTuning, TuningError } from "../tuning/mod.ts";
 import { NODE_FLAGS, NodeConfigError, resolveNodeConfig } from "../node/config.ts";
 import { SpireNode } from "../node/app.ts";
+import type { NodePlant } from "../node/services.ts";
 
 const USAGE = "usage: spire start [--data-dir DIR] [--port N] [--admin-port N] [--host H] " +
   "[--regions N] [--config FILE]";
@@ -44,6 +49,21 @@ function parseFlags(args: string[]): { flags: Record<string, string>; config?: s
     else flags[name] = value;
   }
   return config === undefined ? { flags } : { flags, config };
+}
+
+const PLANTS: readonly NodePlant[] = ["skip-applied-index"];
+
+function parsePlants(raw: string | undefined): NodePlant[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((p) => {
+    const name = PLANTS.find((k) => k === p.trim());
+    if (name === undefined) {
+      throw new RangeError(
+        `Cannot parse SPIRE_TEST_PLANTS: "${p}" is not a plant; allowed: ${PLANTS.join(", ")}`,
+      );
+    }
+    return name;
+  });
 }
 
 function signalOnce(): Promise<string> {
@@ -83,7 +103,9 @@ export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<
       flags,
       env,
     });
-    node = await SpireNode.start({ config: nodeConfig, tuning: tuning.tuning });
+    const plants = parsePlants(env.SPIRE_TEST_PLANTS);
+    if (plants.length > 0) console.error(`spire: TEST-ONLY planted bugs on: ${plants.join(", ")}`);
+    node = await SpireNode.start({ config: nodeConfig, tuning: tuning.tuning, plants });
     console.log(
       `spire: listening on ${nodeConfig.host}:${node.clientPort} (RESP), admin on ` +
         `http://${nodeConfig.host}:${node.adminPort}, data in ${nodeConfig.dataDir}`,

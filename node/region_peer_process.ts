@@ -122,6 +122,11 @@ export const RegionPeerServer: GenServer<
 
   async init({ services, regionId }, ctx) {
     ctx.trapExit(true);
+    const previous = services.regionDrivers.get(regionId);
+    if (previous !== undefined) {
+      services.regionDrivers.delete(regionId);
+      await previous.stop(); // a killed incarnation's driver may still be applying
+    }
     const engine = services.requireEngine(`start region ${regionId}`);
     const sm = await RegionStateMachine.open({
       engine,
@@ -160,6 +165,7 @@ export const RegionPeerServer: GenServer<
       storage.close();
       throw e;
     }
+    services.regionDrivers.set(regionId, peer);
     peer.campaign();
     ctx.sendAfter(ctx.self, "tick", services.config.raftTickMs);
     const state: State = { services, regionId, peer, sm, storage, peerId: mine.id, proposals: 0 };
@@ -201,6 +207,8 @@ export const RegionPeerServer: GenServer<
   },
 
   async terminate(_reason, state) {
+    const drivers = state.services.regionDrivers;
+    if (drivers.get(state.regionId) === state.peer) drivers.delete(state.regionId);
     await state.peer.stop();
   },
 };

@@ -88,6 +88,13 @@ export class NodeServices {
   #routes: RegionMap | undefined;
   /** Ports the servers bound (kept across their restarts, so port 0 stays the same port). */
   readonly listening: { client?: number; admin?: number } = {};
+  /**
+   * The Raft driver of each region's current peer process. A killed process
+   * cannot stop its driver (no terminate runs), so the next incarnation stops
+   * the previous driver before it opens the region's log: two drivers never
+   * apply the same log at once.
+   */
+  readonly regionDrivers = new Map<number, { stop(): Promise<void> }>();
   /** Raft figures per region, refreshed by the region processes. */
   readonly raftInfo = new Map<number, RegionRaftInfo>();
 

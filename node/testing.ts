@@ -1,0 +1,215 @@
+/**
+ * Test harness for whole-node tests: a node in a subprocess (so it can be
+ * killed with SIGKILL), writers that record every write they send in a
+ * {@link WriteHistory}, and a reader of the node's whole keyspace. Used by
+ * the crash and fault-injection tests; also usable for longer soaks.
+ *
+ * @module
+ */
+
+import { RespClient } from "./resp/client.ts";
+import type { Reply } from "./resp/reply.ts";
+import { WriteHistory } from "./write_history.ts";
+
+const dec = new TextDecoder();
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A node running in a subprocess. */
+export class NodeProcess {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly #env: Record<string, string>;
+  readonly #args: string[];
+  #child: Deno.ChildProcess | undefined;
+  #stderr: Promise<string> | undefined;
+
+  /**
+   * @param options data directory, extra env (e.g. SPIRE_TEST_PLANTS) and flags
+   */
+  constructor(options: { dataDir: string; env?: Record<string, string>; args?: string[] }) {
+    this.dataDir = options.dataDir;
+    this.port = freePort();
+    this.adminPort = freePort();
+    this.#env = options.env ?? {};
+    this.#args = options.args ?? [];
+  }
+
+  /** Starts the node and waits until /ready answers 200 (at most `timeoutMs`). */
+  async start(timeoutMs = 30_000): Promise<void> {
+    if (this.#child !== undefined) throw new Error("Cannot start node: already running");
+    const entry = new URL("../cli/node_start.ts", import.meta.url).pathname;
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        entry,
+        "--data-dir",
+        this.dataDir,
+        "--port",
+        String(this.port),
+        "--admin-port",
+        String(this.adminPort),
+        ...this.#args,
+      ],
+      env: this.#env,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#stderr = new Response(this.#child.stderr).text();
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.adminPort}/ready`);
+        last = await res.text();
+        if (res.status === 200) return;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.kill();
+    throw new Error(`Cannot start node: not ready after ${timeoutMs} ms: ${last}`);
+  }
+
+  /** SIGKILL: no clean shutdown at all. */
+  async kill(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined) return;
+    this.#child = undefined;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await this.#stderr;
+  }
+
+  /**
+   * SIGTERM and wait for the exit.
+   * @returns the exit code and what the node wrote to stderr
+   */
+  async stop(): Promise<{ code: number; stderr: string }> {
+    const child = this.#child;
+    if (child === undefined) throw new Error("Cannot stop node: not running");
+    this.#child = undefined;
+    child.kill("SIGTERM");
+    const status = await child.status;
+    return { code: status.code, stderr: (await this.#stderr) ?? "" };
+  }
+}
+
+/** What writers did in one run. */
+export interface WriterRun {
+  /** Writes sent. */
+  sent: number;
+  /** Writes acknowledged. */
+  acked: number;
+  /** Error replies and connection failures. */
+  failures: number;
+}
+
+/**
+ * Runs `writers` sequential clients until `stop` resolves, each alternating
+ * a SET of a fresh key and an APPEND of a fresh token to its own key, and
+ * records every write in `history`. Connection errors make a writer wait and
+ * reconnect (the node may be restarting).
+ */
+export async function runWriters(options: {
+  port: number;
+  writers: number;
+  history: WriteHistory;
+  stop: Promise<unknown>;
+  /** Prefix of keys and tokens, unique per run. */
+  tag: string;
+  /** Appends per APPEND key before the writer moves to a new key (bounds value size). */
+  appendsPerKey?: number;
+}): Promise<WriterRun> {
+  let stopped = false;
+  void options.stop.then(() => (stopped = true));
+  const run: WriterRun = { sent: 0, acked: 0, failures: 0 };
+  const perKey = options.appendsPerKey ?? 200;
+  const one = async (w: number) => {
+    let client: RespClient | undefined;
+    for (let i = 0; !stopped; i++) {
+      try {
+        client ??= await RespClient.connect({ port: options.port });
+      } catch {
+        run.failures++;
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      const isSet = i % 2 === 0;
+      const key = isSet
+        ? `s:${options.tag}:${w}:${i}`
+        : `a:${options.tag}:${w}:${Math.floor(i / (2 * perKey))}`;
+      const value = isSet
+        ? `v${w}.${i}.${Math.random().toString(36).slice(2, 8)}`
+        : `${options.tag}.${w}.${i};`;
+      const done = options.history.begin(
+        isSet ? { kind: "set", key, value } : { kind: "append", key, token: value },
+      );
+      run.sent++;
+      let reply: Reply;
+      try {
+        reply = await client.call(isSet ? ["SET", key, value] : ["APPEND", key, value]);
+      } catch {
+        run.failures++;
+        client.close();
+        client = undefined;
+        continue;
+      }
+      const ok = (isSet && reply.kind === "simple" && reply.value === "OK") ||
+        (!isSet && reply.kind === "integer");
+      done(ok);
+      if (ok) run.acked++;
+      else run.failures++;
+    }
+    client?.close();
+  };
+  await Promise.all(Array.from({ length: options.writers }, (_, w) => one(w)));
+  return run;
+}
+
+/**
+ * Reads every key and value the node serves (SCAN, then GET of each key).
+ * @param port the node's client port
+ * @returns key -> value
+ */
+export async function readAll(port: number): Promise<Map<string, string>> {
+  const client = await RespClient.connect({ port });
+  try {
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const r = await client.call(["SCAN", cursor, "COUNT", "1000"]);
+      if (r.kind !== "array" || r.items === null) {
+        throw new Error(`SCAN failed: ${JSON.stringify(r)}`);
+      }
+      const [c, list] = r.items;
+      if (c?.kind !== "bulk" || list?.kind !== "array" || list.items === null) {
+        throw new Error("SCAN reply has an unexpected shape");
+      }
+      cursor = dec.decode(c.value ?? new Uint8Array());
+      for (const k of list.items) if (k.kind === "bulk" && k.value) keys.push(dec.decode(k.value));
+    } while (cursor !== "0");
+    const out = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += 500) {
+      const part = keys.slice(i, i + 500);
+      const r = await client.call(["MGET", ...part]);
+      if (r.kind !== "array" || r.items === null) throw new Error("MGET failed");
+      r.items.forEach((v, j) => {
+        if (v.kind === "bulk" && v.value !== null) out.set(part[j]!, dec.decode(v.value));
+      });
+    }
+    return out;
+  } finally {
+    client.close();
+  }
+}
