@@ -243,8 +243,24 @@ export class Raft {
     this.ticksSinceLeaderContact = cfg.readOnlyOption === "leaseBased" ? 0 : cfg.electionTick;
     this.#applyConfState(cs);
     if (hs.term !== 0 || hs.vote !== NONE || hs.commit !== 0) this.#loadState(hs);
-    if (cfg.applied > 0) log.appliedTo(cfg.applied);
+    if (cfg.applied > log.applied) this.#restoreApplied(cfg.applied);
     this.becomeFollower(this.term, NONE);
+  }
+
+  /**
+   * Restarting with a state machine that applied beyond the snapshot: those entries were
+   * committed (nothing is applied uncommitted), even if a commit-only hard state was lost
+   * unsynced; and the membership changes among them are in effect, though the storage's
+   * conf state is the snapshot's.
+   */
+  #restoreApplied(applied: number): void {
+    const log = this.log;
+    if (applied > log.committed) log.commitTo(applied);
+    const ents = log.slice(log.applied + 1, applied + 1, Number.MAX_SAFE_INTEGER);
+    for (const e of ents) {
+      if (e.type === "confChange") this.applyConfChange(decodeConfChange(e.data));
+    }
+    log.appliedTo(applied);
   }
 
   has(p: PlantName): boolean {

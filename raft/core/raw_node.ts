@@ -15,7 +15,6 @@ import {
   LOCAL_MESSAGE_TYPES,
   type Message,
   type NodeId,
-  NONE,
   type ProgressStatus,
   ProposalDroppedError,
   type RaftNode,
@@ -83,6 +82,13 @@ export class RawNode implements RaftNode {
     if (cfg.applied > log.lastIndex()) {
       throw new RangeError(
         `Invalid raft config applied: ${cfg.applied} is beyond the last index ${log.lastIndex()}`,
+      );
+    }
+    if (cfg.applied > 0 && cfg.applied < log.firstIndex() - 1) {
+      throw new RangeError(
+        `Invalid raft config applied: ${cfg.applied} is below the snapshot index ${
+          log.firstIndex() - 1
+        }; restore the state machine from the snapshot first`,
       );
     }
     this.#raft = new Raft(cfg, log, hardState, confState);
@@ -328,6 +334,6 @@ export class RawNode implements RaftNode {
 
   /** @returns the known leader, or `NONE`. */
   get leader(): NodeId {
-    return this.#raft.lead === NONE ? NONE : this.#raft.lead;
+    return this.#raft.lead;
   }
 }

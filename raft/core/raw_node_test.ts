@@ -272,3 +272,41 @@ Deno.test("the core asserts commit <= lastIndex when a peer asks for more", () =
     "out of range",
   );
 });
+
+Deno.test("a restart with applied beyond the snapshot restores commit and membership", () => {
+  // Node 1 of a group that added node 4 at index 3 (after the bootstrap snapshot at 1),
+  // whose state machine applied up to 4 but whose last persisted hard state says commit 2.
+  const storage = bootstrapped([1, 2, 3]);
+  storage.append([
+    { term: 2, index: 2, type: "normal", data: new Uint8Array() },
+    {
+      term: 2,
+      index: 3,
+      type: "confChange",
+      data: encodeConfChange({ type: "addNode", nodeId: 4 }),
+    },
+    { term: 2, index: 4, type: "normal", data: new Uint8Array([1]) },
+  ]);
+  storage.setHardState({ term: 2, vote: 1, commit: 2 });
+  const node = new RawNode(config({ storage, applied: 4 }));
+  const st = node.status();
+  assertEqual(st.applied, 4, "applied");
+  assertEqual(st.hardState.commit, 4, "commit raised to applied");
+  assertJsonEqual(st.confState.voters, [1, 2, 3, 4], "membership includes the applied change");
+  assertEqual(node.hasReady(), true, "the raised commit is reported for persisting");
+  assertEqual(node.ready().committedEntries.length, 0, "nothing is applied twice");
+  assertThrows(
+    () => new RawNode(config({ storage: bootstrappedAt(5), applied: 3 })),
+    RangeError,
+    "below the snapshot index",
+  );
+});
+
+function bootstrappedAt(index: number): MemoryStorage {
+  const s = new MemoryStorage();
+  s.applySnapshot({
+    metadata: { index, term: 1, confState: { voters: [1, 2, 3], learners: [] } },
+    data: new Uint8Array(),
+  });
+  return s;
+}
