@@ -597,9 +597,16 @@ function report(
   argv: string[],
   results: Map<System, Map<WorkloadName, Measure[]>>,
   seconds: number,
+  load: string,
 ): string {
   const med = (s: System, w: WorkloadName, f: keyof Measure) =>
     median((results.get(s)?.get(w) ?? []).map((m) => m[f]));
+  /** Median over runs of the per-run ratio a/b (each run's figures come from the same minutes). */
+  const pairedRatio = (a: System, wa: WorkloadName, b: System, wb: WorkloadName) => {
+    const xs = results.get(a)?.get(wa) ?? [];
+    const ys = results.get(b)?.get(wb) ?? [];
+    return median(xs.map((x, i) => x.opsPerSec / (ys[i]?.opsPerSec ?? NaN)));
+  };
   const lines: string[] = [];
   lines.push(`## Engine: Spire vs npm:rocksdb vs db_bench`);
   lines.push("");
@@ -616,9 +623,9 @@ function report(
       `${c.reads} reads, synced writes: ${c.syncOps} by 1 writer, ${c.sync64Ops} x ${WRITERS} writers. ` +
       `Medians of ${c.runs} runs; every system ran each phase in its own process ` +
       `(peak RSS from /usr/bin/time). Machine: ${navigator.hardwareConcurrency} CPUs. ` +
-      `Total ${
-        fmt(seconds)
-      } s. librocksdb/db_bench 7.8.3; npm:rocksdb 5.2.1 (its own bundled RocksDB).`,
+      `Total ${fmt(seconds)} s; ${load}. librocksdb/db_bench 7.8.3; npm:rocksdb 5.2.1 ` +
+      `(its own bundled RocksDB). Ratios are medians of per-run ratios; the systems took turns ` +
+      `phase by phase in rotating order.`,
   );
   lines.push("");
   const has = (s: System) => c.systems.includes(s);
@@ -632,10 +639,10 @@ function report(
     const row = [w.name, w.unit];
     for (const s of c.systems) row.push(fmt(med(s, w.name, "opsPerSec")));
     if (has("spire") && has("db_bench")) {
-      row.push(fmt(med("spire", w.name, "opsPerSec") / med("db_bench", w.name, "opsPerSec"), 2));
+      row.push(fmt(pairedRatio("spire", w.name, "db_bench", w.name), 2));
     }
     if (has("spire") && has("npm")) {
-      row.push(fmt(med("spire", w.name, "opsPerSec") / med("npm", w.name, "opsPerSec"), 2));
+      row.push(fmt(pairedRatio("spire", w.name, "npm", w.name), 2));
     }
     lines.push(`| ${row.join(" | ")} |`);
   }
@@ -661,7 +668,7 @@ function report(
     goals.push(
       `- scans: ${fmt(scanKeys)} keys/s (goal >= 1,000,000): ${scanKeys >= 1e6 ? "met" : "MISSED"}`,
     );
-    const ratio = sp("synced put, 64 writers") / sp("synced put, 1 writer");
+    const ratio = pairedRatio("spire", "synced put, 64 writers", "spire", "synced put, 1 writer");
     goals.push(
       `- ${WRITERS} synced writers / 1: ${fmt(ratio, 1)}x (goal >= 10x): ${
         ratio >= 10 ? "met" : "MISSED"
@@ -676,13 +683,13 @@ function report(
       ] as const
     ) {
       if (has("db_bench")) {
-        const r = sp(w) / med("db_bench", w, "opsPerSec");
+        const r = pairedRatio("spire", w, "db_bench", w);
         goals.push(
           `- ${w}: ${fmt(r * 100)}% of db_bench (goal >= 50%): ${r >= 0.5 ? "met" : "MISSED"}`,
         );
       }
       if (has("npm")) {
-        const r = sp(w) / med("npm", w, "opsPerSec");
+        const r = pairedRatio("spire", w, "npm", w);
         goals.push(`- ${w}: ${fmt(r, 2)}x npm:rocksdb (goal >= 3x): ${r >= 3 ? "met" : "MISSED"}`);
       }
     }
@@ -696,21 +703,31 @@ function report(
 async function orchestrate(args: string[]): Promise<number> {
   const c = parseConfig(args);
   const began = performance.now();
+  const loadBefore = await loadAverage();
   const results = new Map<System, Map<WorkloadName, Measure[]>>();
   const root = await Deno.makeTempDir({ prefix: "spire_bench_engine_" });
   try {
     for (let run = 1; run <= c.runs; run++) {
+      const dirs = new Map<System, Record<string, string>>();
       for (const system of c.systems) {
         const base = `${root}/${system}_${run}`;
-        const dirs: Record<string, string> = {};
         await Deno.mkdir(base, { recursive: true });
-        for (const p of PHASES) dirs[p] = `${base}/${p}`;
-        for (const phase of PHASES) {
-          const measured = await runSystemPhase(system, phase, dirs, c, args);
+        const d: Record<string, string> = {};
+        for (const p of PHASES) d[p] = `${base}/${p}`;
+        dirs.set(system, d);
+      }
+      // The systems take turns phase by phase, in a rotating order, so that noise
+      // from a shared machine falls on all of them alike; ratios are paired per run.
+      for (const [pi, phase] of PHASES.entries()) {
+        const order = c.systems.map((_, i) => c.systems[(i + run + pi) % c.systems.length]!);
+        for (const system of order) {
+          const measured = await runSystemPhase(system, phase, dirs.get(system)!, c, args);
           const perSystem = results.get(system) ?? new Map<WorkloadName, Measure[]>();
           results.set(system, perSystem);
           for (const [name, m] of Object.entries(measured) as [WorkloadName, Measure][]) {
-            perSystem.set(name, [...(perSystem.get(name) ?? []), m]);
+            const list = perSystem.get(name) ?? [];
+            list[run - 1] = m;
+            perSystem.set(name, list);
             console.error(
               `run ${run} ${system.padEnd(8)} ${name.padEnd(28)} ${
                 fmt(m.opsPerSec).padStart(11)
@@ -719,14 +736,25 @@ async function orchestrate(args: string[]): Promise<number> {
             );
           }
         }
-        await Deno.remove(base, { recursive: true });
+      }
+      for (const system of c.systems) {
+        await Deno.remove(`${root}/${system}_${run}`, { recursive: true });
       }
     }
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
-  console.log(report(c, args, results, (performance.now() - began) / 1000));
+  const load = `load average ${loadBefore} before, ${await loadAverage()} after`;
+  console.log(report(c, args, results, (performance.now() - began) / 1000, load));
   return 0;
+}
+
+async function loadAverage(): Promise<string> {
+  try {
+    return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "unknown";
+  }
 }
 
 /**

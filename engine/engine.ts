@@ -451,8 +451,8 @@ export class Engine {
     let total = 0;
     for (const i of indexes) total += keys[i]!.length;
     const packed = new Uint8Array(new ArrayBuffer(Math.max(total, 1)));
-    const ptrs = new BigUint64Array(n);
-    const sizes = new BigUint64Array(n);
+    const ptrs = words(n);
+    const sizes = words(n);
     const base = addressOf(packed);
     let offset = 0;
     for (let j = 0; j < n; j++) {
@@ -462,9 +462,9 @@ export class Engine {
       sizes[j] = BigInt(key.length);
       offset += key.length;
     }
-    const values = new BigUint64Array(n);
-    const valueSizes = new BigUint64Array(n);
-    const errs = new BigUint64Array(n);
+    const values = words(n);
+    const valueSizes = words(n);
+    const errs = words(n);
     const finish = (): number[] => {
       void packed; // kept alive until RocksDB is done with the key addresses
       const sym = this.#sym;
@@ -1075,6 +1075,14 @@ export class Engine {
       }
     }
   }
+}
+
+/**
+ * `n` 64-bit words in their own ArrayBuffer: V8 never moves such memory, which
+ * matters when a worker thread writes into it during a nonblocking call.
+ */
+function words(n: number): BigUint64Array<ArrayBuffer> {
+  return new BigUint64Array(new ArrayBuffer(8 * Math.max(n, 1)), 0, n);
 }
 
 /** Bump allocator for the rows of one scan batch: views into 64 KiB buffers. */
