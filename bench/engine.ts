@@ -418,6 +418,7 @@ function dbBenchArgs(phase: Phase, dir: string, c: Config): string[] {
     `--max_background_jobs=${BACKGROUND_JOBS}`,
     `--rate_limiter_bytes_per_sec=${RATE_LIMIT_BYTES_PER_SEC}`,
     "--histogram=1",
+    "--statistics=1", // Spire always runs with statistics on (an operator needs them)
     "--threads=1",
   ];
   switch (phase) {

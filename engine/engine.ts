@@ -1085,16 +1085,21 @@ function words(n: number): BigUint64Array<ArrayBuffer> {
   return new BigUint64Array(new ArrayBuffer(8 * Math.max(n, 1)), 0, n);
 }
 
-/** Bump allocator for the rows of one scan batch: views into 64 KiB buffers. */
+/**
+ * Bump allocator for the rows of one scan batch: views into buffers that start
+ * at 4 KiB and double up to 64 KiB, so short scans do not pay for big buffers.
+ */
 class Slab {
-  static readonly BYTES = 64 * 1024;
+  static readonly FIRST_BYTES = 4 * 1024;
+  static readonly MAX_BYTES = 64 * 1024;
   #buffer = new Uint8Array(0);
   #offset = 0;
 
   /** Copies `length` bytes at `ptr` into the slab and returns the view. */
   copy(ptr: Ptr, length: number): Uint8Array {
     if (this.#offset + length > this.#buffer.length) {
-      this.#buffer = new Uint8Array(Math.max(Slab.BYTES, length));
+      const next = Math.min(Slab.MAX_BYTES, Math.max(Slab.FIRST_BYTES, this.#buffer.length * 2));
+      this.#buffer = new Uint8Array(Math.max(next, length));
       this.#offset = 0;
     }
     const view = this.#buffer.subarray(this.#offset, this.#offset + length);
