@@ -76,8 +76,12 @@ interface ClientsArgs {
 
 const ClientsServer: GenServer<ClientsArgs, { server: ClientServer; args: ClientsArgs }> = {
   label: "clients",
-  init(args, ctx) {
+  async init(args, ctx) {
     ctx.trapExit(true);
+    // A killed incarnation could not stop its server: it still holds the port.
+    const previous = args.holder.server;
+    delete args.holder.server;
+    await previous?.stop();
     const { services } = args;
     const cfg = services.config;
     const backend = new RaftBackend({ services });
@@ -104,12 +108,19 @@ interface AdminArgs {
   readonly services: NodeServices;
   readonly registry: PromRegistry;
   readonly node: SpireNode;
+  readonly holder: { server?: AdminServer };
 }
 
-const AdminProcess: GenServer<AdminArgs, { server: AdminServer }> = {
+const AdminProcess: GenServer<
+  AdminArgs,
+  { server: AdminServer; holder: { server?: AdminServer } }
+> = {
   label: "admin",
-  init({ services, registry, node }, ctx) {
+  async init({ services, registry, node, holder }, ctx) {
     ctx.trapExit(true);
+    const previous = holder.server;
+    delete holder.server;
+    await previous?.close();
     const cfg = services.config;
     const json = (body: unknown, status = 200) =>
       new Response(JSON.stringify(body, null, 2) + "\n", {
@@ -135,9 +146,11 @@ const AdminProcess: GenServer<AdminArgs, { server: AdminServer }> = {
       },
     });
     services.listening.admin = server.port;
-    return { state: { server } };
+    holder.server = server;
+    return { state: { server, holder } };
   },
   async terminate(_reason, state) {
+    if (state.holder.server === state.server) delete state.holder.server;
     await state.server.close();
   },
 };
@@ -282,7 +295,12 @@ export class SpireNode {
         onCommand: hooks.onCommand,
         holder: node.#clients,
       }, { name: NAMES.clients, shutdown: 10_000 }),
-      workerSpec("admin", AdminProcess, { services: s, registry: node.#registry, node }, {
+      workerSpec("admin", AdminProcess, {
+        services: s,
+        registry: node.#registry,
+        node,
+        holder: {},
+      }, {
         name: NAMES.admin,
         shutdown: 5_000,
       }),

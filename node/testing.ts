@@ -130,6 +130,8 @@ export async function runWriters(options: {
   tag: string;
   /** Appends per APPEND key before the writer moves to a new key (bounds value size). */
   appendsPerKey?: number;
+  /** Called after every write with its outcome (true = acknowledged). */
+  onResult?: (acked: boolean) => void;
 }): Promise<WriterRun> {
   let stopped = false;
   void options.stop.then(() => (stopped = true));
@@ -161,6 +163,7 @@ export async function runWriters(options: {
         reply = await client.call(isSet ? ["SET", key, value] : ["APPEND", key, value]);
       } catch {
         run.failures++;
+        options.onResult?.(false);
         client.close();
         client = undefined;
         continue;
@@ -168,6 +171,7 @@ export async function runWriters(options: {
       const ok = (isSet && reply.kind === "simple" && reply.value === "OK") ||
         (!isSet && reply.kind === "integer");
       done(ok);
+      options.onResult?.(ok);
       if (ok) run.acked++;
       else run.failures++;
     }

@@ -9,8 +9,9 @@
  *   acknowledged one must be present with exactly its value; an unacknowledged
  *   one (its fate unknown at the kill) may be present with its value or absent.
  * - `APPEND` of unique tokens to shared keys by one sequential writer per
- *   key: the final value must be exactly a prefix-closed sequence of the tokens
- *   sent, in order, each once, containing every acknowledged token. A write
+ *   key: the final value must be the tokens sent, in order, each at most once,
+ *   containing every acknowledged token (unacknowledged ones may be missing,
+ *   wherever they are). A write
  *   applied twice after a restart (for example when the applied index is not
  *   persisted with the data) shows up as a duplicated token; a lost write as a
  *   missing one.
@@ -153,29 +154,35 @@ export function checkDurability(
       violations.push({ key, problem: `holds "${v}", which is not a sequence of tokens` });
       continue;
     }
-    // The value must be a prefix of the sent sequence (one sequential writer).
-    let i = 0;
-    for (; i < found.length; i++) {
-      if (found[i] !== sent[i]) break;
+    // One sequential writer: the value is the sent tokens in order, each at most once,
+    // leaving out only writes that were not acknowledged (they failed or their fate was unknown).
+    let at = 0;
+    let problem: string | undefined;
+    for (const token of found) {
+      const next = sent.indexOf(token, at);
+      if (next < 0) {
+        problem = sent.indexOf(token) >= 0
+          ? `token "${token}" applied twice or out of order (value has ${found.length} tokens)`
+          : `token "${token}" was never sent`;
+        break;
+      }
+      const skipped = list.slice(at, next).find((r) => r.acked);
+      if (skipped !== undefined) {
+        problem = `acknowledged APPEND of "${
+          skipped.token.slice(0, -1)
+        }" is lost (before "${token}")`;
+        break;
+      }
+      at = next + 1;
     }
-    if (i < found.length) {
-      const dup = found.indexOf(found[i]!) !== i;
-      violations.push({
-        key,
-        problem: dup
-          ? `token "${found[i]}" applied twice (value has ${found.length} tokens)`
-          : `token ${i} is "${found[i]}", but the writer sent "${sent[i] ?? "(nothing)"}" there`,
-      });
-      continue;
+    if (problem === undefined) {
+      const lost = list.slice(at).find((r) => r.acked);
+      if (lost !== undefined) {
+        problem = `acknowledged APPEND of "${lost.token.slice(0, -1)}" is lost (value has ` +
+          `${found.length} tokens)`;
+      }
     }
-    const lastAcked = list.findLastIndex((r) => r.acked);
-    if (found.length <= lastAcked) {
-      violations.push({
-        key,
-        problem: `acknowledged APPEND of "${sent[lastAcked]}" is lost (value has ${found.length} ` +
-          `of ${lastAcked + 1} acknowledged tokens)`,
-      });
-    }
+    if (problem !== undefined) violations.push({ key, problem });
   }
   for (const key of state.keys()) {
     if (!sets.has(key) && !appends.has(key)) {

@@ -60,3 +60,19 @@ Deno.test("settling a history keeps found writes as facts for the next crash", (
   const v = checkDurability(h.records, new Map([["s1", "v1"], ["a", "w0.0;w0.1;"]]));
   assert.match(v[0]!.problem, /acknowledged SET of "v2" is lost/);
 });
+
+Deno.test("durability checker allows an unacknowledged APPEND to be missing in the middle", () => {
+  const h = new WriteHistory();
+  h.begin({ kind: "append", key: "a", token: "t0;" })(true);
+  h.begin({ kind: "append", key: "a", token: "t1;" })(false);
+  h.begin({ kind: "append", key: "a", token: "t2;" })(true);
+  assert.deepEqual(checkDurability(h.records, new Map([["a", "t0;t2;"]])), []);
+  // ... but not an acknowledged one.
+  const v = checkDurability(h.records, new Map([["a", "t1;t2;"]]));
+  assert.match(v[0]!.problem, /acknowledged APPEND of "t0" is lost/);
+  // ... and not out of order.
+  assert.match(
+    checkDurability(h.records, new Map([["a", "t0;t2;t1;"]]))[0]!.problem,
+    /applied twice or out of order/,
+  );
+});
