@@ -68,7 +68,7 @@ Deno.test("fault injection: engine, region peer, PD and client server crash and 
       assert.notEqual(String(after), String(before));
       await waitFor(
         `writes to resume after ${name} restarted`,
-        () => history.ackedCount > ackedBefore + 20 && lastAckMs > killedAt ? true : undefined,
+        () => history.ackedCount > ackedBefore + 100 && lastAckMs > killedAt ? true : undefined,
       );
       const windowMs = lastAckMs - killedAt;
       console.log(`${name}: killed, restarted, writes acknowledged again after ${windowMs} ms`);
