@@ -1,0 +1,101 @@
+/**
+ * Region splits under concurrent writes: with small thresholds, PD orders
+ * splits while clients write; afterwards every key is served by exactly one
+ * region (asked of every region's state machine), PD and the node agree on
+ * the regions, the new peers run under the regions' DynamicSupervisor, and
+ * no acknowledged write is lost.
+ */
+
+import assert from "node:assert/strict";
+import { SpireNode } from "../node/app.ts";
+import { resolveNodeConfig } from "../node/config.ts";
+import { PdClient } from "../pd/mod.ts";
+import type { RegionReply, RegionRequest } from "../node/region_peer_process.ts";
+import { encodeReadRequest } from "../node/region_state_machine.ts";
+import { NAMES } from "../node/services.ts";
+import { readAll, runWriters } from "../node/testing.ts";
+import { checkDurability, WriteHistory } from "../node/write_history.ts";
+import { DEFAULT_TUNING } from "../tuning/mod.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("split: regions split under concurrent writes and every key is served by exactly one region", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_split_" });
+  const { config } = resolveNodeConfig({
+    overrides: {
+      dataDir,
+      port: 0,
+      adminPort: 0,
+      raftTickMs: 20,
+      regionHeartbeatIntervalMs: 50,
+      regionMaxKeys: 300,
+      regionSplitKeys: 150,
+    },
+  });
+  const node = await SpireNode.start({
+    config,
+    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    report: () => {},
+  });
+  const rt = node.runtime;
+  const history = new WriteHistory();
+  let stopWriters!: () => void;
+  const writers = runWriters({
+    port: node.clientPort,
+    writers: 6,
+    history,
+    tag: "x",
+    appendsPerKey: 20,
+    stop: new Promise<void>((r) => (stopWriters = r)),
+  });
+  try {
+    const deadline = Date.now() + 30_000;
+    while (node.services.regions().length < 4 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Keep writing a little after the last split.
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    stopWriters();
+    await writers;
+  }
+  try {
+    const regions = node.services.regions();
+    assert.ok(regions.length >= 4, `only ${regions.length} regions after 30 s`);
+    const state = await readAll(node.clientPort);
+    assert.deepEqual(checkDurability(history.records, state).slice(0, 5), []);
+    assert.ok(history.ackedCount > 500, `only ${history.ackedCount} writes acknowledged`);
+
+    // Every key: exactly one region's state machine serves it.
+    const keys = [...state.keys()];
+    console.log(
+      `${regions.length} regions, ${keys.length} keys, ${history.ackedCount} acknowledged writes`,
+    );
+    for (const key of keys) {
+      let serving = 0;
+      for (const r of regions) {
+        const reply = await rt.call<RegionRequest, RegionReply>(NAMES.region(r.id), {
+          op: "read",
+          request: encodeReadRequest([enc.encode(key)]),
+        });
+        assert.ok("ok" in reply, `region ${r.id} failed a read`);
+        if (reply.ok.kind === "values") serving++;
+        else assert.equal(reply.ok.kind, "keyNotInRegion");
+      }
+      assert.equal(serving, 1, `key ${key} is served by ${serving} regions`);
+    }
+
+    // PD knows the same regions, and each has a running peer under the supervisor.
+    const pdRegions = await new PdClient(rt, NAMES.pd).listRegions();
+    assert.deepEqual(
+      pdRegions.map((r) => [r.id, r.epoch.version]),
+      regions.map((r) => [r.id, r.epoch.version]),
+    );
+    for (const r of regions) {
+      assert.ok(rt.whereis(NAMES.region(r.id)), `region ${r.id} has no peer`);
+    }
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
