@@ -92,14 +92,14 @@ export class NodeProcess {
   }
 
   /**
-   * SIGTERM and wait for the exit.
+   * Sends SIGTERM (or `signal`) and waits for the exit.
    * @returns the exit code and what the node wrote to stderr
    */
-  async stop(): Promise<{ code: number; stderr: string }> {
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; stderr: string }> {
     const child = this.#child;
     if (child === undefined) throw new Error("Cannot stop node: not running");
     this.#child = undefined;
-    child.kill("SIGTERM");
+    child.kill(signal);
     const status = await child.status;
     return { code: status.code, stderr: (await this.#stderr) ?? "" };
   }

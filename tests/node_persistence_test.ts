@@ -1,0 +1,88 @@
+/**
+ * `spire start` as a subprocess: it serves RESP and admin HTTP, SIGTERM and
+ * SIGINT stop it in order with exit code 0, and everything written is there
+ * after a clean restart (values, counters, expiry times). Also: a bad flag or
+ * variable stops start-up with a message naming it.
+ */
+
+import assert from "node:assert/strict";
+import { NodeProcess } from "../node/testing.ts";
+import { RespClient } from "../node/resp/client.ts";
+import type { Reply } from "../node/resp/reply.ts";
+
+const dec = new TextDecoder();
+const text = (r: Reply): string | null =>
+  r.kind === "bulk" ? (r.value === null ? null : dec.decode(r.value)) : JSON.stringify(r);
+
+Deno.test({
+  name: "persistence: data survives a clean restart; SIGTERM and SIGINT exit 0",
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "spire_persist_" });
+    const node = new NodeProcess({ dataDir, args: ["--regions", "3"] });
+    try {
+      await node.start();
+      let c = await RespClient.connect({ port: node.port });
+      for (let i = 0; i < 300; i++) {
+        assert.deepEqual(await c.call(["SET", `k${i}`, `v${i}`]), { kind: "simple", value: "OK" });
+      }
+      await c.call(["INCRBY", "counter", "41"]);
+      await c.call(["INCR", "counter"]);
+      await c.call(["SET", "ttl", "x", "EX", "1000"]);
+      await c.call(["DEL", "k7"]);
+      c.close();
+      const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
+      assert.equal(regions.length, 3);
+      const stopped = await node.stop();
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.match(stopped.stderr, /SIGTERM: stopping/);
+
+      await node.start();
+      c = await RespClient.connect({ port: node.port });
+      assert.equal(text(await c.call(["GET", "k0"])), "v0");
+      assert.equal(text(await c.call(["GET", "k299"])), "v299");
+      assert.equal(text(await c.call(["GET", "k7"])), null);
+      assert.equal(text(await c.call(["GET", "counter"])), "42");
+      const ttl = await c.call(["TTL", "ttl"]);
+      assert.ok(ttl.kind === "integer" && Number(ttl.value) > 900, JSON.stringify(ttl));
+      assert.deepEqual(await c.call(["DBSIZE"]), { kind: "integer", value: 301 });
+      c.close();
+      const tree = await (await fetch(`http://127.0.0.1:${node.adminPort}/tree`)).json();
+      assert.deepEqual(tree.children.map((x: { id: string }) => x.id), [
+        "pd",
+        "storage",
+        "clients",
+        "admin",
+      ]);
+      const metrics = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`)).text();
+      assert.match(metrics, /spire_raft_applied_index\{region="\d+"\} \d+/);
+      assert.match(metrics, /spire_engine_/);
+      const interrupted = await node.stop("SIGINT");
+      assert.equal(interrupted.code, 0, interrupted.stderr);
+      assert.match(interrupted.stderr, /SIGINT: stopping/);
+    } finally {
+      await node.kill();
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test("start: a bad flag or variable stops start-up with a message naming it", async () => {
+  const entry = new URL("../cli/node_start.ts", import.meta.url).pathname;
+  for (
+    const [args, env, pattern] of [
+      [["--port", "99999"], {}, /flag --port: "99999" is out of range/],
+      [["--bogus", "1"], {}, /unknown flag "--bogus"/],
+      [[], { SPIRE_ROCKSDB_BLOOM_BITS: "8" }, /SPIRE_ROCKSDB_BLOOM_BITS_PER_KEY/],
+    ] as const
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", entry, "--data-dir", "/nonexistent/never", ...args],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2);
+    assert.match(dec.decode(out.stderr), pattern);
+  }
+});
