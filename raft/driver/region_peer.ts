@@ -59,6 +59,8 @@ export interface PeerObserver {
   softState?(id: NodeId, state: SoftState, term: number): void;
   /** Committed entries (all kinds) were applied, in order. */
   applied?(id: NodeId, entries: readonly Entry[]): void;
+  /** The state machine was replaced by a leader's snapshot at `index`. */
+  restored?(id: NodeId, index: number): void;
 }
 
 /** Options of {@link RegionPeer.start}. */
@@ -386,6 +388,16 @@ export class RegionPeer<R> {
     return this.#busy;
   }
 
+  /** Whether the peer has work: a `Ready` in hand or waiting to be taken. */
+  get pending(): boolean {
+    return !this.#stopped && (this.#busy || this.#node.hasReady());
+  }
+
+  /** The log this peer writes (for inspection by tests and the simulation). */
+  get storage(): LogStorage {
+    return this.#storage;
+  }
+
   /**
    * Stops processing. Pending proposals fail with {@link OutcomeUnknownError},
    * pending reads with {@link NotLeaderError}. The storage is closed once the
@@ -449,6 +461,7 @@ export class RegionPeer<R> {
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.#applied) {
       await this.#sm.restore(rd.snapshot);
       this.#applied = rd.snapshot.metadata.index;
+      this.#observer.restored?.(this.id, this.#applied);
     }
     // 2. Only now, with everything durable, may messages go out.
     for (const m of rd.messages) this.#send(m);
