@@ -45,6 +45,15 @@ export class ConnectionClosedError extends Error {
   }
 }
 
+/** Thrown when a reply does not arrive in time; the connection is closed. */
+export class ReadTimeoutError extends Error {
+  /** @param timeoutMs the limit that passed */
+  constructor(timeoutMs: number) {
+    super(`Cannot read reply: none within ${timeoutMs} ms (readTimeoutMs)`);
+    this.name = "ReadTimeoutError";
+  }
+}
+
 /**
  * A RESP connection.
  * @example
@@ -58,23 +67,28 @@ export class RespClient {
   readonly #conn: Deno.Conn;
   readonly #parser = new ReplyParser();
   readonly #buf = new Uint8Array(64 * 1024);
+  readonly #readTimeoutMs: number;
   #closed = false;
 
-  private constructor(conn: Deno.Conn) {
+  private constructor(conn: Deno.Conn, readTimeoutMs: number) {
     this.#conn = conn;
+    this.#readTimeoutMs = readTimeoutMs;
   }
 
   /**
    * Connects.
-   * @param options host (default 127.0.0.1) and port
+   * @param options host (default 127.0.0.1), port, and how long a reply may take
+   *   (readTimeoutMs, default 10000; on timeout the connection is closed)
    * @returns the client
    */
-  static async connect(options: { hostname?: string; port: number }): Promise<RespClient> {
+  static async connect(
+    options: { hostname?: string; port: number; readTimeoutMs?: number },
+  ): Promise<RespClient> {
     const conn = await Deno.connect({
       hostname: options.hostname ?? "127.0.0.1",
       port: options.port,
     });
-    return new RespClient(conn);
+    return new RespClient(conn, options.readTimeoutMs ?? 10_000);
   }
 
   /**
@@ -90,36 +104,61 @@ export class RespClient {
    * Reads the next reply.
    * @returns the reply
    * @throws {ConnectionClosedError} when the connection closes first
+   * @throws {ReadTimeoutError} when no complete reply comes within readTimeoutMs
    */
   async read(): Promise<Reply> {
-    for (;;) {
-      const r = this.#parser.next();
-      if (r !== undefined) return r;
-      let n: number | null;
-      try {
-        n = await this.#conn.read(this.#buf);
-      } catch {
-        n = null;
+    const first = this.#parser.next();
+    if (first !== undefined) return first;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.close();
+    }, this.#readTimeoutMs);
+    try {
+      for (;;) {
+        const r = this.#parser.next();
+        if (r !== undefined) return r;
+        let n: number | null;
+        try {
+          n = await this.#conn.read(this.#buf);
+        } catch {
+          n = null;
+        }
+        if (n === null) {
+          throw timedOut ? new ReadTimeoutError(this.#readTimeoutMs) : new ConnectionClosedError();
+        }
+        this.#parser.feed(this.#buf.subarray(0, n));
       }
-      if (n === null) throw new ConnectionClosedError();
-      this.#parser.feed(this.#buf.subarray(0, n));
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   /**
-   * Reads until the server closes the connection.
-   * @returns true when closed (false never: it waits)
+   * Reads until the server closes the connection, or gives up after timeoutMs
+   * (then closes the connection itself).
+   * @param timeoutMs how long to wait (default 5000)
+   * @returns true when the server closed it, false on timeout
    */
-  async waitClosed(): Promise<true> {
-    for (;;) {
-      let n: number | null;
-      try {
-        n = await this.#conn.read(this.#buf);
-      } catch {
-        return true;
+  async waitClosed(timeoutMs = 5000): Promise<boolean> {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.close();
+    }, timeoutMs);
+    try {
+      for (;;) {
+        let n: number | null;
+        try {
+          n = await this.#conn.read(this.#buf);
+        } catch {
+          return !timedOut;
+        }
+        if (n === null) return !timedOut;
+        this.#parser.feed(this.#buf.subarray(0, n));
       }
-      if (n === null) return true;
-      this.#parser.feed(this.#buf.subarray(0, n));
+    } finally {
+      clearTimeout(timer);
     }
   }
 

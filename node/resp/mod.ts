@@ -27,4 +27,4 @@ export {
   validateRequestLimits,
 } from "./parser.ts";
 export { ReplyParser, RespDecodeError, showReply } from "./reply_parser.ts";
-export { ConnectionClosedError, encodeCommand, RespClient } from "./client.ts";
+export { ConnectionClosedError, encodeCommand, ReadTimeoutError, RespClient } from "./client.ts";
