@@ -77,7 +77,8 @@ class Unstable {
   truncateAndAppend(ents: readonly Entry[]): void {
     const after = ents[0]!.index;
     if (after === this.offset + this.entries.length) {
-      this.entries = this.entries.concat(ents);
+      // In place: nobody else holds this array (readers get copies or slices).
+      for (const e of ents) this.entries.push(e);
     } else if (after <= this.offset) {
       this.offset = after;
       this.entries = [...ents];
@@ -129,14 +130,22 @@ export class RaftLog {
     return this.unstable.maybeTerm(i) ?? this.storage.term(i);
   }
 
-  /** Term at `i`, or 0 when it is not available. */
-  termOrZero(i: number): number {
+  /** Term at `i`, or undefined when it is not available (no exception: this is a hot path). */
+  maybeTerm(i: number): number | undefined {
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
     try {
-      return this.term(i);
+      return this.storage.term(i);
     } catch (e) {
-      if (e instanceof CompactedError || e instanceof UnavailableError) return 0;
+      if (e instanceof CompactedError || e instanceof UnavailableError) return undefined;
       throw e;
     }
+  }
+
+  /** Term at `i`, or 0 when it is not available. */
+  termOrZero(i: number): number {
+    return this.maybeTerm(i) ?? 0;
   }
 
   lastTerm(): number {
@@ -144,12 +153,7 @@ export class RaftLog {
   }
 
   matchTerm(i: number, t: number): boolean {
-    try {
-      return this.term(i) === t;
-    } catch (e) {
-      if (e instanceof CompactedError || e instanceof UnavailableError) return false;
-      throw e;
-    }
+    return this.maybeTerm(i) === t;
   }
 
   /**

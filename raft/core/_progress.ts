@@ -13,17 +13,22 @@ import { assert } from "./_log.ts";
 export class Inflights {
   readonly #sizeMax: number;
   readonly #bytesMax: number;
-  #indexes: number[] = [];
-  #sizes: number[] = [];
+  // Ring buffer of capacity #sizeMax: slots [#start, #start + #count) modulo capacity.
+  readonly #indexes: number[];
+  readonly #sizes: number[];
+  #start = 0;
+  #count = 0;
   #bytes = 0;
 
   constructor(sizeMax: number, bytesMax: number) {
     this.#sizeMax = sizeMax;
     this.#bytesMax = bytesMax;
+    this.#indexes = [];
+    this.#sizes = [];
   }
 
   get count(): number {
-    return this.#indexes.length;
+    return this.#count;
   }
 
   get bytes(): number {
@@ -32,37 +37,35 @@ export class Inflights {
 
   add(index: number, bytes: number): void {
     assert(!this.full(), () => `cannot add inflight ${index}: window is full`);
-    const last = this.#indexes[this.#indexes.length - 1];
-    assert(
-      last === undefined || index > last,
-      () => `inflight index ${index} must exceed last ${String(last)}`,
-    );
-    this.#indexes.push(index);
-    this.#sizes.push(bytes);
+    if (this.#count > 0) {
+      const last = this.#indexes[(this.#start + this.#count - 1) % this.#sizeMax]!;
+      assert(index > last, () => `inflight index ${index} must exceed last ${last}`);
+    }
+    const slot = (this.#start + this.#count) % this.#sizeMax;
+    this.#indexes[slot] = index;
+    this.#sizes[slot] = bytes;
+    this.#count++;
     this.#bytes += bytes;
   }
 
   /** Frees every slot with index <= `to`. */
   freeLE(to: number): void {
-    let n = 0;
-    while (n < this.#indexes.length && this.#indexes[n]! <= to) {
-      this.#bytes -= this.#sizes[n]!;
-      n++;
+    while (this.#count > 0 && this.#indexes[this.#start]! <= to) {
+      this.#bytes -= this.#sizes[this.#start]!;
+      this.#start = (this.#start + 1) % this.#sizeMax;
+      this.#count--;
     }
-    if (n > 0) {
-      this.#indexes = this.#indexes.slice(n);
-      this.#sizes = this.#sizes.slice(n);
-    }
+    if (this.#count === 0) this.#start = 0;
   }
 
   full(): boolean {
-    return this.#indexes.length >= this.#sizeMax ||
+    return this.#count >= this.#sizeMax ||
       (this.#bytesMax > 0 && this.#bytes >= this.#bytesMax);
   }
 
   reset(): void {
-    this.#indexes = [];
-    this.#sizes = [];
+    this.#start = 0;
+    this.#count = 0;
     this.#bytes = 0;
   }
 }
@@ -207,7 +210,8 @@ export class ProgressTracker {
   /** The largest index replicated on a quorum of voters. */
   committed(): number {
     if (this.voters.size === 0) return Number.MAX_SAFE_INTEGER; // as in etcd: no quorum to wait for
-    const matches = [...this.voters].map((id) => this.progress.get(id)?.match ?? 0);
+    const matches: number[] = [];
+    for (const id of this.voters) matches.push(this.progress.get(id)?.match ?? 0);
     matches.sort((a, b) => b - a);
     return matches[this.quorum() - 1]!;
   }

@@ -33,6 +33,7 @@ import {
 } from "./types.ts";
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_ENTRIES: readonly Entry[] = Object.freeze([]);
 /** Bound on read requests waiting at a leader (queued or awaiting heartbeat acks). */
 export const READ_INDEX_PENDING_MAX = 4096;
 /** Bound on the size of a read request context. */
@@ -44,21 +45,21 @@ type CampaignType = "preElection" | "election" | "transfer";
 export function newMessage(
   m: Partial<Message> & { type: MessageType; to?: NodeId; from?: NodeId },
 ): Message {
-  const out: Message = {
+  const out: { -readonly [K in keyof Message]: Message[K] } = {
     type: m.type,
     to: m.to ?? NONE,
     from: m.from ?? NONE,
     term: m.term ?? 0,
     logTerm: m.logTerm ?? 0,
     index: m.index ?? 0,
-    entries: m.entries ?? [],
+    entries: m.entries ?? EMPTY_ENTRIES,
     commit: m.commit ?? 0,
     reject: m.reject ?? false,
     rejectHint: m.rejectHint ?? 0,
     leaseTick: m.leaseTick ?? 0,
-    ...(m.snapshot === undefined ? {} : { snapshot: m.snapshot }),
-    ...(m.context === undefined ? {} : { context: m.context }),
   };
+  if (m.snapshot !== undefined) out.snapshot = m.snapshot;
+  if (m.context !== undefined) out.context = m.context;
   return out;
 }
 
@@ -230,6 +231,8 @@ export class Raft {
   /** Leader: lease given up for this term (a MsgTimeoutNow was sent). */
   leaseRevoked = false;
 
+  /** Leader: entries were proposed since the last `flushAppends`. */
+  #appendsPending = false;
   readonly #pendingReads = new Map<string, PendingRead>();
   #readQueue: string[] = [];
   /** MsgReadIndex received before this leader committed an entry of its term. */
@@ -288,8 +291,14 @@ export class Raft {
 
   // ---- sending ----
 
+  /**
+   * Queues a message, stamping `from` (when unset) and our term (except on votes, which
+   * carry their own, and on term-less forwarded requests). `m` must be a fresh object
+   * (from `newMessage` or a copy): it is stamped in place.
+   */
   send(m: Message): void {
-    const out = m.from === NONE ? { ...m, from: this.id } : m;
+    const out = m as { -readonly [K in keyof Message]: Message[K] };
+    if (out.from === NONE) out.from = this.id;
     if (
       out.type === "MsgVote" || out.type === "MsgVoteResp" || out.type === "MsgPreVote" ||
       out.type === "MsgPreVoteResp"
@@ -300,8 +309,7 @@ export class Raft {
       // Proposals, forwarded reads and transfer requests are term-less (local or forwarded).
       const termless = out.type === "MsgProp" || out.type === "MsgReadIndex" ||
         out.type === "MsgTransferLeader";
-      this.msgs.push(termless ? out : { ...out, term: this.term });
-      return;
+      if (!termless) out.term = this.term;
     }
     this.msgs.push(out);
   }
@@ -385,7 +393,15 @@ export class Raft {
   }
 
   bcastAppend(): void {
+    this.#appendsPending = false;
     this.#forEachPeer((id) => this.sendAppend(id));
+  }
+
+  /** Sends the appends deferred by proposals (called when a `Ready` is taken). */
+  flushAppends(): void {
+    if (!this.#appendsPending) return;
+    this.#appendsPending = false;
+    if (this.state === "leader") this.bcastAppend();
   }
 
   bcastHeartbeat(ctx?: Uint8Array): void {
@@ -425,6 +441,7 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    this.#appendsPending = false;
     this.#pendingReads.clear();
     this.#readQueue = [];
     this.#waitingReads = [];
@@ -747,7 +764,9 @@ export class Raft {
     if (!this.#appendEntries(ents)) {
       return `uncommitted entries exceed maxUncommittedEntriesSize ${this.cfg.maxUncommittedEntriesSize}`;
     }
-    this.bcastAppend();
+    // Messages leave only with the next Ready: send one append per follower for all the
+    // proposals made until then, instead of one per proposal.
+    this.#appendsPending = true;
     return undefined;
   }
 

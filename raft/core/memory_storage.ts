@@ -198,7 +198,9 @@ export class MemoryStorage implements Storage {
         `Cannot append at ${ents[0]!.index}: gap after last index ${this.lastIndex()}`,
       );
     }
-    this.#ents = this.#ents.slice(0, offset).concat(ents);
+    // In place: appending at the end is the common case and must not copy the log.
+    if (offset < this.#ents.length) this.#ents.length = offset;
+    for (const e of ents) this.#ents.push(e);
   }
 
   #offset(): number {

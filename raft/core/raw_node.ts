@@ -241,6 +241,7 @@ export class RawNode implements RaftNode {
       throw new Error("Cannot take a Ready: the previous one was not advanced");
     }
     const r = this.#raft;
+    r.flushAppends();
     const soft = r.softState();
     const hard = r.hardState();
     const entries = r.log.unstableEntries();
