@@ -75,7 +75,7 @@ export interface ExecutorOptions {
   readonly scanCountMax?: number;
   /** Largest SPIRE.SCANRANGE LIMIT and BATCH (default 100000). */
   readonly scanRangeRowsMax?: number;
-  /** How long INFO keyspace reuses a key count, in ms (default 1000). */
+  /** How long INFO keyspace reuses a key count when no write came since, in ms (default 1000). */
   readonly keyspaceCacheMs?: number;
 }
 
@@ -279,7 +279,7 @@ export class CommandExecutor {
       return error(`ERR wrong number of arguments for '${name}' command`);
     }
     let sub: CommandSpec | undefined;
-    if (spec.subcommands !== undefined) {
+    if (spec.subcommands !== undefined && args.length >= 2) {
       const subName = `${name}|${lc(args[1]!)}`;
       sub = spec.subcommands.find((s) => s.name === subName);
       if (sub === undefined) {
@@ -295,6 +295,8 @@ export class CommandExecutor {
     }
     const noAuth = (sub ?? spec).flags.includes("no_auth");
     if (!session.authed && !noAuth) return error(NOAUTH);
+    // A write may change the key count: INFO keyspace must not serve a stale one.
+    if (spec.flags.includes("write")) this.#keyspaceCache = undefined;
     session.lastCommand = sub?.name ?? name;
     session.lastCommandMs = this.#o.now();
     return await this.#dispatch(session, name, args);
