@@ -503,7 +503,8 @@ export class Raft {
     const stamped = es.map((e, i) => ({ ...e, term: this.term, index: li + 1 + i }));
     const last = this.log.append(stamped);
     this.trk.progress.get(this.id)?.maybeUpdate(last);
-    this.maybeCommit();
+    // Our own append moves only our match: it can commit something only if we are the quorum.
+    if (this.trk.isSingleton()) this.maybeCommit();
     return true;
   }
 
