@@ -22,7 +22,7 @@
  *   heartbeat_interval_ms: 1000
  * raft:
  *   tick_ms: 100
- *   log_compact_entries: 10000 # compact a region's log once applied passes this many entries
+ *   log_compact_entries: 100000 # compact a region's log once this many entries were applied
  * ```
  *
  * @module
@@ -77,7 +77,7 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeConfig> = Object.freeze({
   regionSplitKeys: 960_000,
   regionHeartbeatIntervalMs: 1000,
   raftTickMs: 100,
-  raftLogCompactEntries: 10_000,
+  raftLogCompactEntries: 100_000,
 });
 
 /** Raised when flags, the config file or the environment hold unusable node settings. */
