@@ -177,7 +177,9 @@ export async function applyWrite(
 async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<Reply> {
   switch (cmd.op) {
     case "set": {
-      const old = await o.live(cmd.key);
+      // A plain SET is a blind write: it needs no read of the old value.
+      const needsOld = cmd.cond !== undefined || cmd.get === true || cmd.keepTtl === true;
+      const old = needsOld ? await o.live(cmd.key) : undefined;
       const oldReply = cmd.get === true ? bulk(old?.value ?? null) : undefined;
       if ((cmd.cond === "nx" && old !== undefined) || (cmd.cond === "xx" && old === undefined)) {
         return oldReply ?? NIL;
