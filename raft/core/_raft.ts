@@ -751,20 +751,25 @@ export class Raft {
       return `leadership is being transferred to ${this.leadTransferee}`;
     }
     const ents = [...m.entries];
+    let confIndex = 0;
     for (let i = 0; i < ents.length; i++) {
       const e = ents[i]!;
       if (e.type !== "confChange") continue;
-      const refusal = this.#confChangeRefusal(e);
+      // One change per batch, and none while one is pending.
+      const refusal = confIndex > 0
+        ? "one conf change per proposal batch"
+        : this.#confChangeRefusal(e);
       if (refusal !== undefined) {
         if (m.from === this.id) return refusal;
         ents[i] = { ...e, type: "normal", data: EMPTY };
       } else {
-        this.pendingConfIndex = this.log.lastIndex() + i + 1;
+        confIndex = this.log.lastIndex() + i + 1;
       }
     }
     if (!this.#appendEntries(ents)) {
       return `uncommitted entries exceed maxUncommittedEntriesSize ${this.cfg.maxUncommittedEntriesSize}`;
     }
+    if (confIndex > 0) this.pendingConfIndex = confIndex;
     // Messages leave only with the next Ready: send one append per follower for all the
     // proposals made until then, instead of one per proposal.
     this.#appendsPending = true;
