@@ -11,7 +11,7 @@
  *   data_dir: ./data
  *   host: 127.0.0.1
  *   port: 6379
- *   admin_port: 9121
+ *   admin_port: 9180
  *   requirepass: secret        # AUTH becomes mandatory
  * regions:
  *   initial_count: 1           # regions the keyspace starts as
@@ -68,7 +68,7 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeConfig> = Object.freeze({
   dataDir: "./data",
   host: "127.0.0.1",
   port: 6379,
-  adminPort: 9121,
+  adminPort: 9180,
   password: undefined,
   initialRegionCount: 1,
   regionMaxSizeBytes: 144 * 1024 * 1024,
