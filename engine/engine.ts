@@ -359,7 +359,7 @@ export class Engine {
       return await this.#getFromDisk(key, snap);
     }
     if (ptr === null) return undefined;
-    const value = copyOut(ptr, this.#size.value);
+    const value = copyOut(sym, ptr, this.#size.value);
     sym.rocksdb_free(ptr);
     return value;
   }
@@ -385,7 +385,7 @@ export class Engine {
     );
     err.check(sym, "Cannot get");
     if (ptr === null) return undefined;
-    const value = copyOut(ptr, size.value);
+    const value = copyOut(sym, ptr, size.value);
     sym.rocksdb_free(ptr);
     return value;
   }
@@ -479,7 +479,7 @@ export class Engine {
         }
         const valuePtr = Deno.UnsafePointer.create(values[j]!);
         if (valuePtr !== null) {
-          results[indexes[j]!] = copyOut(valuePtr, Number(valueSizes[j]!));
+          results[indexes[j]!] = copyOut(sym, valuePtr, Number(valueSizes[j]!));
           sym.rocksdb_free(valuePtr);
         }
       }
@@ -625,7 +625,7 @@ export class Engine {
     const valueSize = this.#size2;
     // Rows are copied into shared slabs and handed out as views: allocating one
     // small Uint8Array per key and value costs several times the copy itself.
-    const slab = new Slab();
+    const slab = new Slab(sym);
     let bytesRead = 0;
     let count = 0;
     while (count < rows && sym.rocksdb_iter_valid(it) !== 0) {
@@ -1092,8 +1092,14 @@ function words(n: number): BigUint64Array<ArrayBuffer> {
 class Slab {
   static readonly FIRST_BYTES = 4 * 1024;
   static readonly MAX_BYTES = 64 * 1024;
+  readonly #sym: RocksDbSymbols;
   #buffer = new Uint8Array(0);
   #offset = 0;
+
+  /** @param sym the library (for its memcpy) */
+  constructor(sym: RocksDbSymbols) {
+    this.#sym = sym;
+  }
 
   /** Copies `length` bytes at `ptr` into the slab and returns the view. */
   copy(ptr: Ptr, length: number): Uint8Array {
@@ -1104,7 +1110,7 @@ class Slab {
     }
     const view = this.#buffer.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
-    if (length > 0) Deno.UnsafePointerView.copyInto(ptr, view);
+    if (length > 0) this.#sym.memcpy(view, ptr, BigInt(length));
     return view;
   }
 }

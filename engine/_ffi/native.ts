@@ -81,9 +81,13 @@ export class SizeSlot {
 }
 
 /** Copies `length` bytes at `ptr` into a new Uint8Array. */
-export function copyOut(ptr: NonNullable<Deno.PointerValue>, length: number): Uint8Array {
+export function copyOut(
+  sym: RocksDbSymbols,
+  ptr: NonNullable<Deno.PointerValue>,
+  length: number,
+): Uint8Array {
   const out = new Uint8Array(length);
-  if (length > 0) Deno.UnsafePointerView.copyInto(ptr, out);
+  if (length > 0) sym.memcpy(out, ptr, BigInt(length));
   return out;
 }
 

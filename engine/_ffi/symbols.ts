@@ -16,6 +16,11 @@
 export const SYMBOLS = {
   // void rocksdb_free(void* ptr);
   rocksdb_free: { parameters: ["pointer"], result: "void" },
+  // void* memcpy(void* dest, const void* src, size_t n);
+  // libc's, found through librocksdb's dependencies. Declared with a void result (the
+  // returned dest is not needed): as a fast call it copies native memory into a typed
+  // array 3-4x faster than Deno.UnsafePointerView.copyInto.
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "void" },
 
   // --- options -------------------------------------------------------------
   // rocksdb_options_t* rocksdb_options_create(void);
