@@ -231,6 +231,8 @@ export class Raft {
   /** Leader: lease given up for this term (a MsgTimeoutNow was sent). */
   leaseRevoked = false;
 
+  /** The log index as of which the membership in `trk` is current. */
+  confIndex: number;
   /** Leader: entries were proposed since the last `flushAppends`. */
   #appendsPending = false;
   readonly #pendingReads = new Map<string, PendingRead>();
@@ -245,6 +247,7 @@ export class Raft {
     this.trk = new ProgressTracker(cfg.maxInflightMsgs, cfg.maxInflightBytes);
     this.ticksSinceLeaderContact = cfg.readOnlyOption === "leaseBased" ? 0 : cfg.electionTick;
     this.#applyConfState(cs);
+    this.confIndex = log.firstIndex() - 1;
     if (hs.term !== 0 || hs.vote !== NONE || hs.commit !== 0) this.#loadState(hs);
     if (cfg.applied > log.applied) this.#restoreApplied(cfg.applied);
     this.becomeFollower(this.term, NONE);
@@ -261,7 +264,7 @@ export class Raft {
     if (applied > log.committed) log.commitTo(applied);
     const ents = log.slice(log.applied + 1, applied + 1, Number.MAX_SAFE_INTEGER);
     for (const e of ents) {
-      if (e.type === "confChange") this.applyConfChange(decodeConfChange(e.data));
+      if (e.type === "confChange") this.applyConfChange(decodeConfChange(e.data), e.index);
     }
     log.appliedTo(applied);
   }
@@ -1022,6 +1025,7 @@ export class Raft {
     this.log.restore(s);
     this.trk.progress.clear();
     this.#applyConfState(cs);
+    this.confIndex = s.metadata.index;
     return true;
   }
 
@@ -1042,8 +1046,13 @@ export class Raft {
     this.isLearner = this.trk.learners.has(this.id);
   }
 
-  /** Applies a committed membership change (called by `RawNode.advance`). */
-  applyConfChange(cc: ConfChange): ConfState {
+  /**
+   * Applies the committed membership change at `index` (called by `RawNode.advance`). A change
+   * at or below `confIndex` is already reflected (a snapshot installed meanwhile covers it).
+   */
+  applyConfChange(cc: ConfChange, index: number): ConfState {
+    if (index <= this.confIndex) return this.trk.confState();
+    this.confIndex = index;
     const id = cc.nodeId;
     const existing = this.trk.progress.get(id);
     switch (cc.type) {

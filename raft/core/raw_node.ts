@@ -283,7 +283,7 @@ export class RawNode implements RaftNode {
       if (idx > r.log.applied) r.log.applied = idx;
     }
     for (const e of ready.committedEntries) {
-      if (e.type === "confChange") r.applyConfChange(decodeConfChange(e.data));
+      if (e.type === "confChange") r.applyConfChange(decodeConfChange(e.data), e.index);
     }
     const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
     if (lastCommitted !== undefined) {

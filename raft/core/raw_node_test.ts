@@ -310,3 +310,47 @@ function bootstrappedAt(index: number): MemoryStorage {
   });
   return s;
 }
+
+Deno.test("a snapshot installed while a Ready is outstanding wins over its older conf changes", () => {
+  const storage = bootstrapped([1, 2, 3]);
+  const node = new RawNode(config({ id: 3, storage }));
+  const base: Message = {
+    type: "MsgApp",
+    to: 3,
+    from: 1,
+    term: 2,
+    logTerm: 1,
+    index: 1,
+    entries: [{
+      term: 2,
+      index: 2,
+      type: "confChange",
+      data: encodeConfChange({ type: "addNode", nodeId: 4 }),
+    }],
+    commit: 2,
+    reject: false,
+    rejectHint: 0,
+    leaseTick: 0,
+  };
+  node.step(base);
+  const rd = node.ready();
+  assertEqual(rd.committedEntries.length, 1, "the conf change is handed out");
+  // Before advance, the leader's snapshot at 5 arrives: node 4 was added and removed again.
+  node.step({
+    ...base,
+    type: "MsgSnap",
+    entries: [],
+    snapshot: {
+      metadata: { index: 5, term: 2, confState: { voters: [1, 2, 3], learners: [] } },
+      data: new Uint8Array(),
+    },
+  });
+  storage.append(rd.entries);
+  node.advance(rd);
+  assertJsonEqual(node.status().confState.voters, [1, 2, 3], "snapshot membership kept");
+  const rd2 = node.ready();
+  assertEqual(rd2.snapshot?.metadata.index, 5, "snapshot to install");
+  storage.applySnapshot(rd2.snapshot!);
+  node.advance(rd2);
+  assertEqual(node.status().applied, 5, "applied at the snapshot");
+});
