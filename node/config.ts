@@ -84,7 +84,10 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeConfig> = Object.freeze({
 export class NodeConfigError extends Error {
   /** Every problem found. */
   readonly problems: readonly string[];
-  /** @param problems complete messages, one per problem */
+  /**
+   * Creates the error.
+   * @param problems complete messages, one per problem
+   */
   constructor(problems: readonly string[]) {
     super(
       problems.length === 1

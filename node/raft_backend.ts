@@ -74,7 +74,10 @@ export interface RaftBackendOptions {
 
 /** A region could not serve a request within the retry budget. */
 export class RegionUnavailableError extends Error {
-  /** @param message what failed and why */
+  /**
+   * Creates the error.
+   * @param message what failed and why
+   */
   constructor(message: string) {
     super(message);
     this.name = "RegionUnavailableError";
@@ -99,6 +102,7 @@ export class RaftBackend implements KvBackend {
   readonly #readIndexAlways: boolean;
 
   /**
+   * Creates a backend over the node's regions.
    * @param options services, retry budget and limits
    * @throws {RangeError} for limits that are not positive
    */
@@ -247,7 +251,7 @@ export class RaftBackend implements KvBackend {
     return groups;
   }
 
-  /** @inheritdoc */
+  /** Routes a write to its region(s), proposes it and answers once it is applied. */
   async execute(cmd: WriteCommand): Promise<Reply> {
     try {
       return await this.#execute(cmd);
@@ -314,7 +318,7 @@ export class RaftBackend implements KvBackend {
       this.#s.raftInfo.get(region.id)?.leader === true;
   }
 
-  /** @inheritdoc */
+  /** Reads stored values (expired ones included), linearizably. */
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
     if (keys.length > 0 && this.#s.regions().every((r) => this.#readsLocally(r))) {
       const local = await this.#readLocal(keys);
@@ -385,7 +389,7 @@ export class RaftBackend implements KvBackend {
     );
   }
 
-  /** @inheritdoc */
+  /** Up to `limit` entries with keys after `after`, across regions in key order. */
   async scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage> {
     const from = after === undefined ? new Uint8Array() : successor(after);
     const entries: StoredEntry[] = [];
@@ -411,7 +415,7 @@ export class RaftBackend implements KvBackend {
     return { entries: done ? entries : entries.slice(0, limit), done };
   }
 
-  /** @inheritdoc */
+  /** Counts stored keys of every region. */
   async dbsize(): Promise<number> {
     const engine = this.#s.requireEngine("count keys");
     let n = 0;
@@ -423,7 +427,7 @@ export class RaftBackend implements KvBackend {
     return n;
   }
 
-  /** @inheritdoc */
+  /** Scans live user keys in [start, end) across regions. */
   async scanRange(
     start: Uint8Array,
     end: Uint8Array,

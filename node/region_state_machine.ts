@@ -304,12 +304,17 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
     this.#stats.keysPutSinceCount = 0;
   }
 
-  /** @inheritdoc */
+  /** The index of the last entry whose effects are in the engine. */
   appliedIndex(): number {
     return this.#applied;
   }
 
-  /** @inheritdoc */
+  /**
+   * Applies committed commands in order, in one engine batch with the applied index.
+   * @param commands committed normal entries
+   * @param appliedIndex the index this batch brings the region to
+   * @returns one result per command
+   */
   async apply(commands: readonly Entry[], appliedIndex: number): Promise<RegionResult[]> {
     const results: RegionResult[] = [];
     let overlay = new BatchOverlay(this.#engine);

@@ -19,7 +19,15 @@ import type { NodeConfig } from "./config.ts";
 import type { RegionPlant } from "./region_state_machine.ts";
 
 /** Registered names of the node's processes. */
-export const NAMES = Object.freeze({
+export const NAMES: {
+  readonly engine: string;
+  readonly pd: string;
+  readonly regions: string;
+  readonly store: string;
+  readonly clients: string;
+  readonly admin: string;
+  readonly region: (id: number) => string;
+} = Object.freeze({
   engine: "spire.engine",
   pd: "spire.pd",
   regions: "spire.regions",
@@ -99,6 +107,7 @@ export class NodeServices {
   readonly raftInfo = new Map<number, RegionRaftInfo>();
 
   /**
+   * Creates the shared services of one node.
    * @param options the parts
    */
   constructor(options: {
@@ -155,7 +164,10 @@ export class NodeServices {
 
 /** Storage is restarting (engine or store not up): retry shortly. */
 export class EngineUnavailableError extends Error {
-  /** @param message what could not be done */
+  /**
+   * Creates the error.
+   * @param message what could not be done
+   */
   constructor(message: string) {
     super(message);
     this.name = "EngineUnavailableError";

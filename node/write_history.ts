@@ -48,6 +48,7 @@ export class WriteHistory {
   readonly #recordsMax: number;
 
   /**
+   * Creates an empty history.
    * @param recordsMax bound on recorded writes (RangeError beyond it)
    */
   constructor(recordsMax = 10_000_000) {
