@@ -556,10 +556,13 @@ export class RegionPeer<R> {
       this.#sendSnapshot(m, m.snapshot);
       return;
     }
-    if (!this.#transport.send(m.to, { kind: "message", message: m })) {
-      if (m.type === "MsgSnap") this.#node.reportSnapshot(m.to, "failure");
-      this.#node.reportUnreachable(m.to);
+    const sent = this.#transport.send(m.to, { kind: "message", message: m });
+    if (m.type === "MsgSnap") {
+      // Leave snapshot state either way: after "finish" the leader probes the follower
+      // and sends the snapshot again if it never arrived.
+      this.#node.reportSnapshot(m.to, sent ? "finish" : "failure");
     }
+    if (!sent) this.#node.reportUnreachable(m.to);
   }
 
   #sendSnapshot(m: Message, snap: Snapshot): void {

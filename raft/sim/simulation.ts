@@ -46,6 +46,8 @@ export interface SimConfig {
   readonly clients?: number;
   /** Keys the clients use. Default 3. */
   readonly keys?: number;
+  /** Receives a line per notable event (faults, leaders, client outcomes), for debugging. */
+  readonly trace?: (line: string) => void;
 }
 
 /** Counters of one run. */
@@ -88,6 +90,8 @@ export interface SimReport {
   readonly replay: string;
   /** Counters. */
   readonly stats: SimStats;
+  /** One line per node at the end of the run: role, term, commit, applied, log range. */
+  readonly nodes: readonly string[];
 }
 
 /**
@@ -202,6 +206,10 @@ class Simulation {
   readonly #dupP: number;
   readonly #delayP: number;
   readonly #readOnly: "safe" | "leaseBased";
+  readonly #msgBytesMax: number;
+  readonly #chaosGapMs: number;
+  /** Chance that a new leader is crashed within a few milliseconds of its election. */
+  readonly #leaderCrashP: number;
   readonly #faultEnd: number;
   readonly #clientEnd: number;
   #now = 0;
@@ -226,8 +234,8 @@ class Simulation {
     if (!Number.isSafeInteger(this.#durationMs) || this.#durationMs < 200) {
       throw new RangeError(`Cannot simulate: durationMs ${this.#durationMs} must be >= 200`);
     }
-    this.#faultEnd = Math.floor(this.#durationMs * 0.7);
-    this.#clientEnd = Math.floor(this.#durationMs * 0.9);
+    this.#faultEnd = Math.floor(this.#durationMs * 0.65);
+    this.#clientEnd = Math.floor(this.#durationMs * 0.92);
     this.#rng = new Prng(cfg.seed);
     this.#net = this.#rng.fork();
     this.#chaos = this.#rng.fork();
@@ -238,6 +246,10 @@ class Simulation {
     this.#readOnly = cfg.plant === "lease-read-without-check-quorum" || this.#chaos.chance(0.5)
       ? "leaseBased"
       : "safe";
+    // Small messages split a new leader's backlog from its own no-op (Figure 8 needs that).
+    this.#msgBytesMax = this.#chaos.pick([256, 1024, 4096]);
+    this.#chaosGapMs = this.#chaos.range(100, 400);
+    this.#leaderCrashP = this.#faults.has("crash") ? this.#chaos.range(0, 0.5) : 0;
     this.#ids = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
     for (const id of this.#ids) {
       // Tick rates differ by less than the stated drift bound (ratio < 1 + DRIFT_RATIO_MAX).
@@ -252,6 +264,10 @@ class Simulation {
       (slot as { disk: SimDisk }).disk = new SimDisk({ syncDelay: () => this.#syncDelay(slot) });
       this.#slots.set(id, slot);
     }
+  }
+
+  #trace(what: () => string): void {
+    if (this.#cfg.trace !== undefined) this.#cfg.trace(`t=${this.#now.toFixed(2)} ${what()}`);
   }
 
   #at(time: number, run: () => void): void {
@@ -310,9 +326,24 @@ class Simulation {
       if (this.#violations.length > 0) break;
     }
     this.#checkLogs();
+    const nodes: string[] = [];
     for (const slot of this.#slots.values()) {
       const peer = slot.inc.peer;
       if (peer?.failure) this.#violation(`node ${slot.id} failed: ${peer.failure.message}`);
+      if (peer === null) {
+        nodes.push(`node ${slot.id}: down`);
+        continue;
+      }
+      const st = peer.status();
+      nodes.push(
+        `node ${slot.id}: ${st.softState.raftState} term ${st.hardState.term} vote ${st.hardState.vote} ` +
+          `lead ${st.softState.lead} commit ${st.hardState.commit} applied ${peer.applied} ` +
+          `log [${peer.storage.firstIndex()}, ${peer.storage.lastIndex()}]` +
+          [...st.progress].map(([p, pr]) =>
+            ` | ${p}: ${pr.state} match ${pr.match} next ${pr.next} inflight ${pr.inflightMsgs}` +
+            (pr.pendingSnapshot > 0 ? ` snap ${pr.pendingSnapshot}` : "")
+          ).join(""),
+      );
     }
     await this.#shutdown();
     if (this.#violations.length === 0) this.#checkHistory();
@@ -325,6 +356,7 @@ class Simulation {
       violations: this.#violations,
       replay: replayCommand(this.#cfg),
       stats: this.#stats,
+      nodes,
     };
   }
 
@@ -370,6 +402,7 @@ class Simulation {
   // ---- nodes ----
 
   #startNode(slot: Slot): void {
+    this.#trace(() => `start node ${slot.id}`);
     const inc: Incarnation = {
       n: slot.inc.n + 1,
       peer: null,
@@ -407,7 +440,7 @@ class Simulation {
           preVote: true,
           readOnlyOption: this.#readOnly,
           clockDriftRatioMax: DRIFT_RATIO_MAX,
-          maxSizePerMsg: 4096,
+          maxSizePerMsg: this.#msgBytesMax,
           maxInflightMsgs: 32,
           plants,
         },
@@ -442,6 +475,7 @@ class Simulation {
   }
 
   #crash(slot: Slot): void {
+    this.#trace(() => `crash node ${slot.id}`);
     const inc = slot.inc;
     inc.dead = true;
     slot.down = true;
@@ -469,19 +503,25 @@ class Simulation {
     if (inc.dead) return true;
     if (!this.#slots.has(to)) return false;
     this.#stats.framesSent++;
-    if (this.#blocked.has(`${from}>${to}`) || (this.#lossP > 0 && this.#net.chance(this.#lossP))) {
+    const faulty = this.#now < this.#faultEnd;
+    if (
+      this.#blocked.has(`${from}>${to}`) ||
+      (faulty && this.#lossP > 0 && this.#net.chance(this.#lossP))
+    ) {
       this.#stats.framesDropped++;
       return true;
     }
     this.#deliverLater(to, frame);
-    if (this.#dupP > 0 && this.#net.chance(this.#dupP)) this.#deliverLater(to, frame);
+    if (faulty && this.#dupP > 0 && this.#net.chance(this.#dupP)) this.#deliverLater(to, frame);
     return true;
   }
 
   #deliverLater(to: NodeId, frame: Frame): void {
     let delay = this.#net.range(0.5, 2);
     if (this.#faults.has("reorder")) delay += this.#net.range(0, 15);
-    if (this.#delayP > 0 && this.#net.chance(this.#delayP)) delay += this.#net.range(30, 400);
+    if (this.#now < this.#faultEnd && this.#delayP > 0 && this.#net.chance(this.#delayP)) {
+      delay += this.#net.range(30, 400);
+    }
     this.#at(this.#now + delay, () => {
       const peer = this.#slots.get(to)!.inc.peer;
       if (peer === null) {
@@ -499,7 +539,7 @@ class Simulation {
     this.#at(at, () => {
       if (this.#ended) return;
       this.#chaosStep();
-      this.#scheduleChaos(this.#now + this.#chaos.range(100, 500));
+      this.#scheduleChaos(this.#now + this.#chaos.range(0.25, 1.75) * this.#chaosGapMs);
     });
   }
 
@@ -512,11 +552,15 @@ class Simulation {
     if (this.#faults.has("crash")) {
       const up = [...this.#slots.values()].filter((s) => !s.down);
       if (up.length > 0) options.push(() => this.#crash(this.#chaos.pick(up)));
+      // Crashing leaders makes the interesting histories (old-term entries, divergent logs).
+      const leaders = up.filter((s) => s.inc.peer?.isLeader === true);
+      if (leaders.length > 0) options.push(() => this.#crash(this.#chaos.pick(leaders)));
     }
     if (options.length > 0) this.#chaos.pick(options)();
   }
 
   #partition(): void {
+    this.#trace(() => `partition ${[...this.#blocked].join(" ")}`);
     this.#stats.partitions++;
     this.#blocked.clear();
     const ids = [...this.#ids];
@@ -545,6 +589,7 @@ class Simulation {
   }
 
   #heal(): void {
+    this.#trace(() => "heal all, restart down nodes");
     this.#blocked.clear();
     for (const slot of this.#slots.values()) if (slot.down) this.#startNode(slot);
   }
@@ -558,7 +603,7 @@ class Simulation {
     const value = `v${this.#nextValue++}`;
     const roll = r.next();
     let op: RegisterOp;
-    if (roll < 0.4) op = { f: "put", key, value };
+    if (roll < 0.35) op = { f: "put", key, value };
     else if (roll < 0.75) op = { f: "get", key };
     else {
       const expected = r.chance(0.2) ? null : `v${Math.max(0, this.#nextValue - 1 - r.int(6))}`;
@@ -569,9 +614,14 @@ class Simulation {
     this.#stats.ops++;
     this.#history.invoke(process, op, this.#now);
     const next = () => this.#at(this.#now + r.range(0, 20), () => this.#clientStep(c));
+    const target = c.guess;
+    let why = "";
     const finish = (kind: "ok" | "fail" | "info", result?: KvResult) => {
       if (c.opToken !== token) return;
       c.opToken++;
+      this.#trace(() =>
+        `p${process} ${op.f} ${op.key} at node ${target}: ${kind} ${String(result ?? why)}`
+      );
       if (kind === "ok") {
         this.#stats.okOps++;
         if (this.#now >= this.#faultEnd) this.#okAfterFaults++;
@@ -599,6 +649,7 @@ class Simulation {
     pending.then(
       (result) => finish("ok", result),
       (error: unknown) => {
+        why = (error as Error).message;
         if (error instanceof NotLeaderError) {
           c.guess = error.leaderHint > 0 ? error.leaderHint : r.pick(this.#ids);
           finish("fail");
@@ -615,7 +666,8 @@ class Simulation {
     );
     this.#at(this.#now + OP_TIMEOUT_MS, () => {
       if (c.opToken === token) {
-        c.guess = r.pick(this.#ids);
+        why = "timeout";
+        if (r.chance(0.5)) c.guess = r.pick(this.#ids);
         finish("info");
       }
     });
@@ -624,12 +676,53 @@ class Simulation {
   // ---- checks ----
 
   #onLeader(id: NodeId, term: number): void {
+    this.#trace(() => `node ${id} leads term ${term}`);
     const other = this.#leaders.get(term);
     if (other === undefined) {
       this.#leaders.set(term, id);
       this.#stats.leaders++;
     } else if (other !== id) {
       this.#violation(`election safety: nodes ${other} and ${id} are both leader of term ${term}`);
+    }
+    this.#checkCompleteness(id, term);
+    if (
+      this.#leaderCrashP > 0 && this.#now < this.#faultEnd && this.#chaos.chance(this.#leaderCrashP)
+    ) {
+      const slot = this.#slots.get(id)!;
+      const inc = slot.inc;
+      this.#at(this.#now + this.#chaos.range(0, 40), () => {
+        if (slot.inc === inc && !inc.dead && this.#now < this.#faultEnd) this.#crash(slot);
+      });
+    }
+  }
+
+  /**
+   * Leader completeness, checked the moment a node reports leadership (its log
+   * is durable then): every entry applied anywhere before now was committed in
+   * an earlier term, so the new leader's log must hold it.
+   */
+  #checkCompleteness(id: NodeId, term: number): void {
+    const peer = this.#slots.get(id)!.inc.peer;
+    if (peer === null) return;
+    const s = peer.storage;
+    let committedMax = 0;
+    for (const i of this.#committed.keys()) committedMax = Math.max(committedMax, i);
+    if (s.lastIndex() < committedMax) {
+      this.#violation(
+        `leader completeness: node ${id} became leader of term ${term} with last index ` +
+          `${s.lastIndex()}, but entry ${committedMax} was committed before`,
+      );
+      return;
+    }
+    for (let i = s.firstIndex(); i <= committedMax; i++) {
+      const c = this.#committed.get(i);
+      if (c !== undefined && s.term(i) !== c.term) {
+        this.#violation(
+          `leader completeness: node ${id} became leader of term ${term} with term ${s.term(i)} ` +
+            `at index ${i}, but the entry committed there has term ${c.term}`,
+        );
+        return;
+      }
     }
   }
 
@@ -655,7 +748,7 @@ class Simulation {
     this.#stats.appliedMax = Math.max(this.#stats.appliedMax, last);
   }
 
-  /** Log matching across idle live nodes, and leader completeness for idle leaders. */
+  /** Log matching across idle live nodes. */
   #checkLogs(): void {
     const live: { id: NodeId; peer: RegionPeer<KvResult> }[] = [];
     for (const slot of this.#slots.values()) {
@@ -666,29 +759,6 @@ class Simulation {
     }
     for (let a = 0; a < live.length; a++) {
       for (let b = a + 1; b < live.length; b++) this.#checkMatching(live[a]!, live[b]!);
-    }
-    let committedMax = 0;
-    for (const i of this.#committed.keys()) committedMax = Math.max(committedMax, i);
-    for (const { id, peer } of live) {
-      if (!peer.isLeader) continue;
-      const s = peer.storage;
-      if (s.lastIndex() < committedMax) {
-        this.#violation(
-          `leader completeness: leader ${id} (term ${peer.status().hardState.term}) has last index ` +
-            `${s.lastIndex()} but entry ${committedMax} is committed`,
-        );
-        continue;
-      }
-      for (let i = s.firstIndex(); i <= committedMax; i++) {
-        const c = this.#committed.get(i);
-        if (c !== undefined && s.term(i) !== c.term) {
-          this.#violation(
-            `leader completeness: leader ${id} has term ${s.term(i)} at index ${i}, ` +
-              `but the committed entry there has term ${c.term}`,
-          );
-          break;
-        }
-      }
     }
   }
 
