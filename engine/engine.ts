@@ -453,13 +453,20 @@ export class Engine {
     const packed = new Uint8Array(new ArrayBuffer(Math.max(total, 1)));
     const ptrs = words(n);
     const sizes = words(n);
+    // Addresses and sizes are written as 32-bit halves: no BigInt per key.
+    const ptrs32 = new Uint32Array(ptrs.buffer);
+    const sizes32 = new Uint32Array(sizes.buffer);
     const base = addressOf(packed);
+    const baseLo = Number(base & 0xffff_ffffn);
+    const baseHi = Number(base >> 32n);
     let offset = 0;
     for (let j = 0; j < n; j++) {
       const key = keys[indexes[j]!]!;
       packed.set(key, offset);
-      ptrs[j] = base + BigInt(offset);
-      sizes[j] = BigInt(key.length);
+      const lo = baseLo + offset;
+      ptrs32[2 * j] = lo >>> 0;
+      ptrs32[2 * j + 1] = baseHi + Math.floor(lo / 0x1_0000_0000);
+      sizes32[2 * j] = key.length;
       offset += key.length;
     }
     const values = words(n);
@@ -468,19 +475,24 @@ export class Engine {
     const finish = (): number[] => {
       void packed; // kept alive until RocksDB is done with the key addresses
       const sym = this.#sym;
+      const values32 = new Uint32Array(values.buffer);
+      const valueSizes32 = new Uint32Array(valueSizes.buffer);
+      const errs32 = new Uint32Array(errs.buffer);
       const incomplete: number[] = [];
       let failure: string | undefined;
       for (let j = 0; j < n; j++) {
-        const errPtr = Deno.UnsafePointer.create(errs[j]!);
-        if (errPtr !== null) {
-          const status = takeCString(sym, errPtr) ?? "";
+        if (errs32[2 * j] !== 0 || errs32[2 * j + 1] !== 0) {
+          const status = takeCString(sym, Deno.UnsafePointer.create(errs[j]!)) ?? "";
           if (status.startsWith(INCOMPLETE)) incomplete.push(indexes[j]!);
           else failure ??= status;
         }
-        const valuePtr = Deno.UnsafePointer.create(values[j]!);
-        if (valuePtr !== null) {
-          results[indexes[j]!] = copyOut(sym, valuePtr, Number(valueSizes[j]!));
-          sym.rocksdb_free(valuePtr);
+        if (values32[2 * j] !== 0 || values32[2 * j + 1] !== 0) {
+          const address = values[j]!;
+          const length = valueSizes32[2 * j]! + valueSizes32[2 * j + 1]! * 0x1_0000_0000;
+          const out = new Uint8Array(length);
+          if (length > 0) sym.memcpy_from_address(out, address, BigInt(length));
+          sym.rocksdb_free_address(address);
+          results[indexes[j]!] = out;
         }
       }
       if (failure !== undefined) throw new EngineError("Cannot getBatch", failure);

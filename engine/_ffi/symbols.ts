@@ -21,6 +21,10 @@ export const SYMBOLS = {
   // returned dest is not needed): as a fast call it copies native memory into a typed
   // array 3-4x faster than Deno.UnsafePointerView.copyInto.
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "void" },
+  // (same, with the source as a plain address: for arrays of char* filled by MultiGet)
+  memcpy_from_address: { name: "memcpy", parameters: ["buffer", "usize", "usize"], result: "void" },
+  // void rocksdb_free(void* ptr);   (same, with the pointer as a plain address)
+  rocksdb_free_address: { name: "rocksdb_free", parameters: ["usize"], result: "void" },
 
   // --- options -------------------------------------------------------------
   // rocksdb_options_t* rocksdb_options_create(void);
