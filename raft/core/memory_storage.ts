@@ -38,6 +38,7 @@ export class MemoryStorage implements Storage {
   #ents: Entry[];
 
   /**
+   * Creates an empty log.
    * @param confState initial membership (used until a snapshot replaces it).
    */
   constructor(confState: ConfState = { voters: [], learners: [] }) {
@@ -48,7 +49,10 @@ export class MemoryStorage implements Storage {
     this.#ents = [{ term: 0, index: 0, type: "normal", data: EMPTY_DATA }];
   }
 
-  /** @returns the saved hard state and the membership of the last snapshot. */
+  /**
+   * The state to start from.
+   * @returns the saved hard state and the membership of the last snapshot.
+   */
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.#hardState, confState: this.#snapshot.metadata.confState };
   }
@@ -61,7 +65,10 @@ export class MemoryStorage implements Storage {
     this.#hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
   }
 
-  /** @returns entries in `[lo, hi)` limited by `maxBytes` (at least one). */
+  /**
+   * Reads a range of entries.
+   * @returns entries in `[lo, hi)` limited by `maxBytes` (at least one).
+   */
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     const offset = this.#offset();
     if (lo <= offset) {
@@ -85,7 +92,10 @@ export class MemoryStorage implements Storage {
     return out;
   }
 
-  /** @returns the term of the entry at `index` (`firstIndex() - 1 <= index <= lastIndex()`). */
+  /**
+   * Reads the term of one entry.
+   * @returns the term of the entry at `index` (`firstIndex() - 1 <= index <= lastIndex()`).
+   */
   term(index: number): number {
     const offset = this.#offset();
     if (index < offset) {
@@ -101,17 +111,26 @@ export class MemoryStorage implements Storage {
     return this.#ents[index - offset]!.term;
   }
 
-  /** @returns the first available index. */
+  /**
+   * The first entry still held.
+   * @returns the first available index.
+   */
   firstIndex(): number {
     return this.#offset() + 1;
   }
 
-  /** @returns the last index. */
+  /**
+   * The last entry held.
+   * @returns the last index.
+   */
   lastIndex(): number {
     return this.#offset() + this.#ents.length - 1;
   }
 
-  /** @returns the current snapshot. */
+  /**
+   * The latest snapshot.
+   * @returns the current snapshot.
+   */
   snapshot(): Snapshot {
     return this.#snapshot;
   }

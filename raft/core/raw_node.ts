@@ -64,6 +64,7 @@ export class RawNode implements RaftNode {
   #outstanding: Ready | undefined = undefined;
 
   /**
+   * Creates a node from its config and the state found in its storage.
    * @param config the node's options; storage must hold the group's bootstrap snapshot
    *   (index >= 1, with the founding membership) or be empty for a node that will join.
    * @throws {RangeError} on an invalid config or a bootstrap membership at index 0.
@@ -218,7 +219,10 @@ export class RawNode implements RaftNode {
     return reason;
   }
 
-  /** @returns whether `ready()` has work; false while a `Ready` awaits `advance`. */
+  /**
+   * Whether there is work for the driver.
+   * @returns whether `ready()` has work; false while a `Ready` awaits `advance`.
+   */
   hasReady(): boolean {
     if (this.#outstanding !== undefined) return false;
     const r = this.#raft;
@@ -296,7 +300,10 @@ export class RawNode implements RaftNode {
     r.assertInvariants();
   }
 
-  /** @returns the node's current state (progress only on a leader). */
+  /**
+   * A copy of the node's state.
+   * @returns the node's current state (progress only on a leader).
+   */
   status(): Status {
     const r = this.#raft;
     const progress = new Map<NodeId, ProgressStatus>();
@@ -328,12 +335,18 @@ export class RawNode implements RaftNode {
     };
   }
 
-  /** @returns whether a lease read would be served locally right now (leader, lease valid). */
+  /**
+   * Whether the leader lease currently holds.
+   * @returns whether a lease read would be served locally right now (leader, lease valid).
+   */
   leaseValid(): boolean {
     return this.#raft.leaseValid();
   }
 
-  /** @returns the known leader, or `NONE`. */
+  /**
+   * The leader this node knows of.
+   * @returns the known leader, or `NONE`.
+   */
   get leader(): NodeId {
     return this.#raft.lead;
   }

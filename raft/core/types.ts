@@ -393,7 +393,10 @@ export interface RaftNode {
 
 /** Thrown by `Storage` when the requested index was compacted away. */
 export class CompactedError extends Error {
-  /** @param message what was requested and the first available index. */
+  /**
+   * Creates the error.
+   * @param message what was requested and the first available index.
+   */
   constructor(message: string) {
     super(message);
     this.name = "CompactedError";
@@ -402,7 +405,10 @@ export class CompactedError extends Error {
 
 /** Thrown by `Storage` when the requested index is beyond the last entry. */
 export class UnavailableError extends Error {
-  /** @param message what was requested and the last index. */
+  /**
+   * Creates the error.
+   * @param message what was requested and the last index.
+   */
   constructor(message: string) {
     super(message);
     this.name = "UnavailableError";
@@ -411,7 +417,10 @@ export class UnavailableError extends Error {
 
 /** Thrown by `Storage.snapshot` when the snapshot is not ready yet. */
 export class SnapshotTemporarilyUnavailableError extends Error {
-  /** @param message why the snapshot is not ready. */
+  /**
+   * Creates the error.
+   * @param message why the snapshot is not ready.
+   */
   constructor(message: string) {
     super(message);
     this.name = "SnapshotTemporarilyUnavailableError";
@@ -423,6 +432,7 @@ export class ProposalDroppedError extends Error {
   /** The leader this node knows of, or `NONE`: where the client should retry. */
   readonly leaderHint: NodeId;
   /**
+   * Creates the error.
    * @param message why the proposal was dropped.
    * @param leaderHint the known leader or `NONE`.
    */
@@ -435,7 +445,10 @@ export class ProposalDroppedError extends Error {
 
 /** Thrown when an internal invariant of the core is violated (a bug, never an operating error). */
 export class RaftAssertionError extends Error {
-  /** @param message the violated invariant and the values involved. */
+  /**
+   * Creates the error.
+   * @param message the violated invariant and the values involved.
+   */
   constructor(message: string) {
     super(message);
     this.name = "RaftAssertionError";
