@@ -33,6 +33,13 @@ Deno.test({
       c.close();
       const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
       assert.equal(regions.length, 3);
+      const metrics = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`)).text();
+      assert.match(metrics, /spire_raft_applied_index\{region="\d+"\} \d+/);
+      assert.match(metrics, /spire_raft_commit_latency_seconds_count\{region="\d+"\} \d+/);
+      assert.match(metrics, /spire_client_commands_total\{command="set",outcome="ok"\} [1-9]/);
+      assert.match(metrics, /spire_actor_mailbox_length\{path="root\/storage\/engine"\} 0/);
+      assert.match(metrics, /spire_pd_tso_limit_ms \d+/);
+      assert.match(metrics, /spire_engine_/);
       const stopped = await node.stop();
       assert.equal(stopped.code, 0, stopped.stderr);
       assert.match(stopped.stderr, /SIGTERM: stopping/);
@@ -54,9 +61,6 @@ Deno.test({
         "clients",
         "admin",
       ]);
-      const metrics = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`)).text();
-      assert.match(metrics, /spire_raft_applied_index\{region="\d+"\} \d+/);
-      assert.match(metrics, /spire_engine_/);
       const interrupted = await node.stop("SIGINT");
       assert.equal(interrupted.code, 0, interrupted.stderr);
       assert.match(interrupted.stderr, /SIGINT: stopping/);
@@ -85,4 +89,38 @@ Deno.test("start: a bad flag or variable stops start-up with a message naming it
     assert.equal(out.code, 2);
     assert.match(dec.decode(out.stderr), pattern);
   }
+});
+
+Deno.test({
+  name: "start: requirepass from the YAML config makes AUTH mandatory; SPIRE_PASSWORD overrides it",
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "spire_auth_" });
+    const configPath = `${dir}/spire.yaml`;
+    await Deno.writeTextFile(configPath, "node:\n  requirepass: from-file\n");
+    for (
+      const [env, password] of [[{}, "from-file"], [
+        { SPIRE_PASSWORD: "from-env" },
+        "from-env",
+      ]] as const
+    ) {
+      const node = new NodeProcess({ dataDir: `${dir}/data`, env, args: ["--config", configPath] });
+      try {
+        await node.start();
+        const c = await RespClient.connect({ port: node.port });
+        const denied = await c.call(["GET", "x"]);
+        assert.ok(
+          denied.kind === "error" && denied.message.startsWith("NOAUTH"),
+          JSON.stringify(denied),
+        );
+        assert.deepEqual(await c.call(["AUTH", password]), { kind: "simple", value: "OK" });
+        assert.equal(text(await c.call(["GET", "x"])), null);
+        c.close();
+        assert.equal((await node.stop()).code, 0);
+      } finally {
+        await node.kill();
+      }
+    }
+    await Deno.remove(dir, { recursive: true });
+  },
 });
