@@ -46,7 +46,10 @@ export interface ClientServerOptions {
   readonly connectionsMax?: number;
   /** Connections without traffic for this long are closed, ms (default 3600000; 0: never). */
   readonly idleTimeoutMs?: number;
-  /** Request parser limits (defaults: Redis's). */
+  /**
+   * Request parser limits. Defaults: Redis's, except bulkBytesMax (32 MiB, the
+   * engine's value limit) and requestBytesMax (128 MiB).
+   */
   readonly requestLimits?: Partial<RequestLimits>;
   /** Bytes of replies buffered before they are flushed mid-pipeline (default 1 MiB). */
   readonly replyFlushBytes?: number;
@@ -167,7 +170,12 @@ export class ClientServer {
     }
     this.#connectionsMax = positive("connectionsMax", options.connectionsMax ?? 10_000);
     this.#idleTimeoutMs = positive("idleTimeoutMs", options.idleTimeoutMs ?? 3_600_000, true);
-    this.#limits = { ...DEFAULT_REQUEST_LIMITS, ...options.requestLimits };
+    this.#limits = {
+      ...DEFAULT_REQUEST_LIMITS,
+      bulkBytesMax: 32 * 1024 * 1024,
+      requestBytesMax: 128 * 1024 * 1024,
+      ...options.requestLimits,
+    };
     validateRequestLimits(this.#limits);
     if (this.#limits.bulkBytesMax > this.#limits.requestBytesMax) {
       throw new RangeError(

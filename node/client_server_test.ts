@@ -224,3 +224,39 @@ Deno.test("the command hook sees every command with its name and outcome", async
   c.close();
   await t.stop();
 });
+
+Deno.test("keys and values beyond the storage limits get errors, and the connection stays usable", async () => {
+  const t = startTestServer();
+  const c = await RespClient.connect({ port: t.port });
+  const bigKey = "k".repeat(64 * 1024);
+  assert.equal(
+    showReply(await c.call(["SET", bigKey, "v"])),
+    "-ERR key is too large: 65536 bytes; at most 65535 bytes",
+  );
+  assert.match(showReply(await c.call(["MGET", "a", bigKey])), /^-ERR key is too large/);
+  const bigValue = new Uint8Array(32 * 1024 * 1024 - 9);
+  assert.match(
+    showReply(await c.call(["MSET", "a", "1", "b", bigValue])),
+    /^-ERR string exceeds maximum allowed size/,
+  );
+  assert.equal(showReply(await c.call(["SET", "k".repeat(65535), "v"])), "+OK");
+  assert.equal(showReply(await c.call(["DBSIZE"])), ":1");
+  c.close();
+  await t.stop();
+});
+
+Deno.test("a write larger than one engine batch is refused without failing its neighbours", async () => {
+  const t = startTestServer();
+  const c = await RespClient.connect({ port: t.port });
+  const pairs: string[] = [];
+  for (let i = 0; i < 100_001; i++) pairs.push(`k${i}`, "v");
+  const [small, big, after] = await c.pipeline([["SET", "x", "1"], ["MSET", ...pairs], [
+    "INCR",
+    "x",
+  ]]);
+  assert.equal(showReply(small!), "+OK");
+  assert.match(showReply(big!), /^-ERR write too large: 100001 operations/);
+  assert.equal(showReply(after!), ":2");
+  c.close();
+  await t.stop();
+});

@@ -85,6 +85,12 @@ export interface LocalBackendOptions {
   readonly writeQueueMax?: number;
   /** Writes applied in one engine batch at most (default 256). */
   readonly groupCommitMax?: number;
+  /** Engine operations in one batch at most (default 100000, the engine's limit). */
+  readonly batchOpsMax?: number;
+  /** Key and value bytes in one batch at most (default 64 MiB; the engine allows 128). */
+  readonly batchBytesMax?: number;
+  /** Keys per engine multi-get (default 10000). */
+  readonly readKeysMax?: number;
 }
 
 interface Pending {
@@ -155,6 +161,9 @@ export class LocalBackend implements KvBackend {
   readonly #now: () => number;
   readonly #writeQueueMax: number;
   readonly #groupCommitMax: number;
+  readonly #batchOpsMax: number;
+  readonly #batchBytesMax: number;
+  readonly #readKeysMax: number;
   #queue: Pending[] = [];
   #draining: Promise<void> | undefined;
   #closed = false;
@@ -170,12 +179,17 @@ export class LocalBackend implements KvBackend {
     this.#now = options.now;
     this.#writeQueueMax = options.writeQueueMax ?? 10_000;
     this.#groupCommitMax = options.groupCommitMax ?? 256;
-    for (
-      const [name, v] of [["writeQueueMax", this.#writeQueueMax], [
-        "groupCommitMax",
-        this.#groupCommitMax,
-      ]] as const
-    ) {
+    this.#batchOpsMax = options.batchOpsMax ?? 100_000;
+    this.#batchBytesMax = options.batchBytesMax ?? 64 * 1024 * 1024;
+    this.#readKeysMax = options.readKeysMax ?? 10_000;
+    const limits = {
+      writeQueueMax: this.#writeQueueMax,
+      groupCommitMax: this.#groupCommitMax,
+      batchOpsMax: this.#batchOpsMax,
+      batchBytesMax: this.#batchBytesMax,
+      readKeysMax: this.#readKeysMax,
+    };
+    for (const [name, v] of Object.entries(limits)) {
       if (!Number.isSafeInteger(v) || v <= 0) {
         throw new RangeError(`Invalid LocalBackend option ${name}: ${v} is not a positive integer`);
       }
@@ -198,42 +212,71 @@ export class LocalBackend implements KvBackend {
 
   async #drain(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
-        const group = this.#queue.splice(0, this.#groupCommitMax);
-        await this.#commit(group);
-      }
+      while (this.#queue.length > 0) await this.#commitGroup();
     } finally {
       this.#draining = undefined;
     }
   }
 
-  async #commit(group: Pending[]): Promise<void> {
+  /**
+   * Applies queued writes in order into one engine batch, until the group, op
+   * or byte limit; a write that would overflow the batch waits for the next one.
+   */
+  async #commitGroup(): Promise<void> {
     const reader = new BatchReader(this.#engine);
     const ops: EngineOp[] = [];
-    const replies: Reply[] = [];
+    let bytes = 0;
+    const done: [Pending, Reply][] = [];
     try {
-      for (const p of group) {
+      while (this.#queue.length > 0 && done.length < this.#groupCommitMax) {
+        const p = this.#queue[0]!;
         const r = await applyWrite(p.cmd, this.#now(), reader);
+        const size = opsBytes(r.ops);
+        const fitsAlone = r.ops.length <= this.#batchOpsMax && size <= this.#batchBytesMax;
+        if (
+          fitsAlone && done.length > 0 &&
+          (ops.length + r.ops.length > this.#batchOpsMax || bytes + size > this.#batchBytesMax)
+        ) break; // Re-applied first in the next group, against the then-current state.
+        this.#queue.shift();
+        if (!fitsAlone) {
+          done.push([
+            p,
+            error(
+              `ERR write too large: ${r.ops.length} operations and ${size} bytes; at most ${this.#batchOpsMax} operations and ${this.#batchBytesMax} bytes`,
+            ),
+          ]);
+          continue;
+        }
         reader.record(r.ops);
         ops.push(...r.ops);
-        replies.push(r.reply);
+        bytes += size;
+        done.push([p, r.reply]);
       }
       if (ops.length > 0) {
         await this.#engine.writeBatch(ops);
         this.batchesWritten++;
       }
     } catch (e) {
-      for (const p of group) p.reject(e);
+      for (const [p] of done) p.reject(e);
+      // The write whose evaluation failed is still at the head: fail it too.
+      if (this.#queue.length > 0 && !done.some(([p]) => p === this.#queue[0])) {
+        this.#queue.shift()!.reject(e);
+      }
       return;
     }
-    group.forEach((p, i) => p.resolve(replies[i]!));
+    for (const [p, reply] of done) p.resolve(reply);
   }
 
   /** @inheritdoc */
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
     if (this.#closed) throw new BackendClosedError();
-    const raw = await this.#engine.getBatch(keys.map(engineKeyOf));
-    return raw.map((b) => (b === undefined ? undefined : decodeValue(b)));
+    const out: (StoredValue | undefined)[] = [];
+    for (let i = 0; i < keys.length; i += this.#readKeysMax) {
+      const chunk = keys.slice(i, i + this.#readKeysMax).map(engineKeyOf);
+      const raw = await this.#engine.getBatch(chunk);
+      for (const b of raw) out.push(b === undefined ? undefined : decodeValue(b));
+    }
+    return out;
   }
 
   /** @inheritdoc */
@@ -264,7 +307,7 @@ export class LocalBackend implements KvBackend {
         keysOnly: true,
         batchSize: 4096,
       })
-    ) n += batch.entries.length;
+    ) n += batch.rowsReturned;
     return n;
   }
 
@@ -304,6 +347,18 @@ export class LocalBackend implements KvBackend {
     this.#closed = true;
     while (this.#draining !== undefined) await this.#draining;
   }
+}
+
+function opsBytes(ops: readonly EngineOp[]): number {
+  let n = 0;
+  for (const op of ops) {
+    n += op.op === "put"
+      ? op.key.length + op.value.length
+      : op.op === "delete"
+      ? op.key.length
+      : op.start.length + op.end.length;
+  }
+  return n;
 }
 
 /** The smallest key greater than `key`. */

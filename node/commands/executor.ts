@@ -25,7 +25,13 @@ import { INT64_MIN, parseInt64 } from "./_int.ts";
 import type { KvBackend } from "./backend.ts";
 import { arityOk, type CommandSpec, commandTable } from "./command_table.ts";
 import { globMatch } from "./glob.ts";
-import { EXPIRE_AT_MS_MAX, isExpired, type StoredValue } from "./kv_model.ts";
+import {
+  EXPIRE_AT_MS_MAX,
+  isExpired,
+  KEY_BYTES_MAX,
+  type StoredValue,
+  VALUE_BYTES_MAX,
+} from "./kv_model.ts";
 import type { Expiry, WriteCommand } from "./write_ops.ts";
 
 /** Per-connection state that commands read and change. */
@@ -295,6 +301,8 @@ export class CommandExecutor {
     }
     const noAuth = (sub ?? spec).flags.includes("no_auth");
     if (!session.authed && !noAuth) return error(NOAUTH);
+    const tooLarge = sizeError(name, spec, args);
+    if (tooLarge !== undefined) return tooLarge;
     // A write may change the key count: INFO keyspace must not serve a stale one.
     if (spec.flags.includes("write")) this.#keyspaceCache = undefined;
     session.lastCommand = sub?.name ?? name;
@@ -825,6 +833,39 @@ export class CommandExecutor {
       ["batches", integer(r.batches)],
     ]);
   }
+}
+
+/** Checks keys and values against the storage limits (KEY_BYTES_MAX, VALUE_BYTES_MAX). */
+function sizeError(
+  name: string,
+  spec: CommandSpec,
+  args: readonly Uint8Array[],
+): Reply | undefined {
+  if (spec.firstKey > 0) {
+    const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
+    for (let i = spec.firstKey; i <= last && i < args.length; i += spec.keyStep) {
+      if (args[i]!.length > KEY_BYTES_MAX) {
+        return error(
+          `ERR key is too large: ${args[i]!.length} bytes; at most ${KEY_BYTES_MAX} bytes`,
+        );
+      }
+    }
+  }
+  if (
+    name === "spire.scanrange" &&
+    (args[1]!.length > KEY_BYTES_MAX || args[2]!.length > KEY_BYTES_MAX)
+  ) {
+    return error(`ERR key is too large: at most ${KEY_BYTES_MAX} bytes`);
+  }
+  const values = name === "set" || name === "append"
+    ? [args[2]!]
+    : name === "mset" || name === "msetnx"
+    ? args.filter((_, i) => i >= 2 && i % 2 === 0)
+    : [];
+  if (values.some((v) => v.length > VALUE_BYTES_MAX)) {
+    return error(`ERR string exceeds maximum allowed size (${VALUE_BYTES_MAX} bytes)`);
+  }
+  return undefined;
 }
 
 function unknownCommand(args: readonly Uint8Array[]): Reply {

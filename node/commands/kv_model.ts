@@ -27,8 +27,17 @@ export const USER_KEY_RANGE: { readonly start: Uint8Array; readonly end: Uint8Ar
 /** The largest expiry time Spire stores, in ms since the epoch (2^53 - 1). */
 export const EXPIRE_AT_MS_MAX = Number.MAX_SAFE_INTEGER;
 
-/** The largest string value, in bytes (Redis's proto-max-bulk-len default). */
-export const VALUE_BYTES_MAX = 512 * 1024 * 1024;
+/**
+ * The largest user key, in bytes: the engine's key limit (64 KiB) minus the
+ * prefix byte. Redis has no such limit; Spire refuses longer keys.
+ */
+export const KEY_BYTES_MAX = 64 * 1024 - 1;
+
+/**
+ * The largest string value, in bytes: the engine's value limit (32 MiB) minus
+ * the header. Redis allows 512 MiB (proto-max-bulk-len).
+ */
+export const VALUE_BYTES_MAX = 32 * 1024 * 1024 - 10;
 
 const TYPE_STRING = 1;
 const FLAG_EXPIRY = 1;

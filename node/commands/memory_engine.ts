@@ -16,10 +16,12 @@ export interface KeyValue {
   readonly value: Uint8Array;
 }
 
-/** One batch of a range scan, with its cost. */
+/** One batch of a range scan, with its cost (the shape of the engine's batches). */
 export interface ScanBatch {
-  /** The pairs, in key order. */
+  /** The pairs, in key order (empty when scanning keys only). */
   readonly entries: readonly KeyValue[];
+  /** The keys, in key order (always filled). */
+  readonly keys: readonly Uint8Array[];
   /** Pairs in this batch. */
   readonly rowsReturned: number;
   /** Key and value bytes read for this batch. */
@@ -34,7 +36,7 @@ export interface ScanOptions {
   readonly batchSize?: number;
   /** Stop after this many pairs in total. */
   readonly limit?: number;
-  /** Return keys with empty values. */
+  /** Return keys only: `entries` is empty, `keys` filled. */
   readonly keysOnly?: boolean;
 }
 
@@ -46,7 +48,7 @@ export interface EngineLike {
   getBatch(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   /** Applies operations atomically. */
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
-  /** Scans [start, end) in key order, in batches. */
+  /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
 }
 
@@ -158,20 +160,25 @@ export class MemoryEngine implements EngineLike {
       let i = this.#find(cursor);
       if (!inclusive && i < this.#keys.length && compareBytes(this.#keys[i]!, cursor) === 0) i++;
       const entries: KeyValue[] = [];
+      const keys: Uint8Array[] = [];
       let bytesRead = 0;
-      while (entries.length < Math.min(batchSize, left) && i < this.#keys.length) {
+      const keysOnly = options.keysOnly === true;
+      while (keys.length < Math.min(batchSize, left) && i < this.#keys.length) {
         const key = this.#keys[i]!;
-        if (compareBytes(key, end) >= 0) break;
-        const value = options.keysOnly === true ? new Uint8Array(0) : this.#values[i]!;
-        entries.push({ key, value });
-        bytesRead += key.length + value.length;
+        if (end.length > 0 && compareBytes(key, end) >= 0) break;
+        keys.push(key);
+        bytesRead += key.length;
+        if (!keysOnly) {
+          entries.push({ key, value: this.#values[i]! });
+          bytesRead += this.#values[i]!.length;
+        }
         i++;
       }
-      if (entries.length === 0) return;
-      left -= entries.length;
-      cursor = entries[entries.length - 1]!.key;
+      if (keys.length === 0) return;
+      left -= keys.length;
+      cursor = keys[keys.length - 1]!;
       inclusive = false;
-      yield { entries, rowsReturned: entries.length, bytesRead, scanTimeMs: 0 };
+      yield { entries, keys, rowsReturned: keys.length, bytesRead, scanTimeMs: 0 };
       await Promise.resolve();
     }
   }

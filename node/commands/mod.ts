@@ -13,6 +13,7 @@ export {
   engineKeyOf,
   EXPIRE_AT_MS_MAX,
   isExpired,
+  KEY_BYTES_MAX,
   liveValue,
   type StoredValue,
   USER_KEY_PREFIX,

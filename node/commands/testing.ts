@@ -8,16 +8,16 @@
 import { ClientServer, type ClientServerOptions } from "../client_server.ts";
 import { RespClient } from "../resp/client.ts";
 import { LocalBackend } from "./backend.ts";
-import { MemoryEngine } from "./memory_engine.ts";
+import { type EngineLike, MemoryEngine } from "./memory_engine.ts";
 
-/** A started Spire client server over a memory engine. */
-export interface TestServer {
+/** A started Spire client server over a memory engine (or a given one). */
+export interface TestServer<E extends EngineLike = MemoryEngine> {
   /** The server. */
   readonly server: ClientServer;
   /** Its backend. */
   readonly backend: LocalBackend;
   /** Its engine. */
-  readonly engine: MemoryEngine;
+  readonly engine: E;
   /** The bound port. */
   readonly port: number;
   /** Stops server and backend. */
@@ -25,14 +25,28 @@ export interface TestServer {
 }
 
 /**
- * Starts a client server on 127.0.0.1 with an ephemeral port.
+ * Starts a client server on 127.0.0.1 with an ephemeral port, over a new
+ * memory engine.
  * @param options server options (backend and port are filled in)
  * @returns the server handle
  */
 export function startTestServer(
   options: Omit<ClientServerOptions, "backend" | "port"> = {},
 ): TestServer {
-  const engine = new MemoryEngine();
+  return startTestServerOn(new MemoryEngine(), options);
+}
+
+/**
+ * Starts a client server on 127.0.0.1 with an ephemeral port over the given
+ * engine (which the caller closes after `stop`).
+ * @param engine the engine
+ * @param options server options (backend and port are filled in)
+ * @returns the server handle
+ */
+export function startTestServerOn<E extends EngineLike>(
+  engine: E,
+  options: Omit<ClientServerOptions, "backend" | "port"> = {},
+): TestServer<E> {
   const backend = new LocalBackend({ engine, now: options.now ?? Date.now });
   const server = new ClientServer({ ...options, backend, port: 0 });
   const { port } = server.start();
