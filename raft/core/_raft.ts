@@ -959,6 +959,17 @@ export class Raft {
   }
 
   #handleAppendEntries(m: Message): void {
+    const head = m.entries[0];
+    const tail = m.entries[m.entries.length - 1];
+    assert(
+      head === undefined ||
+        (head.index === m.index + 1 && tail!.index === m.index + m.entries.length &&
+          tail!.term <= m.term),
+      () =>
+        `MsgApp from ${m.from} carries entries ${String(head?.index)}..${
+          String(tail?.index)
+        } that do not follow ${m.index} (term ${m.term})`,
+    );
     if (m.index < this.log.committed) {
       this.send(newMessage({ type: "MsgAppResp", to: m.from, index: this.log.committed }));
       return;
