@@ -260,3 +260,34 @@ Deno.test("a write larger than one engine batch is refused without failing its n
   c.close();
   await t.stop();
 });
+
+Deno.test("INFO rocksdb, SPIRE.STATS and SPIRE.REGIONS come from the injected sources", async () => {
+  let hits = 5;
+  const t = startTestServer({
+    engineStats: () => ({ blockCache: { hits: hits++, misses: 2 }, l0Files: 1 }),
+    regions: () => [{ id: 1, startKey: "", endKey: "", leader: true }],
+  });
+  const c = await RespClient.connect({ port: t.port });
+  const info = await c.call(["INFO", "rocksdb"]);
+  assert.equal(
+    showReply(info),
+    JSON.stringify("# RocksDB\r\nblock_cache_hits:5\r\nblock_cache_misses:2\r\nl0_files:1\r\n"),
+  );
+  const stats = showReply(await c.call(["SPIRE.STATS"]));
+  assert.match(stats, /"engine", \["blockCache", \["hits", :6, "misses", :2\], "l0Files", :1\]/);
+  assert.equal(
+    showReply(await c.call(["SPIRE.REGIONS"])),
+    '[["id", :1, "startKey", "", "endKey", "", "leader", :1]]',
+  );
+  const bare = startTestServer();
+  const d = await RespClient.connect({ port: bare.port });
+  assert.equal(
+    showReply(await d.call(["SPIRE.REGIONS"])),
+    "-ERR SPIRE.REGIONS: this node has no region source configured",
+  );
+  assert.doesNotMatch(showReply(await d.call(["INFO"])), /RocksDB/);
+  d.close();
+  await bare.stop();
+  c.close();
+  await t.stop();
+});
