@@ -250,8 +250,9 @@ export class RawNode implements RaftNode {
     const hard = r.hardState();
     const entries = r.log.unstableEntries();
     const snapshot = r.log.unstable.snapshot;
-    const mustSync = entries.length > 0 || hard.term !== this.#prevHard.term ||
-      hard.vote !== this.#prevHard.vote;
+    // A snapshot is acknowledged to the leader (which counts it toward commit): durable first.
+    const mustSync = entries.length > 0 || snapshot !== undefined ||
+      hard.term !== this.#prevHard.term || hard.vote !== this.#prevHard.vote;
     const rd: Ready = {
       ...(sameSoftState(soft, this.#prevSoft) ? {} : { softState: soft }),
       ...(sameHardState(hard, this.#prevHard) ? {} : { hardState: hard }),

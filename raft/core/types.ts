@@ -201,7 +201,10 @@ export interface Ready {
   readonly committedEntries: readonly Entry[];
   /** Messages to send after the entries and hard state are durable. */
   readonly messages: readonly Message[];
-  /** Whether the hard state or entries must be fsynced before the messages go out. */
+  /**
+   * Whether the write must be fsynced before the messages go out: true when entries, a
+   * snapshot, or a new term or vote are to be persisted (a commit index alone need not be).
+   */
   readonly mustSync: boolean;
 }
 
