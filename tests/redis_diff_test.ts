@@ -261,7 +261,7 @@ const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   key.map((k) => ["TTL", k]),
   key.map((k) => ["PERSIST", k]),
   key.map((k) => ["TYPE", k]),
-  fc.constant(["DBSIZE"]),
+  fc.constant<Cmd>(["DBSIZE"]),
 );
 
 Deno.test("random command sequences get identical replies from Spire and redis-server", async () => {

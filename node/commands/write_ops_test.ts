@@ -135,18 +135,18 @@ type ModelCmd =
     op: "set";
     key: string;
     value: string;
-    cond?: "nx" | "xx";
+    cond?: "nx" | "xx" | undefined;
     get: boolean;
-    expire?: Expiry;
+    expire?: Expiry | undefined;
     keepTtl: boolean;
   }
   | { op: "getdel" | "persist"; key: string }
-  | { op: "getex"; key: string; expire?: Expiry; persist: boolean }
+  | { op: "getex"; key: string; expire?: Expiry | undefined; persist: boolean }
   | { op: "mset" | "msetnx"; pairs: [string, string][] }
   | { op: "del" | "sweep"; keys: string[] }
   | { op: "incrby"; key: string; delta: string }
   | { op: "append"; key: string; value: string }
-  | { op: "expire"; key: string; expire: Expiry; cond?: "nx" | "xx" | "gt" | "lt" }
+  | { op: "expire"; key: string; expire: Expiry; cond?: "nx" | "xx" | "gt" | "lt" | undefined }
   | { op: "flushdb" };
 
 function toWrite(c: ModelCmd): WriteCommand {
