@@ -61,6 +61,8 @@ export interface ClientServerOptions {
   readonly engineStats?: PlainSource;
   /** Regions for SPIRE.REGIONS. */
   readonly regions?: PlainSource;
+  /** Largest MGET or SPIRE.SCANRANGE reply, in value bytes (default 256 MiB). */
+  readonly replyBytesMax?: number;
   /** Called after each command. */
   readonly onCommand?: CommandHook;
   /** Diagnostic log (default: none). */
@@ -194,6 +196,7 @@ export class ClientServer {
       serverSections: () => this.#infoSections(),
       sessions: () => [...this.#clients.values()].map((c) => c.session),
       ...(options.engineStats !== undefined ? { engineStats: options.engineStats } : {}),
+      ...(options.replyBytesMax !== undefined ? { replyBytesMax: options.replyBytesMax } : {}),
       ...(options.regions !== undefined ? { regions: options.regions } : {}),
     });
   }

@@ -291,3 +291,21 @@ Deno.test("INFO rocksdb, SPIRE.STATS and SPIRE.REGIONS come from the injected so
   c.close();
   await t.stop();
 });
+
+Deno.test("MGET and SPIRE.SCANRANGE replies are bounded by replyBytesMax", async () => {
+  const t = startTestServer({ replyBytesMax: 1000 });
+  const c = await RespClient.connect({ port: t.port });
+  await c.call(["MSET", "a", "x".repeat(600), "b", "y".repeat(600)]);
+  assert.equal(showReply(await c.call(["MGET", "a"])), `["${"x".repeat(600)}"]`);
+  assert.equal(
+    showReply(await c.call(["MGET", "a", "b"])),
+    "-ERR reply too large: 1200 bytes; at most 1000 (replyBytesMax)",
+  );
+  assert.match(
+    showReply(await c.call(["SPIRE.SCANRANGE", "a", ""])),
+    /^-ERR reply too large: 1202 bytes/,
+  );
+  assert.equal(showReply(await c.call(["PING"])), "+PONG");
+  c.close();
+  await t.stop();
+});

@@ -81,6 +81,8 @@ export interface ExecutorOptions {
   readonly scanCountMax?: number;
   /** Largest SPIRE.SCANRANGE LIMIT and BATCH (default 100000). */
   readonly scanRangeRowsMax?: number;
+  /** Largest MGET or SPIRE.SCANRANGE reply, in value bytes (default 256 MiB). */
+  readonly replyBytesMax?: number;
   /** How long INFO keyspace reuses a key count when no write came since, in ms (default 1000). */
   readonly keyspaceCacheMs?: number;
 }
@@ -207,6 +209,7 @@ export class CommandExecutor {
   readonly #scanCountMax: number;
   readonly #scanRangeRowsMax: number;
   readonly #keyspaceCacheMs: number;
+  readonly #replyBytesMax: number;
   #keyspaceCache: { atMs: number; keys: number } | undefined;
 
   /**
@@ -225,6 +228,7 @@ export class CommandExecutor {
     this.#scanCountMax = positive("scanCountMax", options.scanCountMax ?? 10_000);
     this.#scanRangeRowsMax = positive("scanRangeRowsMax", options.scanRangeRowsMax ?? 100_000);
     this.#keyspaceCacheMs = options.keyspaceCacheMs ?? 1000;
+    this.#replyBytesMax = positive("replyBytesMax", options.replyBytesMax ?? 256 * 1024 * 1024);
   }
 
   /** The command table in use. */
@@ -354,9 +358,11 @@ export class CommandExecutor {
       case "getex":
         return this.#getex(args);
       case "mget":
-        return this.#readLive(args.slice(1)).then((vs) =>
-          array(vs.map((v) => bulk(v?.value ?? null)))
-        );
+        return this.#readLive(args.slice(1)).then((vs) => {
+          const bytes = vs.reduce((n, v) => n + (v?.value.length ?? 0), 0);
+          if (bytes > this.#replyBytesMax) return this.#replyTooLarge(bytes);
+          return array(vs.map((v) => bulk(v?.value ?? null)));
+        });
       case "mset":
       case "msetnx":
         if (args.length % 2 === 0) {
@@ -413,6 +419,12 @@ export class CommandExecutor {
       default:
         return error(`ERR unknown command '${name}'`);
     }
+  }
+
+  #replyTooLarge(bytes: number): Reply {
+    return error(
+      `ERR reply too large: ${bytes} bytes; at most ${this.#replyBytesMax} (replyBytesMax)`,
+    );
   }
 
   async #readLive(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
@@ -825,6 +837,8 @@ export class CommandExecutor {
       limit,
       nowMs: this.#o.now(),
     });
+    const bytes = r.rows.reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (bytes > this.#replyBytesMax) return this.#replyTooLarge(bytes);
     return map([
       ["rows", array(r.rows.map(([k, v]) => array([bulk(k), bulk(v)])))],
       ["rowsReturned", integer(r.rowsReturned)],

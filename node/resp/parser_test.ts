@@ -169,3 +169,29 @@ Deno.test("encoder output decodes back (RESP3 exactly, RESP2 in its fallback for
   assert.equal(two({ kind: "verbatim", format: "txt", text: "hi" }), "$2\r\nhi\r\n");
   assert.equal(td.decode(encodeReply(error("ERR a\r\nb"), 2)), "-ERR a  b\r\n");
 });
+
+Deno.test("reply decoder gives the same replies however the bytes are cut", () => {
+  const w = samples.map((r) => encodeReply(r, 3));
+  const all = new Uint8Array(w.reduce((n, b) => n + b.length, 0));
+  let off = 0;
+  for (const b of w) {
+    all.set(b, off);
+    off += b.length;
+  }
+  const want = samples.map((r) =>
+    showReply(r).replaceAll("nil[]", "null").replaceAll("nil", "null")
+  );
+  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1 }), (sizes) => {
+    const p = new ReplyParser();
+    const got: string[] = [];
+    let at = 0;
+    let i = 0;
+    while (at < all.length) {
+      const n = sizes[i++ % sizes.length]!;
+      p.feed(all.subarray(at, at + n));
+      at += n;
+      for (let r = p.next(); r !== undefined; r = p.next()) got.push(showReply(r));
+    }
+    assert.deepEqual(got, want);
+  }));
+});

@@ -31,8 +31,9 @@ export class RespDecodeError extends Error {
  * ```
  */
 export class ReplyParser {
-  #buf = new Uint8Array(0);
+  #buf = new Uint8Array(4096);
   #pos = 0;
+  #end = 0;
   readonly #bytesMax: number;
 
   /** @param bytesMax the largest amount of buffered, undecoded bytes */
@@ -41,20 +42,30 @@ export class ReplyParser {
   }
 
   /**
-   * Appends received bytes.
+   * Appends received bytes (amortized: the buffer doubles when full).
    * @param chunk bytes
    * @throws {RespDecodeError} when more than bytesMax bytes are buffered
    */
   feed(chunk: Uint8Array): void {
-    const rest = this.#buf.subarray(this.#pos);
-    if (rest.length + chunk.length > this.#bytesMax) {
+    const used = this.#end - this.#pos;
+    if (used + chunk.length > this.#bytesMax) {
       throw new RespDecodeError(`Cannot buffer reply: more than ${this.#bytesMax} bytes`);
     }
-    const next = new Uint8Array(rest.length + chunk.length);
-    next.set(rest);
-    next.set(chunk, rest.length);
-    this.#buf = next;
-    this.#pos = 0;
+    if (this.#end + chunk.length > this.#buf.length) {
+      let size = this.#buf.length;
+      while (size < used + chunk.length) size *= 2;
+      if (size === this.#buf.length) {
+        this.#buf.copyWithin(0, this.#pos, this.#end);
+      } else {
+        const next = new Uint8Array(size);
+        next.set(this.#buf.subarray(this.#pos, this.#end));
+        this.#buf = next;
+      }
+      this.#pos = 0;
+      this.#end = used;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
   }
 
   /**
@@ -70,7 +81,7 @@ export class ReplyParser {
   }
 
   #line(): string | undefined {
-    for (let i = this.#pos; i + 1 < this.#buf.length; i++) {
+    for (let i = this.#pos; i + 1 < this.#end; i++) {
       if (this.#buf[i] === 13 && this.#buf[i + 1] === 10) {
         const s = decoder.decode(this.#buf.subarray(this.#pos, i));
         this.#pos = i + 2;
@@ -81,7 +92,7 @@ export class ReplyParser {
   }
 
   #bytes(n: number): Uint8Array | undefined {
-    if (this.#buf.length - this.#pos < n + 2) return undefined;
+    if (this.#end - this.#pos < n + 2) return undefined;
     const out = this.#buf.slice(this.#pos, this.#pos + n);
     this.#pos += n + 2;
     return out;
@@ -104,7 +115,7 @@ export class ReplyParser {
   }
 
   #value(): Reply | undefined {
-    if (this.#pos >= this.#buf.length) return undefined;
+    if (this.#pos >= this.#end) return undefined;
     const type = this.#buf[this.#pos++]!;
     const line = this.#line();
     if (line === undefined) return undefined;
