@@ -209,7 +209,7 @@ export class ProgressTracker {
 
   /** The largest index replicated on a quorum of voters. */
   committed(): number {
-    if (this.voters.size === 0) return Number.MAX_SAFE_INTEGER; // as in etcd: no quorum to wait for
+    if (this.voters.size === 0) return 0; // no voters: nothing can be committed by counting
     const matches: number[] = [];
     for (const id of this.voters) matches.push(this.progress.get(id)?.match ?? 0);
     matches.sort((a, b) => b - a);

@@ -142,7 +142,12 @@ export class MemoryStorage implements Storage {
    */
   applySnapshot(snap: Snapshot): void {
     if (snap.metadata.index <= this.#snapshot.metadata.index) return;
-    this.#snapshot = snap;
+    // Keep our own copy of the membership: the caller's arrays may change later.
+    const md = snap.metadata;
+    this.#snapshot = {
+      metadata: { index: md.index, term: md.term, confState: copyConfState(md.confState) },
+      data: snap.data,
+    };
     this.#ents = [{
       term: snap.metadata.term,
       index: snap.metadata.index,

@@ -87,7 +87,7 @@ function run(o: RunOptions): RunResult {
   for (const id of ids) {
     const storage = new MemoryStorage();
     storage.applySnapshot({
-      metadata: { index: 1, term: 1, confState: { voters: ids, learners: [] } },
+      metadata: { index: 1, term: 1, confState: { voters: [...ids], learners: [] } },
       data: enc.encode("[]"),
     });
     storage.setHardState({ term: 1, vote: 0, commit: 1 });
