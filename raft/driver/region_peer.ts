@@ -11,6 +11,7 @@
 import {
   type Config,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
   RawNode,
@@ -59,6 +60,8 @@ export interface PeerObserver {
   softState?(id: NodeId, state: SoftState, term: number): void;
   /** Committed entries (all kinds) were applied, in order. */
   applied?(id: NodeId, entries: readonly Entry[]): void;
+  /** A hard state was persisted (after its `Ready`'s entries, before its messages went out). */
+  persisted?(id: NodeId, hardState: HardState): void;
   /** The state machine was replaced by a leader's snapshot at `index`. */
   restored?(id: NodeId, index: number): void;
 }
@@ -456,6 +459,7 @@ export class RegionPeer<R> {
       await this.#storage.save(update, rd.mustSync);
       if (rd.mustSync) this.#stats.syncedReadies++;
       this.#stats.entriesPersisted += rd.entries.length;
+      if (rd.hardState !== undefined) this.#observer.persisted?.(this.id, rd.hardState);
     }
     if (this.#stopped) return;
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.#applied) {

@@ -8,7 +8,13 @@
  * @module
  */
 
-import { type Entry, type NodeId, type PlantName, ProposalDroppedError } from "../core/mod.ts";
+import {
+  type Entry,
+  type HardState,
+  type NodeId,
+  type PlantName,
+  ProposalDroppedError,
+} from "../core/mod.ts";
 import {
   encodeKvRequest,
   type KvRequest,
@@ -187,6 +193,7 @@ class Simulation {
   readonly #leaders = new Map<number, NodeId>();
   readonly #committed = new Map<number, { term: number; data: string }>();
   readonly #lastApplied = new Map<NodeId, number>();
+  readonly #lastCommit = new Map<NodeId, number>();
   readonly #clients: Client[] = [];
   readonly #stats: SimStats = {
     events: 0,
@@ -210,6 +217,14 @@ class Simulation {
   readonly #chaosGapMs: number;
   /** Chance that a new leader is crashed within a few milliseconds of its election. */
   readonly #leaderCrashP: number;
+  /** Per-seed mix of fault actions, so that seeds differ in character. */
+  readonly #weights: {
+    partition: number;
+    isolate: number;
+    heal: number;
+    crash: number;
+    leaderCrash: number;
+  };
   readonly #faultEnd: number;
   readonly #clientEnd: number;
   #now = 0;
@@ -250,6 +265,13 @@ class Simulation {
     this.#msgBytesMax = this.#chaos.pick([256, 1024, 4096]);
     this.#chaosGapMs = this.#chaos.range(100, 400);
     this.#leaderCrashP = this.#faults.has("crash") ? this.#chaos.range(0, 0.5) : 0;
+    this.#weights = {
+      partition: this.#chaos.range(0.05, 1),
+      isolate: this.#chaos.range(0.05, 1),
+      heal: this.#chaos.range(0.05, 1),
+      crash: this.#chaos.range(0.05, 1),
+      leaderCrash: this.#chaos.range(0.05, 1),
+    };
     this.#ids = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
     for (const id of this.#ids) {
       // Tick rates differ by less than the stated drift bound (ratio < 1 + DRIFT_RATIO_MAX).
@@ -454,6 +476,9 @@ class Simulation {
           applied: (id, entries) => {
             if (!inc.dead) this.#onApplied(id, entries);
           },
+          persisted: (id, hs) => {
+            if (!inc.dead) this.#onPersisted(id, hs);
+          },
           restored: (id, index) => {
             if (!inc.dead) this.#lastApplied.set(id, index);
           },
@@ -544,19 +569,33 @@ class Simulation {
   }
 
   #chaosStep(): void {
-    const options: (() => void)[] = [];
+    const options: [number, () => void][] = [];
+    const w = this.#weights;
     if (this.#faults.has("partition")) {
-      options.push(() => this.#partition());
-      if (this.#blocked.size > 0) options.push(() => this.#blocked.clear());
+      options.push([w.partition, () => this.#partition()]);
+      const leader = [...this.#slots.values()].find((s) => s.inc.peer?.isLeader === true);
+      if (leader !== undefined) options.push([w.isolate, () => this.#isolate(leader.id)]);
+      if (this.#blocked.size > 0) options.push([w.heal, () => this.#blocked.clear()]);
     }
     if (this.#faults.has("crash")) {
       const up = [...this.#slots.values()].filter((s) => !s.down);
-      if (up.length > 0) options.push(() => this.#crash(this.#chaos.pick(up)));
+      if (up.length > 0) options.push([w.crash, () => this.#crash(this.#chaos.pick(up))]);
       // Crashing leaders makes the interesting histories (old-term entries, divergent logs).
       const leaders = up.filter((s) => s.inc.peer?.isLeader === true);
-      if (leaders.length > 0) options.push(() => this.#crash(this.#chaos.pick(leaders)));
+      if (leaders.length > 0) {
+        options.push([w.leaderCrash, () => this.#crash(this.#chaos.pick(leaders))]);
+      }
     }
-    if (options.length > 0) this.#chaos.pick(options)();
+    let total = 0;
+    for (const [weight] of options) total += weight;
+    let roll = this.#chaos.range(0, total);
+    for (const [weight, act] of options) {
+      roll -= weight;
+      if (roll < 0) {
+        act();
+        return;
+      }
+    }
   }
 
   #partition(): void {
@@ -586,6 +625,18 @@ class Simulation {
         if (x !== y) this.#blocked.add(`${x}>${y}`);
       }
     }
+  }
+
+  /** Cuts a (presumed) leader off from everyone, both ways. */
+  #isolate(id: NodeId): void {
+    this.#stats.partitions++;
+    this.#blocked.clear();
+    for (const other of this.#ids) {
+      if (other === id) continue;
+      this.#blocked.add(`${id}>${other}`);
+      this.#blocked.add(`${other}>${id}`);
+    }
+    this.#trace(() => `isolate node ${id}`);
   }
 
   #heal(): void {
@@ -723,6 +774,27 @@ class Simulation {
         );
         return;
       }
+    }
+  }
+
+  /**
+   * The leader commit rule (Raft §5.4.2): a leader advances its commit index
+   * only to an entry of its own term, so whenever a leader's persisted commit
+   * grows, the entry there carries the leader's term.
+   */
+  #onPersisted(id: NodeId, hs: HardState): void {
+    const before = this.#lastCommit.get(id) ?? 0;
+    this.#lastCommit.set(id, hs.commit);
+    const peer = this.#slots.get(id)!.inc.peer;
+    if (peer === null || !peer.isLeader || hs.commit <= before) return;
+    const s = peer.storage;
+    if (hs.commit < s.firstIndex() || hs.commit > s.lastIndex()) return;
+    const t = s.term(hs.commit);
+    if (t !== hs.term) {
+      this.#violation(
+        `leader commit rule: leader ${id} of term ${hs.term} advanced its commit to ${hs.commit}, ` +
+          `an entry of term ${t} (only entries of the leader's own term may be committed by counting)`,
+      );
     }
   }
 
