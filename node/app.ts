@@ -10,7 +10,10 @@
  * │   ├── regions       DynamicSupervisor of region peers (spire.region.<id>),
  * │   │                 each with its Raft log in <data-dir>/raft/region_<id>
  * │   └── store         store identity, region bootstrap, heartbeats, splits
- * ├── clients           RESP server (RaftBackend: writes proposed, reads by ReadIndex)
+ * ├── clients (rest_for_one)
+ * │   ├── connections   DynamicSupervisor: one temporary process per client connection
+ * │   ├── listener      accepts connections (RESP over the RaftBackend)
+ * │   └── expiry        idle connections closed, expired keys swept
  * └── admin             admin HTTP: /health /ready /stats /regions /tree /metrics
  * ```
  *
@@ -43,7 +46,7 @@ import {
 } from "../supervisor/mod.ts";
 import type { RocksDbTuning } from "../tuning/mod.ts";
 import { AdminServer } from "./admin_http.ts";
-import { ClientServer, type CommandHook } from "./client_server.ts";
+import { ConnectionServer } from "./connection_server.ts";
 import type { NodeConfig } from "./config.ts";
 import { EngineServer } from "./engine_process.ts";
 import { registerEngineMetrics } from "./metrics.ts";
@@ -67,42 +70,6 @@ export interface SpireNodeOptions {
   /** Crash reports of the runtime; default console.error. */
   readonly report?: (line: string) => void;
 }
-
-interface ClientsArgs {
-  readonly services: NodeServices;
-  readonly onCommand: CommandHook;
-  readonly holder: { server?: ClientServer };
-}
-
-const ClientsServer: GenServer<ClientsArgs, { server: ClientServer; args: ClientsArgs }> = {
-  label: "clients",
-  async init(args, ctx) {
-    ctx.trapExit(true);
-    // A killed incarnation could not stop its server: it still holds the port.
-    const previous = args.holder.server;
-    delete args.holder.server;
-    await previous?.stop();
-    const { services } = args;
-    const cfg = services.config;
-    const backend = new RaftBackend({ services });
-    const server = new ClientServer({
-      backend,
-      hostname: cfg.host,
-      port: cfg.port === 0 ? services.listening.client ?? 0 : cfg.port,
-      password: cfg.password,
-      engineStats: () => services.requireEngine("read statistics").getStats(),
-      regions: () => regionsView(services),
-      onCommand: args.onCommand,
-    });
-    services.listening.client = server.start().port;
-    args.holder.server = server;
-    return { state: { server, args } };
-  },
-  async terminate(_reason, state) {
-    if (state.args.holder.server === state.server) delete state.args.holder.server;
-    await state.server.stop();
-  },
-};
 
 interface AdminArgs {
   readonly services: NodeServices;
@@ -228,7 +195,7 @@ export class SpireNode {
   /** What the processes share. */
   readonly services: NodeServices;
   readonly #registry = new PromRegistry();
-  readonly #clients: { server?: ClientServer } = {};
+  #clients: ConnectionServer | undefined;
   #root: Pid | undefined;
   #closeMetrics: () => void = () => {};
   #stopping: Promise<void> | undefined;
@@ -270,9 +237,20 @@ export class SpireNode {
           return undefined;
         }
       },
-      clients: () => node.#clients.server?.stats,
+      clients: () => node.#clients?.stats,
     });
     node.#closeMetrics = hooks.close;
+    node.#clients = new ConnectionServer({
+      backend: new RaftBackend({ services: s }),
+      hostname: cfg.host,
+      port: cfg.port,
+      password: cfg.password,
+      now: s.now,
+      engineStats: () => s.requireEngine("read statistics").getStats(),
+      regions: () => regionsView(s),
+      onCommand: hooks.onCommand,
+      namePrefix: "spire",
+    });
     const children = [
       pdChildSpec({
         dir: `${cfg.dataDir}/pd`,
@@ -290,11 +268,7 @@ export class SpireNode {
         DynamicSupervisor.childSpec("regions", { name: NAMES.regions, label: "regions" }),
         workerSpec("store", StoreServer, s, { name: NAMES.store, shutdown: 10_000 }),
       ], { strategy: "rest_for_one", label: "storage" }),
-      workerSpec("clients", ClientsServer, {
-        services: s,
-        onCommand: hooks.onCommand,
-        holder: node.#clients,
-      }, { name: NAMES.clients, shutdown: 10_000 }),
+      node.#clients.childSpec("clients"),
       workerSpec("admin", AdminProcess, {
         services: s,
         registry: node.#registry,
@@ -323,7 +297,7 @@ export class SpireNode {
 
   /** The client (RESP) port. */
   get clientPort(): number {
-    return this.services.listening.client ?? 0;
+    return this.#clients?.boundPort ?? 0;
   }
 
   /** The admin HTTP port. */
@@ -354,7 +328,7 @@ export class SpireNode {
     const regions = s.regions();
     const led = regions.filter((r) => s.raftInfo.get(r.id)?.leader === true).length;
     const engine = s.engine !== undefined && !s.engine.closed;
-    const clients = this.#clients.server !== undefined;
+    const clients = this.#clients?.listener !== undefined;
     return {
       ready: engine && regions.length > 0 && led === regions.length && clients,
       engine,
@@ -371,7 +345,7 @@ export class SpireNode {
       engine: e === undefined || e.closed ? null : e.getStats(),
       cache: e === undefined || e.closed ? null : e.getCacheInfo(),
       regions: regionsView(this.services),
-      clients: this.#clients.server?.stats ?? null,
+      clients: this.#clients?.stats ?? null,
     };
   }
 

@@ -25,6 +25,7 @@ export const NAMES: {
   readonly regions: string;
   readonly store: string;
   readonly clients: string;
+  readonly connections: string;
   readonly admin: string;
   readonly region: (id: number) => string;
 } = Object.freeze({
@@ -32,7 +33,8 @@ export const NAMES: {
   pd: "spire.pd",
   regions: "spire.regions",
   store: "spire.store",
-  clients: "spire.clients",
+  clients: "spire.listener",
+  connections: "spire.connections",
   admin: "spire.admin",
   /** A region peer's name. */
   region: (id: number): string => `spire.region.${id}`,

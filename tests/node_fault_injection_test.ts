@@ -12,7 +12,7 @@ import { NAMES } from "../node/services.ts";
 import { readAll, runWriters } from "../node/testing.ts";
 import { checkDurability, WriteHistory } from "../node/write_history.ts";
 import { DEFAULT_TUNING } from "../tuning/mod.ts";
-import type { Pid } from "../supervisor/mod.ts";
+import { DynamicSupervisor, type Pid } from "../supervisor/mod.ts";
 
 const RESTART_WINDOW_MS_MAX = 5_000;
 
@@ -26,7 +26,7 @@ async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 10_
   }
 }
 
-Deno.test("fault injection: engine, region peer, PD and client server crash and restart without losing acknowledged writes", async () => {
+Deno.test("fault injection: engine, region peer, PD, listener and a connection crash and recover without losing acknowledged writes", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "spire_faults_" });
   const { config } = resolveNodeConfig({
     overrides: { dataDir, port: 0, adminPort: 0, raftTickMs: 20, regionHeartbeatIntervalMs: 100 },
@@ -89,7 +89,31 @@ Deno.test("fault injection: engine, region peer, PD and client server crash and 
     };
     assert.ok(restarts("engine") >= 1, "engine restart not recorded");
     assert.ok(restarts("pd") >= 1, "pd restart not recorded");
-    assert.ok(restarts("clients") >= 1, "clients restart not recorded");
+    assert.ok(restarts("listener") >= 1, "listener restart not recorded");
+
+    // A connection process: temporary (its socket cannot be restarted). Its client sees the
+    // connection close, reconnects and is served by a new connection process.
+    const conns = await DynamicSupervisor.whichChildren(rt, NAMES.connections);
+    const victim = conns.find((c) => c.pid !== null)?.pid;
+    assert.ok(victim !== undefined && victim !== null, "no connection process");
+    const ackedBefore = history.ackedCount;
+    const killedAt = Date.now();
+    rt.exit(victim, "kill");
+    await waitFor(
+      "writes after a connection process was killed",
+      () => history.ackedCount > ackedBefore + 100 && lastAckMs > killedAt ? true : undefined,
+    );
+    const connected = () =>
+      (node.stats() as { clients: { connectedClients: number } }).clients.connectedClients;
+    await waitFor("all 4 writers connected again", () => connected() === 4 ? true : undefined);
+    console.log(
+      `connection process killed; writes acknowledged again after ${lastAckMs - killedAt} ms`,
+    );
+    const after = await DynamicSupervisor.whichChildren(rt, NAMES.connections);
+    assert.ok(
+      !after.some((c) => String(c.pid) === String(victim)),
+      "the killed connection is listed",
+    );
   } finally {
     stopWriters();
     await writers;
