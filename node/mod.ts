@@ -28,6 +28,11 @@ export {
   resolveNodeConfig,
   type ResolveNodeConfigOptions,
 } from "./config.ts";
+export {
+  ConnectionServer,
+  type ConnectionServerOptions,
+  type ConnectionServerStats,
+} from "./connection_server.ts";
 export { type EngineCall, EngineServer } from "./engine_process.ts";
 export {
   type NodeMetricsHooks,
