@@ -270,6 +270,11 @@ export class LocalBackend implements KvBackend {
   /** @inheritdoc */
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
     if (this.#closed) throw new BackendClosedError();
+    if (keys.length === 1) {
+      // A point read takes the engine's fast path (memory first, no multi-get setup).
+      const b = await this.#engine.get(engineKeyOf(keys[0]!));
+      return [b === undefined ? undefined : decodeValue(b)];
+    }
     const out: (StoredValue | undefined)[] = [];
     for (let i = 0; i < keys.length; i += this.#readKeysMax) {
       const chunk = keys.slice(i, i + this.#readKeysMax).map(engineKeyOf);

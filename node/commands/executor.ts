@@ -90,7 +90,16 @@ export interface ExecutorOptions {
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
 const str = (b: Uint8Array) => latin1.decode(b);
-const lc = (b: Uint8Array) => latin1.decode(b).toLowerCase();
+/** ASCII-lower-cases short names without a decoder call (the per-command hot path). */
+function lc(b: Uint8Array): string {
+  if (b.length > 32) return latin1.decode(b).toLowerCase();
+  let out = "";
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    out += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
+  }
+  return out;
+}
 
 const WRONG_INT = "ERR value is not an integer or out of range";
 const SYNTAX = "ERR syntax error";
