@@ -1,0 +1,79 @@
+/**
+ * The node's client port (one process per connection) under malformed and
+ * oversized input: the offending connection gets a protocol error and is
+ * closed; the node and the other connections are undisturbed.
+ */
+
+import assert from "node:assert/strict";
+import { SpireNode } from "../node/app.ts";
+import { resolveNodeConfig } from "../node/config.ts";
+import { RespClient } from "../node/resp/client.ts";
+import { NAMES } from "../node/services.ts";
+import { DynamicSupervisor } from "../supervisor/mod.ts";
+import { DEFAULT_TUNING } from "../tuning/mod.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("client port: malformed, oversized and cut input never disturbs the node or other connections", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_port_" });
+  const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
+  const node = await SpireNode.start({
+    config,
+    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    report: () => {},
+  });
+  const port = node.clientPort;
+  const steady = await RespClient.connect({ port });
+  try {
+    assert.deepEqual(await steady.call(["SET", "k", "v"]), { kind: "simple", value: "OK" });
+    for (
+      const bad of [
+        "*2\r\n$3\r\nGET\r\n$999999999999\r\n", // a bulk length far over the limit
+        "*1\r\n$-5\r\n", // a negative bulk length
+        "*99999999\r\n", // too many arguments
+      ]
+    ) {
+      const c = await RespClient.connect({ port });
+      await c.sendRaw(enc.encode(bad));
+      const reply = await c.read();
+      assert.ok(
+        reply.kind === "error" && /Protocol error/.test(reply.message),
+        JSON.stringify(reply),
+      );
+      assert.equal(await c.waitClosed(), true);
+      c.close();
+    }
+    // Random bytes and frames cut in the middle, from many connections at once.
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+      const c = await RespClient.connect({ port });
+      const bytes = i % 2 === 0
+        ? Uint8Array.from(
+          { length: 200 + Math.floor(rand() * 2000) },
+          () => Math.floor(rand() * 256),
+        )
+        : enc.encode("*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$10\r\nabc");
+      await c.sendRaw(bytes).catch(() => {});
+      c.close();
+    }));
+    assert.deepEqual(await steady.call(["GET", "k"]), { kind: "bulk", value: enc.encode("v") });
+    assert.deepEqual(await steady.call(["EXISTS", "x"]), { kind: "integer", value: 0 });
+    // Every broken connection's process is gone; only the steady one remains.
+    for (let i = 0; i < 100; i++) {
+      if ((await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length === 1) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(
+      (await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length,
+      1,
+    );
+    assert.equal(node.readiness().ready, true);
+  } finally {
+    steady.close();
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
