@@ -43,7 +43,10 @@ export class MemoryLogStorage implements LogStorage {
   readonly #m: MemoryStorage;
   #saves = 0;
 
-  /** @param confState membership until a snapshot replaces it */
+  /**
+   * Creates a MemoryLogStorage.
+   * @param confState membership until a snapshot replaces it
+   */
   constructor(confState: ConfState = { voters: [], learners: [] }) {
     this.#m = new MemoryStorage(confState);
   }
@@ -53,27 +56,27 @@ export class MemoryLogStorage implements LogStorage {
     return this.#saves;
   }
 
-  /** @returns hard state and membership */
+  /** Returns hard state and membership. */
   initialState(): { hardState: HardState; confState: ConfState } {
     return this.#m.initialState();
   }
-  /** @returns entries in `[lo, hi)` */
+  /** Returns entries in `[lo, hi)`. */
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     return this.#m.entries(lo, hi, maxBytes);
   }
-  /** @returns the term at `index` */
+  /** Returns the term at `index`. */
   term(index: number): number {
     return this.#m.term(index);
   }
-  /** @returns the first index */
+  /** Returns the first index. */
   firstIndex(): number {
     return this.#m.firstIndex();
   }
-  /** @returns the last index */
+  /** Returns the last index. */
   lastIndex(): number {
     return this.#m.lastIndex();
   }
-  /** @returns the latest snapshot */
+  /** Returns the latest snapshot. */
   snapshot(): Snapshot {
     return this.#m.snapshot();
   }

@@ -29,6 +29,7 @@ export class NotLeaderError extends Error {
   /** The leader this peer knows of, or 0. */
   readonly leaderHint: NodeId;
   /**
+   * Creates a NotLeaderError.
    * @param message what was refused
    * @param leaderHint the known leader or 0
    */
@@ -44,7 +45,10 @@ export class NotLeaderError extends Error {
  * (leadership changed or the peer stopped): it may still commit.
  */
 export class OutcomeUnknownError extends Error {
-  /** @param message why the outcome is unknown */
+  /**
+   * Creates a OutcomeUnknownError.
+   * @param message why the outcome is unknown
+   */
   constructor(message: string) {
     super(message);
     this.name = "OutcomeUnknownError";
@@ -136,6 +140,7 @@ export interface PeerStats {
  * {@link read}.
  */
 export class RegionPeer<R> {
+  /** This peer's node id. */
   readonly id: NodeId;
   readonly #node: RawNode;
   readonly #storage: LogStorage;

@@ -142,7 +142,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.#applied = snapshot.metadata.index;
   }
 
-  /** @returns the last applied index */
+  /** Returns the last applied index. */
   appliedIndex(): number {
     return this.#applied;
   }

@@ -185,7 +185,10 @@ export class HistoryRecorder {
   readonly #events: HistoryEvent[] = [];
   readonly #eventsMax: number;
 
-  /** @param eventsMax the most events kept; recording more throws RangeError */
+  /**
+   * Creates a HistoryRecorder.
+   * @param eventsMax the most events kept; recording more throws RangeError
+   */
   constructor(eventsMax: number) {
     if (!Number.isInteger(eventsMax) || eventsMax < 1) {
       throw new RangeError(`Cannot create HistoryRecorder: eventsMax ${eventsMax} must be >= 1`);

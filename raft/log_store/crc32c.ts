@@ -38,6 +38,7 @@ export class Crc32c {
   }
 
   /**
+   * Checksums a range of bytes.
    * @param data bytes to checksum
    * @param start first byte (default 0)
    * @param end one past the last byte (default `data.length`)

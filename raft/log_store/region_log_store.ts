@@ -38,6 +38,7 @@ export class CorruptLogError extends Error {
   /** Byte offset of the damaged record in that file. */
   readonly offset: number;
   /**
+   * Creates a CorruptLogError.
    * @param path the file
    * @param offset the offset of the bad record
    * @param reason what is wrong
@@ -178,12 +179,12 @@ export class RegionLogStore implements Storage {
 
   // ---- Storage (reads, from memory) ----
 
-  /** @returns the recovered hard state and the snapshot's membership. */
+  /** Returns the recovered hard state and the snapshot's membership. */
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.#hardState, confState: this.#snapshot.metadata.confState };
   }
 
-  /** @returns entries in `[lo, hi)`, at most `maxBytes` (at least one). */
+  /** Returns entries in `[lo, hi)`, at most `maxBytes` (at least one). */
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo <= this.#offset) {
       throw new CompactedError(
@@ -206,7 +207,7 @@ export class RegionLogStore implements Storage {
     return out;
   }
 
-  /** @returns the term at `index` (`firstIndex() - 1 <= index <= lastIndex()`). */
+  /** Returns the term at `index` (`firstIndex() - 1 <= index <= lastIndex()`). */
   term(index: number): number {
     if (index < this.#offset) {
       throw new CompactedError(
@@ -219,17 +220,17 @@ export class RegionLogStore implements Storage {
     return index === this.#offset ? this.#offsetTerm : this.#ents[index - this.#offset - 1]!.term;
   }
 
-  /** @returns the first index held. */
+  /** Returns the first index held. */
   firstIndex(): number {
     return this.#offset + 1;
   }
 
-  /** @returns the last index (the compaction point when empty). */
+  /** Returns the last index (the compaction point when empty). */
   lastIndex(): number {
     return this.#offset + this.#ents.length;
   }
 
-  /** @returns the latest snapshot. */
+  /** Returns the latest snapshot. */
   snapshot(): Snapshot {
     return this.#snapshot;
   }

@@ -28,7 +28,10 @@ export interface SimDiskOptions {
 
 /** Thrown when a handle opened before a simulated crash is used after it. */
 export class DiskCrashedError extends Error {
-  /** @param message what was attempted */
+  /**
+   * Creates a DiskCrashedError.
+   * @param message what was attempted
+   */
   constructor(message: string) {
     super(message);
     this.name = "DiskCrashedError";
@@ -58,7 +61,10 @@ export class SimDisk implements FileSystem {
   #epoch = 0;
   #syncs = 0;
 
-  /** @param options injected sync delay */
+  /**
+   * Creates a SimDisk.
+   * @param options injected sync delay
+   */
   constructor(options: SimDiskOptions = {}) {
     this.#syncDelay = options.syncDelay ?? (() => Promise.resolve());
   }

@@ -18,7 +18,10 @@
 export class Prng {
   readonly #s = new Uint32Array(4);
 
-  /** @param seed any integer; only its low 32 bits matter */
+  /**
+   * Creates a Prng.
+   * @param seed any integer; only its low 32 bits matter
+   */
   constructor(seed: number) {
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -32,7 +35,7 @@ export class Prng {
     if ((this.#s[0]! | this.#s[1]! | this.#s[2]! | this.#s[3]!) === 0) this.#s[0] = 1;
   }
 
-  /** @returns the next 32-bit unsigned integer */
+  /** Returns the next 32-bit unsigned integer. */
   nextUint32(): number {
     const s = this.#s;
     const s0 = s[0]!, s1 = s[1]!, s2 = s[2]!, s3 = s[3]!;
@@ -48,12 +51,13 @@ export class Prng {
     return result;
   }
 
-  /** @returns a uniform number in [0, 1) */
+  /** Returns a uniform number in [0, 1). */
   next(): number {
     return this.nextUint32() / 4294967296;
   }
 
   /**
+   * Draws an integer.
    * @param n exclusive upper bound (> 0)
    * @returns a uniform integer in [0, n)
    */
@@ -62,6 +66,7 @@ export class Prng {
   }
 
   /**
+   * Draws a number in a range.
    * @param lo inclusive lower bound
    * @param hi exclusive upper bound
    * @returns a uniform number in [lo, hi)
@@ -71,6 +76,7 @@ export class Prng {
   }
 
   /**
+   * Flips a biased coin.
    * @param p probability in [0, 1]
    * @returns true with probability `p`
    */
@@ -79,6 +85,7 @@ export class Prng {
   }
 
   /**
+   * Picks an element.
    * @param items a non-empty array
    * @returns one of its elements
    */
@@ -87,12 +94,12 @@ export class Prng {
     return items[this.int(items.length)]!;
   }
 
-  /** @returns an independent generator seeded from this one */
+  /** Returns an independent generator seeded from this one. */
   fork(): Prng {
     return new Prng(this.nextUint32());
   }
 
-  /** @returns a `() => number` bound to this generator, for APIs that take one */
+  /** Returns a `() => number` bound to this generator, for APIs that take one. */
   fn(): () => number {
     return () => this.next();
   }

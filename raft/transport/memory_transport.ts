@@ -41,7 +41,10 @@ export class MemoryNetwork {
   #closed = false;
   #delivered = 0;
 
-  /** @param options queue limit */
+  /**
+   * Creates a MemoryNetwork.
+   * @param options queue limit
+   */
   constructor(options: MemoryNetworkOptions = {}) {
     this.#queueFramesMax = options.queueFramesMax ?? 65_536;
     if (!Number.isSafeInteger(this.#queueFramesMax) || this.#queueFramesMax < 1) {
