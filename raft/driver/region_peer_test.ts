@@ -133,9 +133,11 @@ Deno.test("region peer restarts from its durable log and catches up by chunked s
   }
   assert.equal(p3.applied, leader.applied);
   assert.ok(leader.stats.snapshotChunksSent > 1, "the snapshot must travel in chunks");
-  // Peer 3 now has every value: make it leader and read.
-  for (let i = 0; i < 30; i++) await settle();
-  const l3 = await elect(c, 3);
+  // Peer 3 now has every value: hand it the leadership and read there.
+  leader.transferLeader(3);
+  const l3 = c.peers.get(3)!;
+  for (let i = 0; i < 100 && !l3.isLeader; i++) await settle();
+  assert.ok(l3.isLeader, "leadership transfer to peer 3 failed");
   assert.equal(await l3.read(get("b79")), "y79");
   assert.equal(await l3.read(get("a3")), "x3");
   await c.stop();
