@@ -213,6 +213,8 @@ Deno.test("redis-cli: every supported command, RESP2 and RESP3", async () => {
       [["SELECT", "1"], "ERR DB index is out of range"],
       [["CLIENT", "SETNAME", "cli"], "OK"],
       [["COMMAND", "COUNT"], "39"],
+      [["CLIENT", "SETINFO", "LIB-NAME", "mylib"], "OK"],
+      [["CLIENT", "SETINFO", "BOGUS", "x"], "ERR Unrecognized option 'BOGUS'"],
       [["INCRBY", "a", "x"], "ERR value is not an integer or out of range"],
       [["GET"], "ERR wrong number of arguments for 'get' command"],
       [["FLUSHDB"], "OK"],

@@ -398,6 +398,15 @@ const SUBCOMMANDS: Record<string, Row[]> = {
       "connection",
       "Lists open connections",
     ],
+    [
+      "client|setinfo",
+      4,
+      "noscript loading stale",
+      NO_KEYS,
+      "@slow @connection",
+      "connection",
+      "Sets information about the client library (lib-name, lib-ver)",
+    ],
   ],
   command: [
     [

@@ -50,6 +50,10 @@ export interface Session {
   authed: boolean;
   /** Set by QUIT: close the connection after sending the reply. */
   closeAfterReply: boolean;
+  /** Client library name (CLIENT SETINFO LIB-NAME). */
+  libName?: string | undefined;
+  /** Client library version (CLIENT SETINFO LIB-VER). */
+  libVer?: string | undefined;
   /** Time of the last command (ms). */
   lastCommandMs: number;
   /** Name of the last command. */
@@ -686,6 +690,8 @@ export class CommandExecutor {
       "db=0",
       `resp=${s.resp}`,
       `cmd=${s.lastCommand}`,
+      `lib-name=${s.libName ?? ""}`,
+      `lib-ver=${s.libVer ?? ""}`,
     ].join(" ");
   }
 
@@ -701,6 +707,19 @@ export class CommandExecutor {
       }
       case "getname":
         return bulk(session.name ?? null);
+      case "setinfo": {
+        const attr = lc(args[2]!);
+        const value = args[3]!;
+        if (attr !== "lib-name" && attr !== "lib-ver") {
+          return error(`ERR Unrecognized option '${str(args[2]!)}'`);
+        }
+        if (!value.every((b) => b >= 33 && b <= 126)) {
+          return error(`ERR ${attr} cannot contain spaces, newlines or special characters.`);
+        }
+        if (attr === "lib-name") session.libName = str(value);
+        else session.libVer = str(value);
+        return OK;
+      }
       case "id":
         return integer(session.id);
       case "info":
