@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Engine } from "./engine.ts";
+import { Engine, type ScanBatch } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import { b, collect, key, s, tempEngine } from "./_test_util.ts";
 
@@ -191,7 +191,8 @@ Deno.test("snapshot isolation: gets, getBatch, scans and counts see the snapshot
   assert.equal(await t.engine.countRange(EMPTY, EMPTY, { snapshot: snap }), 100);
   assert.equal(await t.engine.countRange(EMPTY, EMPTY), 199);
   const rest = await collect(scan);
-  const values = [first.value!, ...rest].flatMap((x) => x.entries.map((e) => s(e.value)));
+  const batches: ScanBatch[] = [first.value!, ...rest];
+  const values = batches.flatMap((x) => x.entries.map((e) => s(e.value)));
   assert.equal(values.length, 100);
   assert.ok(values.every((v) => v === "before"));
   snap.release();
