@@ -274,3 +274,18 @@ Deno.test("random command sequences get identical replies from Spire and redis-s
     );
   });
 });
+
+Deno.test("after HELLO 3 Spire's RESP3 replies equal redis-server's", async () => {
+  await withBoth(async (spire, redis) => {
+    const [a, b] = await Promise.all([spire.call(["HELLO", "3"]), redis.call(["HELLO", "3"])]);
+    assert.equal(a.kind, "map");
+    assert.equal(b.kind, "map");
+    await compare(spire, redis, EDGE_CASES.filter((c) => c[0] !== "HELLO" && c[0] !== "QUIT"));
+    await compare(spire, redis, [
+      ["MSET", "x", "1", "y", "2"],
+      ["MGET", "x", "nope", "y"],
+      ["SCAN", "0", "COUNT", "100"],
+      ["GETDEL", "nope"],
+    ]);
+  });
+});
