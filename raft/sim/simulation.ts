@@ -288,6 +288,11 @@ class Simulation {
     }
   }
 
+  /** The simulated time shown in histories, in milliseconds to 0.01. */
+  #clock(): number {
+    return Math.round(this.#now * 100) / 100;
+  }
+
   #trace(what: () => string): void {
     if (this.#cfg.trace !== undefined) this.#cfg.trace(`t=${this.#now.toFixed(2)} ${what()}`);
   }
@@ -663,7 +668,7 @@ class Simulation {
     const token = ++c.opToken;
     const process = c.process;
     this.#stats.ops++;
-    this.#history.invoke(process, op, this.#now);
+    this.#history.invoke(process, op, this.#clock());
     const next = () => this.#at(this.#now + r.range(0, 20), () => this.#clientStep(c));
     const target = c.guess;
     let why = "";
@@ -676,14 +681,14 @@ class Simulation {
       if (kind === "ok") {
         this.#stats.okOps++;
         if (this.#now >= this.#faultEnd) this.#okAfterFaults++;
-        if (op.f === "put") this.#history.ok(process, this.#now);
-        else this.#history.ok(process, this.#now, result);
+        if (op.f === "put") this.#history.ok(process, this.#clock());
+        else this.#history.ok(process, this.#clock(), result);
       } else if (kind === "fail") {
         this.#stats.failedOps++;
-        this.#history.fail(process, this.#now);
+        this.#history.fail(process, this.#clock());
       } else {
         this.#stats.unknownOps++;
-        this.#history.info(process, this.#now);
+        this.#history.info(process, this.#clock());
         c.process = this.#nextProcess++;
       }
       next();
