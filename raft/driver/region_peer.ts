@@ -108,6 +108,7 @@ interface PendingProposal<R> {
 }
 
 interface PendingRead<R> {
+  readonly seq: number;
   readonly request: Uint8Array;
   index: number;
   resolve(r: R): void;
@@ -138,6 +139,25 @@ export interface PeerStats {
  * node layer wraps it in an actor. Call {@link tick} on a timer, hand it
  * received frames with {@link receive}, and ask it for {@link propose} and
  * {@link read}.
+ *
+ * @example
+ * ```ts
+ * import { KvStateMachine, MemoryLogStorage, RegionPeer, encodeKvRequest } from "./mod.ts";
+ * import { MemoryNetwork } from "../transport/mod.ts";
+ * const net = new MemoryNetwork();
+ * const slot: { peer?: RegionPeer<unknown> } = {};
+ * const peer = await RegionPeer.start({
+ *   id: 1, peers: [1], storage: new MemoryLogStorage(), stateMachine: new KvStateMachine(),
+ *   transport: net.endpoint(1, (f) => slot.peer?.receive(f)), random: () => 0.5,
+ * });
+ * slot.peer = peer;
+ * peer.campaign();
+ * while (!peer.isLeader) await new Promise((r) => setTimeout(r, 1));
+ * await peer.propose(encodeKvRequest({ f: "put", key: "k", value: "v" }));
+ * if (await peer.read(encodeKvRequest({ f: "get", key: "k" })) !== "v") throw new Error("lost");
+ * await peer.stop();
+ * net.close();
+ * ```
  */
 export class RegionPeer<R> {
   /** This peer's node id. */
@@ -351,7 +371,7 @@ export class RegionPeer<R> {
       v.setFloat64(4, seq, true);
       this.#node.readIndex(ctx);
       const { promise, resolve, reject } = Promise.withResolvers<R>();
-      this.#reads.set(seq, { request, index: -1, resolve, reject });
+      this.#reads.set(seq, { seq, request, index: -1, resolve, reject });
       this.#kick();
       return promise;
     } catch (error) {
@@ -534,12 +554,7 @@ export class RegionPeer<R> {
   async #serveReads(): Promise<void> {
     while (this.#readyReads.length > 0 && this.#readyReads[0]!.index <= this.#applied) {
       const read = this.#readyReads.shift()!;
-      for (const [seq, r] of this.#reads) {
-        if (r === read) {
-          this.#reads.delete(seq);
-          break;
-        }
-      }
+      this.#reads.delete(read.seq);
       try {
         read.resolve(await this.#sm.query(read.request));
       } catch (error) {
