@@ -159,6 +159,7 @@ export class ClientServer {
   };
 
   /**
+   * Creates a server; nothing listens until {@link ClientServer.start}.
    * @param options backend, address, limits and sources
    * @throws {RangeError} for invalid limits
    */

@@ -171,6 +171,7 @@ export class LocalBackend implements KvBackend {
   batchesWritten = 0;
 
   /**
+   * Creates a backend over an open engine.
    * @param options the engine, clock and queue limits
    * @throws {RangeError} for limits that are not positive integers
    */
@@ -196,7 +197,7 @@ export class LocalBackend implements KvBackend {
     }
   }
 
-  /** @inheritdoc */
+  /** Queues a write; resolves with its reply once applied, or BUSY when the queue is full. */
   execute(cmd: WriteCommand): Promise<Reply> {
     if (this.#closed) return Promise.reject(new BackendClosedError());
     if (this.#queue.length >= this.#writeQueueMax) {
@@ -267,7 +268,7 @@ export class LocalBackend implements KvBackend {
     for (const [p, reply] of done) p.resolve(reply);
   }
 
-  /** @inheritdoc */
+  /** Reads stored values (expired ones included), by chunks of readKeysMax. */
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
     if (this.#closed) throw new BackendClosedError();
     if (keys.length === 1) {
@@ -284,7 +285,7 @@ export class LocalBackend implements KvBackend {
     return out;
   }
 
-  /** @inheritdoc */
+  /** Reads up to `limit` entries with keys after `after`, in key order. */
   async scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage> {
     if (this.#closed) throw new BackendClosedError();
     const start = after === undefined ? USER_KEY_RANGE.start : successor(engineKeyOf(after));
@@ -303,7 +304,7 @@ export class LocalBackend implements KvBackend {
     return { entries: done ? entries : entries.slice(0, limit), done };
   }
 
-  /** @inheritdoc */
+  /** Counts stored keys with a keys-only scan (O(keys)). */
   async dbsize(): Promise<number> {
     if (this.#closed) throw new BackendClosedError();
     let n = 0;
@@ -316,7 +317,7 @@ export class LocalBackend implements KvBackend {
     return n;
   }
 
-  /** @inheritdoc */
+  /** Scans live user keys in [start, end) with the engine's cost figures. */
   async scanRange(
     start: Uint8Array,
     end: Uint8Array,

@@ -226,6 +226,7 @@ export class CommandExecutor {
   #keyspaceCache: { atMs: number; keys: number } | undefined;
 
   /**
+   * Creates an executor.
    * @param options backend, clock, password and sources
    * @throws {RangeError} for limits that are not positive integers
    */

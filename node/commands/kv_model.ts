@@ -25,7 +25,7 @@ export const USER_KEY_RANGE: { readonly start: Uint8Array; readonly end: Uint8Ar
   });
 
 /** The largest expiry time Spire stores, in ms since the epoch (2^53 - 1). */
-export const EXPIRE_AT_MS_MAX = Number.MAX_SAFE_INTEGER;
+export const EXPIRE_AT_MS_MAX: number = Number.MAX_SAFE_INTEGER;
 
 /**
  * The largest user key, in bytes: the engine's key limit (64 KiB) minus the

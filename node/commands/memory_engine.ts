@@ -99,7 +99,7 @@ export class MemoryEngine implements EngineLike {
     return lo;
   }
 
-  /** @inheritdoc */
+  /** Reads one key. */
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
     const i = this.#find(key);
     const k = this.#keys[i];
@@ -108,14 +108,14 @@ export class MemoryEngine implements EngineLike {
     );
   }
 
-  /** @inheritdoc */
+  /** Reads several keys. */
   async getBatch(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
     const out: (Uint8Array | undefined)[] = [];
     for (const k of keys) out.push(await this.get(k));
     return out;
   }
 
-  /** @inheritdoc */
+  /** Applies operations in order, atomically (nothing can interleave). */
   writeBatch(ops: readonly EngineOp[]): Promise<void> {
     this.writeBatches++;
     for (const op of ops) {
@@ -146,7 +146,7 @@ export class MemoryEngine implements EngineLike {
     return Promise.resolve();
   }
 
-  /** @inheritdoc */
+  /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   async *scanRange(
     start: Uint8Array,
     end: Uint8Array,

@@ -308,7 +308,10 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
 
 /** Thrown by {@link decodeWriteCommand} for bytes that are not a write command. */
 export class WriteCommandDecodeError extends Error {
-  /** @param message what is wrong */
+  /**
+   * Creates the error.
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super(message);
     this.name = "WriteCommandDecodeError";

@@ -47,7 +47,10 @@ export class ConnectionClosedError extends Error {
 
 /** Thrown when a reply does not arrive in time; the connection is closed. */
 export class ReadTimeoutError extends Error {
-  /** @param timeoutMs the limit that passed */
+  /**
+   * Creates the error.
+   * @param timeoutMs the limit that passed
+   */
   constructor(timeoutMs: number) {
     super(`Cannot read reply: none within ${timeoutMs} ms (readTimeoutMs)`);
     this.name = "ReadTimeoutError";

@@ -28,7 +28,10 @@ export class ReplyWriter {
   #buf: Uint8Array;
   #len = 0;
 
-  /** @param initialBytes the starting capacity */
+  /**
+   * Creates an empty writer.
+   * @param initialBytes the starting capacity
+   */
   constructor(initialBytes = 4096) {
     this.#buf = new Uint8Array(Math.max(16, initialBytes));
   }

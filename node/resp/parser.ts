@@ -75,7 +75,11 @@ export class RequestParser {
   #bulkLen = -1;
   #requestBytes = 0;
 
-  /** @param limits parser limits (defaults: {@link DEFAULT_REQUEST_LIMITS}) */
+  /**
+   * Creates a parser with empty input.
+   * @param limits parser limits (defaults: {@link DEFAULT_REQUEST_LIMITS})
+   * @throws {RangeError} when a limit is not a positive integer
+   */
   constructor(limits: RequestLimits = DEFAULT_REQUEST_LIMITS) {
     validateRequestLimits(limits);
     this.#limits = limits;

@@ -12,7 +12,10 @@ const decoder = new TextDecoder();
 
 /** Thrown by {@link ReplyParser.next} when the bytes are not valid RESP. */
 export class RespDecodeError extends Error {
-  /** @param message what is wrong */
+  /**
+   * Creates the error.
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super(message);
     this.name = "RespDecodeError";
@@ -36,7 +39,10 @@ export class ReplyParser {
   #end = 0;
   readonly #bytesMax: number;
 
-  /** @param bytesMax the largest amount of buffered, undecoded bytes */
+  /**
+   * Creates a decoder with empty input.
+   * @param bytesMax the largest amount of buffered, undecoded bytes
+   */
   constructor(bytesMax = 1 << 30) {
     this.#bytesMax = bytesMax;
   }
