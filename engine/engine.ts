@@ -182,6 +182,8 @@ interface Native {
   db: Ptr;
   opts: NativeOptions;
   writeOptions: Ptr;
+  /** Unsynced writes on the JS thread: `no_slowdown`, so a stall is refused, not waited out. */
+  noStallWriteOptions: Ptr;
   readOptions: Ptr;
   cacheTierReadOptions: Ptr;
   flushOptions: Ptr;
@@ -194,6 +196,7 @@ function freeNative(n: Native): void {
   const s = n.lib.symbols;
   s.rocksdb_close(n.db);
   s.rocksdb_writeoptions_destroy(n.writeOptions);
+  s.rocksdb_writeoptions_destroy(n.noStallWriteOptions);
   s.rocksdb_readoptions_destroy(n.readOptions);
   s.rocksdb_readoptions_destroy(n.cacheTierReadOptions);
   s.rocksdb_flushoptions_destroy(n.flushOptions);
@@ -233,6 +236,8 @@ export class Engine {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #cursors = new Set<Cursor>();
   readonly #snapshots = new Set<Snapshot>();
+  /** Unsynced writes refused by a write stall and moved to a worker thread. */
+  #stallRetries = 0;
   #state: "open" | "closing" | "closed" = "open";
   #closing: Promise<void> | undefined;
 
@@ -292,6 +297,8 @@ export class Engine {
       if (!skip.has("syncWrites")) {
         sym.rocksdb_writeoptions_set_sync(writeOptions, tuning.syncWrites ? 1 : 0);
       }
+      const noStallWriteOptions = sym.rocksdb_writeoptions_create()!;
+      sym.rocksdb_writeoptions_set_no_slowdown(noStallWriteOptions, 1);
       const readOptions = sym.rocksdb_readoptions_create()!;
       const cacheTierReadOptions = sym.rocksdb_readoptions_create()!;
       sym.rocksdb_readoptions_set_read_tier(cacheTierReadOptions, READ_TIER_BLOCK_CACHE);
@@ -303,6 +310,7 @@ export class Engine {
         db,
         opts,
         writeOptions,
+        noStallWriteOptions,
         readOptions,
         cacheTierReadOptions,
         flushOptions,
@@ -706,21 +714,24 @@ export class Engine {
     this.#checkOpen("put");
     checkKey(key);
     checkValue(value);
-    if (this.#tuning.syncWrites) {
+    if (this.#mustQueueWrites()) {
       // copies: the caller may reuse its buffers before the group is written
       const op: WriteOp = { op: "put", key: key.slice(), value: value.slice() };
       return await this.#committer.submit([op], key.length + value.length);
     }
     this.#sym.rocksdb_put(
       this.#db,
-      this.#native.writeOptions,
+      this.#native.noStallWriteOptions,
       key,
       BigInt(key.length),
       value,
       BigInt(value.length),
       this.#err.bytes,
     );
-    this.#err.check(this.#sym, "Cannot put");
+    if (this.#stalled("Cannot put")) {
+      const op: WriteOp = { op: "put", key: key.slice(), value: value.slice() };
+      return await this.#committer.submit([op], key.length + value.length);
+    }
   }
 
   /**
@@ -730,17 +741,19 @@ export class Engine {
   async delete(key: Uint8Array): Promise<void> {
     this.#checkOpen("delete");
     checkKey(key);
-    if (this.#tuning.syncWrites) {
+    if (this.#mustQueueWrites()) {
       return await this.#committer.submit([{ op: "delete", key: key.slice() }], key.length);
     }
     this.#sym.rocksdb_delete(
       this.#db,
-      this.#native.writeOptions,
+      this.#native.noStallWriteOptions,
       key,
       BigInt(key.length),
       this.#err.bytes,
     );
-    this.#err.check(this.#sym, "Cannot delete");
+    if (this.#stalled("Cannot delete")) {
+      return await this.#committer.submit([{ op: "delete", key: key.slice() }], key.length);
+    }
   }
 
   /**
@@ -759,14 +772,40 @@ export class Engine {
     }
     const bytes = validateOps(ops);
     if (ops.length === 0) return;
-    if (this.#tuning.syncWrites) return await this.#committer.submit(ops.map(copyOp), bytes);
+    if (this.#mustQueueWrites()) return await this.#committer.submit(ops.map(copyOp), bytes);
     const batch = this.#buildBatch([ops]);
+    let stalled: boolean;
     try {
-      this.#sym.rocksdb_write(this.#db, this.#native.writeOptions, batch, this.#err.bytes);
-      this.#err.check(this.#sym, "Cannot writeBatch");
+      this.#sym.rocksdb_write(this.#db, this.#native.noStallWriteOptions, batch, this.#err.bytes);
+      stalled = this.#stalled("Cannot writeBatch");
     } finally {
       this.#sym.rocksdb_writebatch_destroy(batch);
     }
+    if (stalled) return await this.#committer.submit(ops.map(copyOp), bytes);
+  }
+
+  /**
+   * Whether a write must go through the queue: always when writes are synced
+   * (group commit), and for unsynced writes while earlier ones wait there (a
+   * write stall), so that writes apply in call order.
+   */
+  #mustQueueWrites(): boolean {
+    return this.#tuning.syncWrites || this.#committer.busy;
+  }
+
+  /**
+   * After an unsynced write with `no_slowdown`: false when it was applied;
+   * true when RocksDB refused it because writes are stalled (nothing was
+   * written; the caller queues it for a worker thread, where waiting out the
+   * stall does not block the event loop).
+   * @throws {EngineError} for any other failure
+   */
+  #stalled(operation: string): boolean {
+    if (!this.#err.isSet()) return false;
+    const status = this.#err.take(this.#sym) ?? "";
+    if (!status.startsWith(INCOMPLETE)) throw new EngineError(operation, status);
+    this.#stallRetries++;
+    return true;
   }
 
   #buildBatch(requests: readonly (readonly WriteOp[])[]): Ptr {
@@ -1008,6 +1047,7 @@ export class Engine {
       estimatedKeys: this.#property("rocksdb.estimate-num-keys"),
       sstBytes: this.#property("rocksdb.live-sst-files-size"),
       groupCommit: this.#committer.counters,
+      writeStallRetries: this.#stallRetries,
       tickers: t,
       options: this.effectiveOptions(),
     };
@@ -1041,6 +1081,7 @@ export class Engine {
     const sym = this.#sym;
     await sym.rocksdb_close_nb(native.db);
     sym.rocksdb_writeoptions_destroy(native.writeOptions);
+    sym.rocksdb_writeoptions_destroy(native.noStallWriteOptions);
     sym.rocksdb_readoptions_destroy(native.readOptions);
     sym.rocksdb_readoptions_destroy(native.cacheTierReadOptions);
     sym.rocksdb_flushoptions_destroy(native.flushOptions);

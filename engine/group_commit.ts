@@ -104,6 +104,11 @@ export class GroupCommitter<Op> {
     return promise;
   }
 
+  /** Whether a commit is in flight or requests are queued. */
+  get busy(): boolean {
+    return this.#running !== undefined;
+  }
+
   /** Resolves when nothing is queued or in flight. */
   async idle(): Promise<void> {
     while (this.#running !== undefined) await this.#running;

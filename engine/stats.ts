@@ -147,6 +147,8 @@ export interface EngineStats {
   sstBytes: number;
   /** Groups of synced writes committed with one fsync each, and the requests in them. */
   groupCommit: { groups: number; requests: number };
+  /** Unsynced writes that met a write stall and were finished on a worker thread. */
+  writeStallRetries: number;
   /** Every ticker RocksDB keeps, by its name. */
   tickers: Record<string, number>;
   /** The effective options. */

@@ -232,6 +232,8 @@ export const SYMBOLS = {
   rocksdb_writeoptions_destroy: { parameters: ["pointer"], result: "void" },
   // void rocksdb_writeoptions_set_sync(rocksdb_writeoptions_t*, unsigned char);
   rocksdb_writeoptions_set_sync: { parameters: ["pointer", "u8"], result: "void" },
+  // void rocksdb_writeoptions_set_no_slowdown(rocksdb_writeoptions_t*, unsigned char);
+  rocksdb_writeoptions_set_no_slowdown: { parameters: ["pointer", "u8"], result: "void" },
   // rocksdb_flushoptions_t* rocksdb_flushoptions_create(void);
   rocksdb_flushoptions_create: { parameters: [], result: "pointer" },
   // void rocksdb_flushoptions_destroy(rocksdb_flushoptions_t*);
