@@ -86,3 +86,33 @@ Deno.test("globMatch follows Redis's stringmatch rules", () => {
   assert.equal(m("*a*a*a*a*a*a*a*a*a*a*a*b", "a".repeat(200)), false);
   assert.ok(performance.now() - started < 2000);
 });
+
+Deno.test("SCAN cursors are bounded: the oldest is forgotten and then refused", async () => {
+  const { CommandExecutor } = await import("./executor.ts");
+  const b = new LocalBackend({ engine: new MemoryEngine(), now: () => 0 });
+  await b.execute({ op: "mset", entries: ["a", "1", "b", "2", "c", "3"].map(k) });
+  const ex = new CommandExecutor({ backend: b, now: () => 0, scanCursorsMax: 2 });
+  const s = ex.newSession(1, "t");
+  const scan = async (cursor: string) => {
+    const r = await ex.execute(s, ["SCAN", cursor, "COUNT", "1"].map(k));
+    assert.ok(r.kind === "array" && r.items?.[0]?.kind === "bulk");
+    return td.decode(r.items[0].value!);
+  };
+  const first = await scan("0");
+  await scan("0");
+  await scan("0");
+  assert.equal(
+    showReply(await ex.execute(s, ["SCAN", first, "COUNT", "1"].map(k))),
+    "-ERR invalid cursor: unknown or expired SCAN cursor, start again from 0",
+  );
+  const byBytes = new CommandExecutor({ backend: b, now: () => 0, scanCursorsBytesMax: 1 });
+  const s2 = byBytes.newSession(2, "t");
+  const c1 = await (async () => {
+    const r = await byBytes.execute(s2, ["SCAN", "0", "COUNT", "1"].map(k));
+    assert.ok(r.kind === "array" && r.items?.[0]?.kind === "bulk");
+    return td.decode(r.items[0].value!);
+  })();
+  await byBytes.execute(s2, ["SCAN", "0", "COUNT", "1"].map(k));
+  assert.match(showReply(await byBytes.execute(s2, ["SCAN", c1].map(k))), /^-ERR invalid cursor/);
+  await b.close();
+});

@@ -81,6 +81,8 @@ export interface ExecutorOptions {
   readonly regions?: PlainSource;
   /** SCAN cursors remembered at once; the oldest are forgotten first (default 10000). */
   readonly scanCursorsMax?: number;
+  /** Key bytes held by remembered SCAN cursors; the oldest are forgotten first (default 16 MiB). */
+  readonly scanCursorsBytesMax?: number;
   /** Largest SCAN COUNT honoured (default 10000). */
   readonly scanCountMax?: number;
   /** Largest SPIRE.SCANRANGE LIMIT and BATCH (default 100000). */
@@ -138,30 +140,38 @@ function isReply(x: ExpiryParse): x is Reply {
   return "kind" in x;
 }
 
-/** Remembers where SCAN cursors stopped, bounded, oldest forgotten first. */
+/** Remembers where SCAN cursors stopped, bounded in count and bytes, oldest forgotten first. */
 class ScanCursors {
   readonly #max: number;
+  readonly #bytesMax: number;
   readonly #cursors = new Map<bigint, Uint8Array>();
+  #bytes = 0;
   #nextId = 1n;
 
-  constructor(max: number) {
+  constructor(max: number, bytesMax: number) {
     this.#max = max;
+    this.#bytesMax = bytesMax;
   }
 
   save(after: Uint8Array): bigint {
     const id = this.#nextId++;
     this.#cursors.set(id, after);
-    while (this.#cursors.size > this.#max) {
-      const oldest = this.#cursors.keys().next().value;
+    this.#bytes += after.length;
+    while (this.#cursors.size > this.#max || this.#bytes > this.#bytesMax) {
+      const oldest = this.#cursors.entries().next().value;
       if (oldest === undefined) break;
-      this.#cursors.delete(oldest);
+      this.#cursors.delete(oldest[0]);
+      this.#bytes -= oldest[1].length;
     }
     return id;
   }
 
   take(id: bigint): Uint8Array | undefined {
     const after = this.#cursors.get(id);
-    this.#cursors.delete(id);
+    if (after !== undefined) {
+      this.#cursors.delete(id);
+      this.#bytes -= after.length;
+    }
     return after;
   }
 }
@@ -238,7 +248,10 @@ export class CommandExecutor {
       }
       return v;
     };
-    this.#cursors = new ScanCursors(positive("scanCursorsMax", options.scanCursorsMax ?? 10_000));
+    this.#cursors = new ScanCursors(
+      positive("scanCursorsMax", options.scanCursorsMax ?? 10_000),
+      positive("scanCursorsBytesMax", options.scanCursorsBytesMax ?? 16 * 1024 * 1024),
+    );
     this.#scanCountMax = positive("scanCountMax", options.scanCountMax ?? 10_000);
     this.#scanRangeRowsMax = positive("scanRangeRowsMax", options.scanRangeRowsMax ?? 100_000);
     this.#keyspaceCacheMs = options.keyspaceCacheMs ?? 1000;
