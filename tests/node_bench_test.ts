@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { parseBenchmarkCsv, parseNodeBenchArgs, renderResults } from "../bench/node.ts";
+
+Deno.test("bench node: parses redis-benchmark CSV by column name", () => {
+  const rows = parseBenchmarkCsv(
+    '"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"\n' +
+      '"SET","63897.77","0.414","0.120","0.399","0.503","1.055","2.575"\n' +
+      "WARNING: Could not fetch server CONFIG\n",
+  );
+  assert.deepEqual(rows, [{
+    test: "SET",
+    rps: 63897.77,
+    avgMs: 0.414,
+    p50Ms: 0.399,
+    p99Ms: 1.055,
+  }]);
+  assert.throws(() => parseBenchmarkCsv('"test","rps"\n"SET","1"\n'), /no "avg_latency_ms" column/);
+});
+
+Deno.test("bench node: flags are checked and the goals are judged from the same run", () => {
+  assert.equal(parseNodeBenchArgs(["--requests", "5000", "--pipelines", "1,4"]).requests, 5000);
+  assert.deepEqual(parseNodeBenchArgs(["--pipelines", "1,4"]).pipelines, [1, 4]);
+  assert.throws(() => parseNodeBenchArgs(["--clients", "0"]), /--clients: "0" is not an integer/);
+  assert.throws(() => parseNodeBenchArgs(["--fast"]), /unknown flag "--fast"/);
+  const row = (rps: number) => ({ test: "", rps, avgMs: 1, p50Ms: 1, p99Ms: 2 });
+  const results = new Map([
+    ["spire/GET/1", row(60)],
+    ["redis (appendonly no)/GET/1", row(100)],
+    ["spire/SET/1", row(9)],
+    ["redis (appendfsync always)/SET/1", row(10)],
+  ]);
+  const md = renderResults(
+    results,
+    ["spire", "redis (appendonly no)", "redis (appendfsync always)"],
+    [1],
+    "cmd",
+  );
+  assert.match(md, /GET >= 50% of redis-server: met \(60%\)/);
+  assert.match(md, /durable SET >= redis-server appendfsync always: MISSED \(0\.90x\)/);
+});
