@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Compression, RocksDbTuning } from "../tuning/types.ts";
+import { type Compression, COMPRESSIONS, type RocksDbTuning } from "../tuning/types.ts";
 import type { RocksDbSymbols } from "./_ffi/symbols.ts";
 
 /** Fixed leveled-compaction shape (DESIGN §4). */
@@ -24,6 +24,40 @@ const COMPRESSION_CODES: Record<Compression, number> = {
   lz4: 4, // rocksdb_lz4_compression
   zstd: 7, // rocksdb_zstd_compression
 };
+
+/**
+ * Sanity checks of a tuning handed to the engine directly (embedders may skip
+ * `tuning/`, which validates with provenance and friendlier limits).
+ * @throws {TypeError|RangeError} naming the knob, its value and what is allowed
+ */
+export function checkTuning(t: RocksDbTuning): void {
+  const int = (name: keyof RocksDbTuning, min: number, max: number) => {
+    const v = t[name];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+      throw new RangeError(
+        `Invalid tuning ${name}: ${String(v)}; an integer from ${min} to ${max} is allowed`,
+      );
+    }
+  };
+  int("blockCacheSizeBytes", 0, 2 ** 48);
+  int("bloomBitsPerKey", 0, 100);
+  int("writeBufferSizeBytes", 1, 2 ** 40);
+  int("maxWriteBufferNumber", 1, 1000);
+  int("maxBackgroundJobs", 1, 1000);
+  int("rateLimitBytesPerSec", 1, 2 ** 50);
+  if (!COMPRESSIONS.includes(t.compression)) {
+    throw new RangeError(
+      `Invalid tuning compression: ${JSON.stringify(t.compression)}; one of ${
+        COMPRESSIONS.join(", ")
+      } is allowed`,
+    );
+  }
+  if (typeof t.syncWrites !== "boolean") {
+    throw new TypeError(
+      `Invalid tuning syncWrites: ${String(t.syncWrites)}; true or false is allowed`,
+    );
+  }
+}
 
 /** Native objects that must live as long as the database and be freed after it closes. */
 export interface NativeOptions {

@@ -147,3 +147,21 @@ Deno.test("a bad library path fails with LibraryLoadError naming the path and SP
   );
   await assert.rejects(Engine.open({ dataDir: "" }), TypeError);
 });
+
+Deno.test("a tuning out of range is refused before RocksDB is touched", async () => {
+  const dataDir = "/nonexistent/never-created";
+  await assert.rejects(
+    Engine.open({ dataDir, tuning: { blockCacheSizeBytes: -1 } }),
+    /Invalid tuning blockCacheSizeBytes: -1; an integer from 0 to/,
+  );
+  await assert.rejects(Engine.open({ dataDir, tuning: { maxWriteBufferNumber: 0 } }), RangeError);
+  await assert.rejects(Engine.open({ dataDir, tuning: { bloomBitsPerKey: 1.5 } }), RangeError);
+  await assert.rejects(
+    Engine.open({ dataDir, tuning: { compression: "lz5" as "lz4" } }),
+    /Invalid tuning compression: "lz5"; one of none, lz4, zstd is allowed/,
+  );
+  await assert.rejects(
+    Engine.open({ dataDir, tuning: { syncWrites: "yes" as unknown as boolean } }),
+    TypeError,
+  );
+});

@@ -26,6 +26,7 @@ import {
 import type { RocksDbSymbols } from "./_ffi/symbols.ts";
 import {
   buildOptions,
+  checkTuning,
   destroyOptions,
   LEVELED_COMPACTION,
   type NativeOptions,
@@ -267,12 +268,14 @@ export class Engine {
    * @throws {EngineError} when RocksDB cannot open it (locked by another process, unwritable, corrupt)
    * @throws {LibraryLoadError} when librocksdb cannot be loaded
    * @throws {TypeError} when `dataDir` is not a non-empty string
+   * @throws {RangeError} when a tuning value is out of range
    */
   static async open(options: EngineOpenOptions): Promise<Engine> {
     if (typeof options?.dataDir !== "string" || options.dataDir === "") {
       throw new TypeError("Cannot open engine: dataDir must be a non-empty string");
     }
     const tuning: RocksDbTuning = { ...DEFAULT_TUNING, ...options.tuning };
+    checkTuning(tuning);
     try {
       // RocksDB creates only the last path component; a node passes <data-dir>/data.
       Deno.mkdirSync(options.dataDir, { recursive: true });
