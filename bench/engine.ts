@@ -41,8 +41,17 @@ const SYSTEM_NAMES: Record<System, string> = {
   db_bench: "db_bench",
 };
 
-type Phase = "fillseq" | "fillrandom" | "hot" | "cold" | "sync1" | "sync64";
-const PHASES: readonly Phase[] = ["fillseq", "fillrandom", "hot", "cold", "sync1", "sync64"];
+type Phase = "fillseq" | "fillrandom" | "hot" | "cold" | "cold16" | "sync1" | "sync64";
+const PHASES: readonly Phase[] = [
+  "fillseq",
+  "fillrandom",
+  "hot",
+  "cold",
+  "cold16",
+  "sync1",
+  "sync64",
+];
+const COLD_READERS = 16; // matches the "readrandom (data >> cache), 16 readers" workload name
 
 type WorkloadName =
   | "fillseq"
@@ -52,6 +61,7 @@ type WorkloadName =
   | "getBatch 100 keys"
   | "readrandom (data >> cache)"
   | "synced put, 1 writer"
+  | "readrandom (data >> cache), 16 readers"
   | "synced put, 64 writers";
 
 /** Workloads as reported; `unit` is what one op is. */
@@ -62,6 +72,7 @@ const WORKLOADS: readonly { name: WorkloadName; unit: string }[] = [
   { name: "scan 100 keys (random seek)", unit: "scan" },
   { name: "getBatch 100 keys", unit: "batch" },
   { name: "readrandom (data >> cache)", unit: "get" },
+  { name: "readrandom (data >> cache), 16 readers", unit: "get" },
   { name: "synced put, 1 writer", unit: "put" },
   { name: "synced put, 64 writers", unit: "put" },
 ];
@@ -384,6 +395,18 @@ async function runPhase(
       }
     });
     await store.close();
+  } else if (phase === "cold16") {
+    const store = await open(dir, c.smallCacheBytes, false);
+    out["readrandom (data >> cache), 16 readers"] = await timedConcurrent(
+      COLD_READERS,
+      Math.ceil(c.reads / COLD_READERS),
+      async () => {
+        if ((await store.get(keys[Math.floor(random() * c.num)]!)) === undefined) {
+          throw new Error("bench: a written key is missing");
+        }
+      },
+    );
+    await store.close();
   } else if (phase === "sync1") {
     const store = await open(dir, c.cacheBytes, true);
     const value = randomValue(random);
@@ -449,6 +472,15 @@ function dbBenchArgs(phase: Phase, dir: string, c: Config): string[] {
         `--reads=${c.reads}`,
         "--benchmarks=readrandom",
       ];
+    case "cold16":
+      return [
+        ...common.filter((a) => a !== "--threads=1"),
+        "--use_existing_db=1",
+        `--cache_size=${c.smallCacheBytes}`,
+        `--reads=${Math.ceil(c.reads / COLD_READERS)}`,
+        `--threads=${COLD_READERS}`,
+        "--benchmarks=readrandom",
+      ];
     case "sync1":
       return [
         ...common,
@@ -507,6 +539,8 @@ function parseDbBench(phase: Phase, text: string, c: Config): PhaseResult {
     }
     case "cold":
       return { "readrandom (data >> cache)": get("readrandom") };
+    case "cold16":
+      return { "readrandom (data >> cache), 16 readers": get("readrandom") };
     case "sync1":
       return { "synced put, 1 writer": get("fillrandom") };
     case "sync64":
@@ -548,7 +582,9 @@ async function runSystemPhase(
   c: Config,
   configArgs: string[],
 ): Promise<Partial<Record<WorkloadName, Measure>>> {
-  const dir = phase === "hot" || phase === "cold" ? dirs.fillseq! : dirs[phase]!;
+  const dir = phase === "hot" || phase === "cold" || phase === "cold16"
+    ? dirs.fillseq!
+    : dirs[phase]!;
   const root = new URL("..", import.meta.url).pathname;
   let result: PhaseResult;
   let peakRssMb: number;
@@ -730,7 +766,7 @@ async function orchestrate(args: string[]): Promise<number> {
             list[run - 1] = m;
             perSystem.set(name, list);
             console.error(
-              `run ${run} ${system.padEnd(8)} ${name.padEnd(28)} ${
+              `run ${run} ${system.padEnd(8)} ${name.padEnd(40)} ${
                 fmt(m.opsPerSec).padStart(11)
               } ops/s ` +
                 `p50 ${fmt(m.p50Us, 1)} µs p99 ${fmt(m.p99Us, 1)} µs rss ${fmt(m.peakRssMb)} MiB`,

@@ -174,6 +174,16 @@ const INCOMPLETE = "Result incomplete";
 const READ_TIER_BLOCK_CACHE = 1;
 const LEVELS = 7;
 
+/** Most cache-missing point reads sent to a worker thread as one MultiGet. */
+const MISS_GROUP_KEYS_MAX = 256;
+
+interface PendingMiss {
+  key: Uint8Array;
+  snap: NativeSnapshot | undefined;
+  resolve: (value: Uint8Array | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Counts per yield of countRange, so that long counts do not hold the event loop. */
 const COUNT_CHUNK_ROWS = 65_536;
 
@@ -237,6 +247,9 @@ export class Engine {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #cursors = new Set<Cursor>();
   readonly #snapshots = new Set<Snapshot>();
+  /** Point reads that missed the block cache, waiting for a worker thread. */
+  #misses: PendingMiss[] = [];
+  #missRunner: Promise<void> | undefined;
   /** Unsynced writes refused by a write stall and moved to a worker thread. */
   #stallRetries = 0;
   #state: "open" | "closing" | "closed" = "open";
@@ -375,30 +388,75 @@ export class Engine {
     return value;
   }
 
-  async #getFromDisk(
-    key: Uint8Array,
+  /**
+   * A point read that missed the block cache. The first miss goes to a worker
+   * thread at once; misses that arrive while one is in flight queue up and go
+   * together as one MultiGet, so concurrent readers share thread hops (each hop
+   * costs far more than a read from the OS page cache).
+   */
+  #getFromDisk(key: Uint8Array, snap: NativeSnapshot | undefined): Promise<Uint8Array | undefined> {
+    if (snap !== undefined) snap.pending++; // held until its read is done
+    const promise = new Promise<Uint8Array | undefined>((resolve, reject) => {
+      this.#misses.push({ key: key.slice(), snap, resolve, reject });
+    });
+    this.#missRunner ??= this.#runMisses();
+    return promise;
+  }
+
+  async #runMisses(): Promise<void> {
+    try {
+      while (this.#misses.length > 0) {
+        const snap = this.#misses[0]!.snap;
+        const group: PendingMiss[] = [];
+        const rest: PendingMiss[] = [];
+        for (const miss of this.#misses) {
+          (miss.snap === snap && group.length < MISS_GROUP_KEYS_MAX ? group : rest).push(miss);
+        }
+        this.#misses = rest;
+        try {
+          const values = await this.#readMisses(group, snap);
+          group.forEach((miss, i) => miss.resolve(values[i]));
+        } catch (error) {
+          for (const miss of group) miss.reject(error);
+        } finally {
+          if (snap !== undefined) {
+            snap.pending -= group.length;
+            this.#settleSnapshot(snap);
+          }
+        }
+      }
+    } finally {
+      this.#missRunner = undefined;
+    }
+  }
+
+  async #readMisses(
+    group: PendingMiss[],
     snap: NativeSnapshot | undefined,
-  ): Promise<Uint8Array | undefined> {
+  ): Promise<(Uint8Array | undefined)[]> {
+    const readOptions = snap?.readOptions ?? this.#native.readOptions;
     const sym = this.#sym;
+    if (group.length > 1) {
+      const values: (Uint8Array | undefined)[] = new Array(group.length).fill(undefined);
+      const keys = group.map((m) => m.key);
+      await this.#track(
+        this.#multiGet(keys, keys.map((_, i) => i), values, readOptions, true) as Promise<number[]>,
+        undefined,
+      );
+      return values;
+    }
     const err = new ErrSlot();
     const size = new SizeSlot();
-    const stableKey = stableCopy(key);
+    const key = stableCopy(group[0]!.key);
     const ptr = await this.#track(
-      sym.rocksdb_get_nb(
-        this.#db,
-        snap?.readOptions ?? this.#native.readOptions,
-        stableKey,
-        BigInt(stableKey.length),
-        size.bytes,
-        err.bytes,
-      ),
-      snap,
+      sym.rocksdb_get_nb(this.#db, readOptions, key, BigInt(key.length), size.bytes, err.bytes),
+      undefined,
     );
     err.check(sym, "Cannot get");
-    if (ptr === null) return undefined;
+    if (ptr === null) return [undefined];
     const value = copyOut(sym, ptr, size.value);
     sym.rocksdb_free(ptr);
-    return value;
+    return [value];
   }
 
   /**
@@ -1072,6 +1130,7 @@ export class Engine {
 
   async #doClose(): Promise<void> {
     await this.#committer.idle();
+    while (this.#missRunner !== undefined) await this.#missRunner;
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
     for (const cursor of [...this.#cursors]) {
       cursor.killed = true;

@@ -308,3 +308,31 @@ Deno.test("unsynced writes that meet a write stall finish on a worker thread, in
     assert.equal(new DataView(got!.buffer, got!.byteOffset).getUint32(0), lastWrite, `key ${k}`);
   }
 });
+
+Deno.test("concurrent cache misses share worker-thread reads, also on a snapshot released meanwhile", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 3000; i++) await t.engine.put(key(i), b(`v${i}`.repeat(30)));
+  await t.engine.flush();
+  await t.engine.close();
+  const engine = await Engine.open({
+    dataDir: t.dir,
+    tuning: { syncWrites: false, blockCacheSizeBytes: 64 * 1024 },
+  });
+  try {
+    const snap = engine.snapshot();
+    await engine.put(key(7), b("after the snapshot"));
+    const plain = Array.from({ length: 200 }, (_, i) => engine.get(key((i * 13) % 3000)));
+    const onSnap = Array.from({ length: 50 }, (_, i) => engine.get(key(i * 7), { snapshot: snap }));
+    snap.release(); // the queued reads keep the snapshot alive until they are done
+    const missing = engine.get(key(999_999));
+    const got = (await Promise.all(plain)).map(s);
+    got.forEach((v, i) => {
+      const k = (i * 13) % 3000;
+      assert.equal(v, k === 7 ? "after the snapshot" : `v${k}`.repeat(30));
+    });
+    (await Promise.all(onSnap)).forEach((v, i) => assert.equal(s(v), `v${i * 7}`.repeat(30)));
+    assert.equal(await missing, undefined);
+  } finally {
+    await engine.close();
+  }
+});
