@@ -60,12 +60,18 @@ export type PeerRaftConfig = Partial<Omit<Config, "id" | "storage" | "applied" |
 
 /** Hooks for tests and the simulation. */
 export interface PeerObserver {
-  /** A `Ready` changed the role or leader; `term` is the node's term at that moment. */
+  /**
+   * A `Ready` changed the role or leader; `state` and `term` are as of the moment the `Ready`
+   * was taken (the node may have moved on while it was being persisted).
+   */
   softState?(id: NodeId, state: SoftState, term: number): void;
   /** Committed entries (all kinds) were applied, in order. */
   applied?(id: NodeId, entries: readonly Entry[]): void;
-  /** A hard state was persisted (after its `Ready`'s entries, before its messages went out). */
-  persisted?(id: NodeId, hardState: HardState): void;
+  /**
+   * A hard state was persisted (after its `Ready`'s entries, before its messages went out);
+   * `role` is the node's role when the `Ready` was taken.
+   */
+  persisted?(id: NodeId, hardState: HardState, role: SoftState["raftState"]): void;
   /** The state machine was replaced by a leader's snapshot at `index`. */
   restored?(id: NodeId, index: number): void;
 }
@@ -180,6 +186,9 @@ export class RegionPeer<R> {
   #readyReads: PendingRead<R>[] = [];
   #seq = 0;
   #applied: number;
+  /** Term and role as of the last `Ready` taken (what the node was when it produced it). */
+  #readyTerm: number;
+  #readyRole: SoftState["raftState"] = "follower";
   #stopped = false;
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
@@ -217,6 +226,7 @@ export class RegionPeer<R> {
     this.#proposalsMax = positive("pendingProposalsMax", opts.pendingProposalsMax ?? 65_536);
     this.#readsMax = positive("pendingReadsMax", opts.pendingReadsMax ?? 4_096);
     this.#applied = applied;
+    this.#readyTerm = node.status().hardState.term;
   }
 
   /**
@@ -474,6 +484,8 @@ export class RegionPeer<R> {
 
   async #handle(rd: Ready): Promise<void> {
     this.#stats.readies++;
+    if (rd.hardState !== undefined) this.#readyTerm = rd.hardState.term;
+    if (rd.softState !== undefined) this.#readyRole = rd.softState.raftState;
     // 1. Persist: snapshot, entries and hard state in one write, one fsync when needed.
     const update = {
       entries: rd.entries,
@@ -484,7 +496,9 @@ export class RegionPeer<R> {
       await this.#storage.save(update, rd.mustSync);
       if (rd.mustSync) this.#stats.syncedReadies++;
       this.#stats.entriesPersisted += rd.entries.length;
-      if (rd.hardState !== undefined) this.#observer.persisted?.(this.id, rd.hardState);
+      if (rd.hardState !== undefined) {
+        this.#observer.persisted?.(this.id, rd.hardState, this.#readyRole);
+      }
     }
     if (this.#stopped) return;
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.#applied) {
@@ -495,7 +509,7 @@ export class RegionPeer<R> {
     // 2. Only now, with everything durable, may messages go out.
     for (const m of rd.messages) this.#send(m);
     if (rd.softState !== undefined) {
-      this.#observer.softState?.(this.id, rd.softState, this.#node.status().hardState.term);
+      this.#observer.softState?.(this.id, rd.softState, this.#readyTerm);
       if (rd.softState.raftState !== "leader") this.#failPending("leadership changed");
     }
     // 3. Apply.

@@ -193,7 +193,8 @@ class Simulation {
   readonly #leaders = new Map<number, NodeId>();
   readonly #committed = new Map<number, { term: number; data: string }>();
   readonly #lastApplied = new Map<NodeId, number>();
-  readonly #lastCommit = new Map<NodeId, number>();
+  /** Per incarnation, the last persisted hard state and whether the node then led. */
+  readonly #lastPersisted = new WeakMap<Incarnation, { hs: HardState; leader: boolean }>();
   readonly #clients: Client[] = [];
   readonly #stats: SimStats = {
     events: 0,
@@ -476,13 +477,13 @@ class Simulation {
         snapshotChunkBytes: 256,
         observer: {
           softState: (id, s, term) => {
-            if (!inc.dead && s.raftState === "leader") this.#onLeader(id, term);
+            if (!inc.dead && s.raftState === "leader") this.#onLeader(id, term, inc);
           },
           applied: (id, entries) => {
             if (!inc.dead) this.#onApplied(id, entries);
           },
-          persisted: (id, hs) => {
-            if (!inc.dead) this.#onPersisted(id, hs);
+          persisted: (id, hs, role) => {
+            if (!inc.dead) this.#onPersisted(id, hs, role, inc);
           },
           restored: (id, index) => {
             if (!inc.dead) this.#lastApplied.set(id, index);
@@ -731,7 +732,7 @@ class Simulation {
 
   // ---- checks ----
 
-  #onLeader(id: NodeId, term: number): void {
+  #onLeader(id: NodeId, term: number, inc: Incarnation): void {
     this.#trace(() => `node ${id} leads term ${term}`);
     const other = this.#leaders.get(term);
     if (other === undefined) {
@@ -740,7 +741,12 @@ class Simulation {
     } else if (other !== id) {
       this.#violation(`election safety: nodes ${other} and ${id} are both leader of term ${term}`);
     }
-    this.#checkCompleteness(id, term);
+    // Completeness is judged only while the node still leads that term: a leader deposed while
+    // its Ready was being persisted may rightly miss entries committed by its successor.
+    const peer = inc.peer;
+    if (peer !== null && peer.isLeader && peer.status().hardState.term === term) {
+      this.#checkCompleteness(id, term);
+    }
     if (
       this.#leaderCrashP > 0 && this.#now < this.#faultEnd && this.#chaos.chance(this.#leaderCrashP)
     ) {
@@ -787,11 +793,16 @@ class Simulation {
    * only to an entry of its own term, so whenever a leader's persisted commit
    * grows, the entry there carries the leader's term.
    */
-  #onPersisted(id: NodeId, hs: HardState): void {
-    const before = this.#lastCommit.get(id) ?? 0;
-    this.#lastCommit.set(id, hs.commit);
-    const peer = this.#slots.get(id)!.inc.peer;
-    if (peer === null || !peer.isLeader || hs.commit <= before) return;
+  #onPersisted(id: NodeId, hs: HardState, role: string, inc: Incarnation): void {
+    const before = this.#lastPersisted.get(inc);
+    const leader = role === "leader";
+    this.#lastPersisted.set(inc, { hs, leader });
+    // Only a node that led this term from the previous hard state to this one advanced its
+    // commit as leader (a leader that steps down never leads the same term again).
+    if (!leader || before === undefined || !before.leader || before.hs.term !== hs.term) return;
+    if (hs.commit <= before.hs.commit) return;
+    const peer = inc.peer;
+    if (peer === null) return;
     const s = peer.storage;
     if (hs.commit < s.firstIndex() || hs.commit > s.lastIndex()) return;
     const t = s.term(hs.commit);
