@@ -279,12 +279,12 @@ class Simulation {
       const drift = this.#faults.has("drift") ? this.#chaos.range(0, DRIFT_RATIO_MAX * 0.9) : 0;
       const slot: Slot = {
         id,
-        disk: null as unknown as SimDisk,
+        // The disk's fsync delay counts against the slot's current incarnation.
+        disk: new SimDisk({ syncDelay: () => this.#syncDelay(slot) }),
         tickMs: TICK_MS * (1 + drift),
         inc: { n: 0, peer: null, starting: false, dead: true, pendingSyncs: 0 },
         down: true,
       };
-      (slot as { disk: SimDisk }).disk = new SimDisk({ syncDelay: () => this.#syncDelay(slot) });
       this.#slots.set(id, slot);
     }
   }
