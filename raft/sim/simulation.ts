@@ -354,6 +354,24 @@ class Simulation {
       if (this.#violations.length > 0) break;
     }
     this.#checkLogs();
+    const nodes = this.#describeNodes();
+    await this.#shutdown();
+    if (this.#violations.length === 0) this.#checkHistory();
+    if (this.#violations.length === 0 && this.#okAfterFaults === 0 && this.#stats.ops > 0) {
+      this.#violation("no client operation succeeded after the faults stopped (liveness)");
+    }
+    return {
+      config: this.#cfg,
+      ok: this.#violations.length === 0,
+      violations: this.#violations,
+      replay: replayCommand(this.#cfg),
+      stats: this.#stats,
+      nodes,
+    };
+  }
+
+  /** One line per node; also reports a peer that stopped on an error. */
+  #describeNodes(): string[] {
     const nodes: string[] = [];
     for (const slot of this.#slots.values()) {
       const peer = slot.inc.peer;
@@ -373,19 +391,7 @@ class Simulation {
           ).join(""),
       );
     }
-    await this.#shutdown();
-    if (this.#violations.length === 0) this.#checkHistory();
-    if (this.#violations.length === 0 && this.#okAfterFaults === 0 && this.#stats.ops > 0) {
-      this.#violation("no client operation succeeded after the faults stopped (liveness)");
-    }
-    return {
-      config: this.#cfg,
-      ok: this.#violations.length === 0,
-      violations: this.#violations,
-      replay: replayCommand(this.#cfg),
-      stats: this.#stats,
-      nodes,
-    };
+    return nodes;
   }
 
   /** Lets every peer finish the work it can do without the clock moving. */
@@ -880,7 +886,7 @@ class Simulation {
 
   #checkHistory(): void {
     const r = checkLinearizable(this.#history.events, { statesMax: 500_000 });
-    if (r.valid === false) this.#violation(r.explanation);
+    if (r.valid === false) this.#violations.push(`client history: ${r.explanation}`);
     else if (r.valid === "unknown") this.#stats.linInconclusive = true;
   }
 }
