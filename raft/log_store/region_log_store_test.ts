@@ -179,3 +179,67 @@ Deno.test("region log rejects a gap in appended entries", async () => {
   await assert.rejects(() => s.save({ entries: ents(5, 6, 1) }, true), /gap/);
   s.close();
 });
+
+Deno.test("region log matches a model through random appends, overwrites, snapshots and crashes", async () => {
+  let seed = 12345;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 4294967296;
+  };
+  const int = (n: number) => Math.floor(rand() * n);
+  for (let trial = 0; trial < 30; trial++) {
+    const fs = new SimDisk();
+    const dir = "/m";
+    let s = await RegionLogStore.open({ fs, dir, confState: conf, segmentBytesMax: 1024 });
+    // The model: the log's entries by index (above the snapshot), the snapshot index, and the
+    // hard states a crash may leave: the synced one and any written after it without a sync.
+    let model: Entry[] = [];
+    let snapIndex = 0;
+    let term = 1;
+    let hsCandidates = [JSON.stringify({ term: 0, vote: 0, commit: 0 })];
+    for (let step = 0; step < 120; step++) {
+      const roll = rand();
+      const last = snapIndex + model.length;
+      if (roll < 0.5) {
+        // Append, sometimes overwriting a suffix with a newer term.
+        const from = model.length > 0 && rand() < 0.3
+          ? snapIndex + 1 + int(model.length)
+          : last + 1;
+        if (from <= last) term++;
+        const batch = ents(from, from + int(5), term);
+        await s.save({ entries: batch }, true);
+        model = model.slice(0, from - snapIndex - 1).concat(batch);
+        hsCandidates = hsCandidates.slice(-1); // the fsync covers every earlier write
+      } else if (roll < 0.65) {
+        const hs = { term, vote: int(3), commit: Math.min(last, int(last + 1)) };
+        const sync = rand() < 0.5;
+        await s.save({ entries: [], hardState: hs }, sync);
+        hsCandidates = sync ? [JSON.stringify(hs)] : [...hsCandidates, JSON.stringify(hs)];
+      } else if (roll < 0.75 && model.length > 0) {
+        const at = snapIndex + 1 + int(model.length);
+        await s.createSnapshot(at, conf, new TextEncoder().encode(`img${at}`));
+        await s.compact(at);
+        model = model.slice(at - snapIndex);
+        snapIndex = at;
+        hsCandidates = hsCandidates.slice(-1); // the snapshot record's fsync covers earlier writes
+      } else if (roll < 0.9) {
+        s.close();
+        fs.crash(rand);
+        s = await RegionLogStore.open({ fs, dir, segmentBytesMax: 1024 });
+        const hs = JSON.stringify(s.initialState().hardState);
+        assert.ok(hsCandidates.includes(hs), `trial ${trial} step ${step}: hard state ${hs}`);
+        hsCandidates = [hs];
+      }
+      assert.equal(s.snapshot().metadata.index, snapIndex, `trial ${trial} step ${step}`);
+      assert.deepEqual(
+        terms(s),
+        model.map((e) => `${e.index}:${e.term}`),
+        `trial ${trial} step ${step}`,
+      );
+      if (snapIndex > 0) {
+        assert.equal(new TextDecoder().decode(s.snapshot().data), `img${snapIndex}`);
+      }
+    }
+    s.close();
+  }
+});
