@@ -179,6 +179,29 @@ function treeView(node: TreeNode | undefined): TreeView | null {
   };
 }
 
+/**
+ * Takes `<data-dir>/spire.lock` (an exclusive flock, released by the OS when
+ * the process dies), so that a second node on the same directory stops before
+ * any of its processes touches PD's files or the Raft logs.
+ */
+async function lockDataDir(dir: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(`${dir}/spire.lock`, { create: true, write: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gotIt = await Promise.race([
+    file.lock(true).then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 1000))),
+  ]);
+  clearTimeout(timer);
+  if (!gotIt) {
+    // The lock request stays queued in the OS; the caller exits, which drops it.
+    throw new Error(
+      `Cannot start node: data directory ${dir} is in use by another Spire node ` +
+        `(${dir}/spire.lock is locked); stop it or choose another --data-dir`,
+    );
+  }
+  return file;
+}
+
 function describeEvent(e: RuntimeEvent): string {
   const parts: string[] = [e.type];
   for (const [k, v] of Object.entries(e)) {
@@ -198,6 +221,7 @@ export class SpireNode {
   #clients: ConnectionServer | undefined;
   #root: Pid | undefined;
   #closeMetrics: () => void = () => {};
+  #lock: Deno.FsFile | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(options: SpireNodeOptions) {
@@ -226,6 +250,7 @@ export class SpireNode {
     const s = node.services;
     const cfg = s.config;
     await Deno.mkdir(cfg.dataDir, { recursive: true });
+    node.#lock = await lockDataDir(cfg.dataDir);
     registerEngineMetrics(node.#registry, () => s.requireEngine("read statistics").getStats());
     const hooks = registerNodeMetrics(node.#registry, node.runtime, {
       services: s,
@@ -290,6 +315,7 @@ export class SpireNode {
     } catch (e) {
       node.#closeMetrics();
       node.runtime.close();
+      node.#lock?.close();
       throw e;
     }
     return node;
@@ -362,6 +388,8 @@ export class SpireNode {
       }
       this.#closeMetrics();
       this.runtime.close();
+      this.#lock?.close();
+      this.#lock = undefined;
     })();
     return this.#stopping;
   }

@@ -124,3 +124,39 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "start: a second node on the same data directory stops before touching it",
+  sanitizeResources: false,
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "spire_lock_" });
+    const first = new NodeProcess({ dataDir });
+    try {
+      await first.start();
+      const second = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../cli/node_start.ts", import.meta.url).pathname,
+          "--data-dir",
+          dataDir,
+          "--port",
+          "0",
+          "--admin-port",
+          "0",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(second.code, 1);
+      assert.match(dec.decode(second.stderr), /is in use by another Spire node/);
+      const c = await RespClient.connect({ port: first.port });
+      assert.deepEqual(await c.call(["PING"]), { kind: "simple", value: "PONG" });
+      c.close();
+      assert.equal((await first.stop()).code, 0);
+    } finally {
+      await first.kill();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
