@@ -12,6 +12,7 @@
  */
 
 export * from "./tuning/mod.ts";
+export * from "./engine/mod.ts";
 export * from "./supervisor/mod.ts";
 export * from "./engine/codec/mod.ts";
 export * from "./pd/mod.ts";
