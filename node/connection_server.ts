@@ -76,6 +76,12 @@ export interface ConnectionServerOptions {
   readonly onCommand?: CommandHook;
   /** Registered names: prefix of the processes (default "spire"). */
   readonly namePrefix?: string;
+  /**
+   * Start the single-key writes of a pipeline together instead of one after
+   * another (default true). Needs a backend that enqueues a write before its
+   * `execute` first waits, as `RaftBackend` does.
+   */
+  readonly pipelinedWrites?: boolean;
 }
 
 /** Counters of the client port. */
@@ -118,6 +124,8 @@ export class ConnectionServer {
   readonly limits: RequestLimits;
   readonly now: () => number;
   readonly names: { connections: string; listener: string; expiry: string };
+  /** Whether single-key writes of a pipeline are started together. */
+  readonly pipelinedWrites: boolean;
   readonly #conns = new Map<string, Conn>(); // by connection process pid
   readonly #stats: ConnectionServerStats = {
     connectedClients: 0,
@@ -154,6 +162,7 @@ export class ConnectionServer {
       expiry: `${prefix}.expiry`,
     };
     this.#startedMs = this.now();
+    this.pipelinedWrites = options.pipelinedWrites ?? true;
     this.executor = new CommandExecutor({
       backend: options.backend,
       now: this.now,
@@ -321,6 +330,34 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<boolean> {
 
 // ---- connection process ---------------------------------------------------------
 
+/**
+ * Commands that touch one key and reach the backend without waiting on
+ * anything first: executing one of them enqueues its Raft proposal before it
+ * returns, so several started back to back are proposed, and applied, in
+ * pipeline order. Writes of one key keep their order; retries cannot reorder
+ * them (a proposal refused without effect refuses the ones behind it too).
+ */
+const PIPELINED_WRITES: ReadonlySet<string> = new Set([
+  "set",
+  "incr",
+  "decr",
+  "incrby",
+  "decrby",
+  "append",
+  "getdel",
+  "persist",
+]);
+
+/** Writes of one pipeline in flight at once, at most. */
+const PIPELINED_WRITES_MAX = 256;
+
+function isPipelinableWrite(s: ConnectionServer, args: readonly Uint8Array[]): boolean {
+  const name = s.executor.commandName(args);
+  if (name === undefined) return false;
+  if (PIPELINED_WRITES.has(name)) return true;
+  return (name === "del" || name === "unlink") && args.length === 2; // one key: one region
+}
+
 type ConnInfo =
   | { readonly type: "data"; readonly bytes: Uint8Array }
   | { readonly type: "eof" };
@@ -390,15 +427,29 @@ const ConnectionProcess: GenServer<
     }
     state.parser.feed(msg.bytes);
     let keepOpen = true;
+    // Single-key writes of a pipeline are started together (see PIPELINED_WRITES); anything
+    // else first waits for the replies before it, so reads see the writes sent before them.
+    const started: Promise<Reply>[] = [];
+    const drain = async (): Promise<void> => {
+      for (const p of started) state.writer.write(await p, state.session.resp);
+      started.length = 0;
+    };
     for (;;) {
       const req = state.parser.next();
       if (req === undefined) break;
       if (req.kind === "error") {
+        await drain();
         s.count("protocolErrors");
         state.writer.write(error(req.message), state.session.resp);
         keepOpen = false;
         break;
       }
+      if (s.pipelinedWrites && isPipelinableWrite(s, req.args)) {
+        started.push(s.run(state.session, req.args));
+        if (started.length >= PIPELINED_WRITES_MAX) await drain();
+        continue;
+      }
+      await drain();
       const reply = await s.run(state.session, req.args);
       state.writer.write(reply, state.session.resp);
       if (state.session.closeAfterReply) {
@@ -411,6 +462,7 @@ const ConnectionProcess: GenServer<
         s.count("netOutputBytes", bytes.length);
       }
     }
+    await drain();
     if (c !== undefined) {
       c.busy = false;
       c.lastActivityMs = s.now();

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
 import { RespClient } from "../node/resp/client.ts";
+import type { Reply } from "../node/resp/reply.ts";
 import { NAMES } from "../node/services.ts";
 import { DynamicSupervisor } from "../supervisor/mod.ts";
 import { DEFAULT_TUNING } from "../tuning/mod.ts";
@@ -26,6 +27,20 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
   const steady = await RespClient.connect({ port });
   try {
     assert.deepEqual(await steady.call(["SET", "k", "v"]), { kind: "simple", value: "OK" });
+    // Pipelined writes are started together but keep their order per key; reads wait for them.
+    const pipeline: string[][] = [["SET", "n", "0"]];
+    for (let i = 0; i < 300; i++) pipeline.push(["INCR", "n"], ["APPEND", "log", `${i},`]);
+    pipeline.push(["GET", "n"], ["DEL", "n"], ["EXISTS", "n"], ["INCRBY", "n", "5"]);
+    const replies = await steady.pipeline(pipeline);
+    const int = (r: Reply | undefined) => r?.kind === "integer" ? Number(r.value) : r;
+    for (let i = 0; i < 300; i++) assert.equal(int(replies[1 + 2 * i]), i + 1);
+    assert.deepEqual(replies.at(-4), { kind: "bulk", value: enc.encode("300") });
+    assert.deepEqual(replies.slice(-3).map(int), [1, 0, 5]);
+    const log = await steady.call(["GET", "log"]);
+    assert.deepEqual(log, {
+      kind: "bulk",
+      value: enc.encode(Array.from({ length: 300 }, (_, i) => `${i},`).join("")),
+    });
     for (
       const bad of [
         "*2\r\n$3\r\nGET\r\n$999999999999\r\n", // a bulk length far over the limit
