@@ -16,3 +16,4 @@ export * from "./engine/mod.ts";
 export * from "./supervisor/mod.ts";
 export * from "./engine/codec/mod.ts";
 export * from "./pd/mod.ts";
+export * from "./raft/mod.ts";
