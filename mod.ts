@@ -16,4 +16,9 @@ export * from "./engine/mod.ts";
 export * from "./supervisor/mod.ts";
 export * from "./engine/codec/mod.ts";
 export * from "./pd/mod.ts";
-export * from "./raft/mod.ts";
+/**
+ * Raft: the pure core (RawNode), region log store, transport, region peer driver,
+ * linearizability checker and simulation. Exported as a namespace because its
+ * `Entry`, `Snapshot` and `DenoFileSystem` differ from the engine's and PD's.
+ */
+export * as raft from "./raft/mod.ts";
