@@ -19,6 +19,7 @@ import { loadTuning, TuningError } from "../tuning/mod.ts";
 import { NODE_FLAGS, NodeConfigError, resolveNodeConfig } from "../node/config.ts";
 import { SpireNode } from "../node/app.ts";
 import type { NodePlant } from "../node/services.ts";
+import { formatReason } from "../supervisor/mod.ts";
 
 const USAGE = "usage: spire start [--data-dir DIR] [--port N] [--admin-port N] [--host H] " +
   "[--regions N] [--config FILE]";
@@ -118,8 +119,17 @@ export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<
     console.error(`spire: cannot start: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-  const sig = await (hooks.stopSignal ?? signalOnce());
-  console.error(`spire: ${sig}: stopping`);
+  const outcome = await Promise.race([
+    (hooks.stopSignal ?? signalOnce()).then((signal) => ({ signal })),
+    node.exited.then((reason) => ({ reason })),
+  ]);
+  if ("reason" in outcome) {
+    // Restarts exceeded the root's intensity: the node is down.
+    console.error(`spire: the supervision tree stopped: ${formatReason(outcome.reason)}`);
+    await node.stop();
+    return 1;
+  }
+  console.error(`spire: ${outcome.signal}: stopping`);
   await node.stop();
   return 0;
 }

@@ -222,6 +222,7 @@ export class SpireNode {
   #root: Pid | undefined;
   #closeMetrics: () => void = () => {};
   #lock: Deno.FsFile | undefined;
+  #exited: Promise<ExitReason> = new Promise(() => {});
   #stopping: Promise<void> | undefined;
 
   private constructor(options: SpireNodeOptions) {
@@ -318,6 +319,7 @@ export class SpireNode {
       node.#lock?.close();
       throw e;
     }
+    node.#exited = node.runtime.waitForExit(node.#root).then((r) => r ?? "normal");
     return node;
   }
 
@@ -334,6 +336,14 @@ export class SpireNode {
   /** The root supervisor's pid (undefined once stopped). */
   get root(): Pid | undefined {
     return this.#root;
+  }
+
+  /**
+   * Resolves with the root supervisor's exit reason when the tree stops: after
+   * {@link stop}, or when restarts exceeded the root's intensity (the node is down).
+   */
+  get exited(): Promise<ExitReason> {
+    return this.#exited;
   }
 
   /** The live supervision tree. */

@@ -128,3 +128,36 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("fault injection: crashes beyond the root's restart intensity stop the node, and `exited` says so", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_intensity_" });
+  const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
+  const node = await SpireNode.start({
+    config,
+    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    report: () => {},
+  });
+  const rt = node.runtime;
+  let stopped = false;
+  void node.exited.then(() => (stopped = true));
+  try {
+    // The root allows 10 restarts in 10 s: the 11th crash of PD stops the whole tree.
+    for (let i = 0; i < 11 && !stopped; i++) {
+      const pd = await waitFor("PD", () => rt.whereis(NAMES.pd));
+      rt.exit(pd, "kill");
+      await waitFor(
+        "PD to restart or the node to stop",
+        () =>
+          stopped || (rt.whereis(NAMES.pd) !== undefined && rt.whereis(NAMES.pd) !== pd)
+            ? true
+            : undefined,
+      );
+    }
+    const reason = await node.exited;
+    assert.equal(reason, "shutdown");
+    assert.equal(node.tree(), undefined);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
