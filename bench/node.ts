@@ -9,8 +9,13 @@
  * Goals (issue 5): GET >= 50% of redis-server's requests/s; durable SET >=
  * redis-server with appendfsync always.
  *
+ * `spire bench node --crash N` runs the long version of the crash test
+ * instead: N kill -9 of a node during concurrent writes, each restart checked.
+ *
  * @module
  */
+
+import { crashLoop } from "../node/testing.ts";
 
 /** One redis-benchmark result row. */
 export interface BenchRow {
@@ -42,10 +47,12 @@ export interface NodeBenchOptions {
   repeats: number;
   /** Write the Markdown section to this file as well as stdout. */
   out: string | undefined;
+  /** Instead of the benchmark: a crash soak with this many kill -9 (0: off). */
+  crashKills: number;
 }
 
 const USAGE = "usage: spire bench node [--requests N] [--clients N] [--value-bytes N] " +
-  "[--keyspace N] [--pipelines 1,16] [--repeats N] [--out FILE]";
+  "[--keyspace N] [--pipelines 1,16] [--repeats N] [--out FILE] | --crash KILLS";
 
 /**
  * Parses the bench's flags.
@@ -63,6 +70,7 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
     pipelines: [1, 16],
     repeats: 1,
     out: undefined,
+    crashKills: 0,
   };
   const int = (flag: string, v: string | undefined, max: number): number => {
     const n = Number(v);
@@ -95,6 +103,9 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
         break;
       case "--pipelines":
         opts.pipelines = (v ?? "").split(",").map((p) => int(flag, p, 1000));
+        break;
+      case "--crash":
+        opts.crashKills = int(flag, v, 1_000_000);
         break;
       case "--out":
         if (v === undefined) throw new RangeError(`Cannot parse --out: missing file\n${USAGE}`);
@@ -357,6 +368,32 @@ export function renderResults(
 }
 
 /**
+ * The long version of the crash test: `kills` times kill -9 during writes,
+ * checking every acknowledged write after each restart.
+ */
+async function crashSoak(kills: number): Promise<number> {
+  const started = performance.now();
+  const run = await crashLoop({
+    kills,
+    logCompactEntries: 500,
+    onRound: (round, acked, violations) => {
+      if ((round + 1) % 10 === 0 || violations > 0) {
+        console.error(
+          `kill ${round + 1}/${kills}: ${acked} writes acknowledged, ${violations} violations`,
+        );
+      }
+    },
+  });
+  const s = ((performance.now() - started) / 1000).toFixed(0);
+  console.log(
+    `crash soak: ${run.kills} kills in ${s} s, ${run.acked} acknowledged writes, ` +
+      `${run.violations.length} violations`,
+  );
+  for (const v of run.violations.slice(0, 10)) console.log(`  ${v.key}: ${v.problem}`);
+  return run.violations.length === 0 ? 0 : 1;
+}
+
+/**
  * Runs the node benchmark.
  *
  * @param args flags (see {@link parseNodeBenchArgs})
@@ -370,6 +407,7 @@ export async function main(args: string[]): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
+  if (opts.crashKills > 0) return await crashSoak(opts.crashKills);
   const root = await Deno.makeTempDir({ prefix: "spire_bench_node_" });
   const results: Results = new Map();
   const servers = ["spire", "redis (appendonly no)", "redis (appendfsync always)"];

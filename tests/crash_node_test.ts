@@ -8,78 +8,9 @@
  */
 
 import assert from "node:assert/strict";
-import { checkDurability, type DurabilityViolation, WriteHistory } from "../node/write_history.ts";
-import { NodeProcess, readAll, runWriters } from "../node/testing.ts";
+import { crashLoop } from "../node/testing.ts";
 
 const KILLS = Number(Deno.env.get("SPIRE_CRASH_KILLS") ?? 20);
-
-interface CrashRun {
-  kills: number;
-  /** Highest first log index of any region at the end: > 1 when the log was compacted. */
-  logFirstIndex: number;
-  acked: number;
-  violations: DurabilityViolation[];
-}
-
-async function crashLoop(
-  options: {
-    kills: number;
-    env?: Record<string, string>;
-    stopAtFirstViolation?: boolean;
-    logCompactEntries: number;
-  },
-): Promise<CrashRun> {
-  const dataDir = await Deno.makeTempDir({ prefix: "spire_crash_" });
-  // Small log compaction threshold: kills also land during snapshots (engine flush) and
-  // compactions, and restarts recover from a compacted log.
-  const configPath = `${dataDir}/spire.yaml`;
-  await Deno.writeTextFile(
-    configPath,
-    `raft:\n  log_compact_entries: ${options.logCompactEntries}\n`,
-  );
-  const node = new NodeProcess({
-    dataDir: `${dataDir}/node`,
-    env: options.env ?? {},
-    args: ["--config", configPath],
-  });
-  const history = new WriteHistory();
-  let acked = 0;
-  let kills = 0;
-  let logFirstIndex = 0;
-  const violations: DurabilityViolation[] = [];
-  try {
-    await node.start();
-    for (let round = 0; round < options.kills; round++) {
-      const runMs = 150 + Math.floor(Math.random() * 350);
-      const killAt = new Promise((r) => setTimeout(r, runMs));
-      // The writers stop soon after the kill: their in-flight writes have unknown outcomes.
-      const writers = runWriters({
-        port: node.port,
-        writers: 6,
-        history,
-        tag: `r${round}`,
-        stop: killAt.then(() => new Promise((r) => setTimeout(r, 100))),
-      });
-      await killAt;
-      await node.kill();
-      kills++;
-      const run = await writers;
-      acked += run.acked;
-      await node.start();
-      const state = await readAll(node.port);
-      const found = checkDurability(history.records, state);
-      violations.push(...found);
-      if (found.length > 0 && options.stopAtFirstViolation) break;
-      history.settle(state);
-    }
-    const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
-    logFirstIndex = Math.max(...regions.map((r: { logFirstIndex: number }) => r.logFirstIndex));
-  } finally {
-    await node.kill();
-    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  }
-  return { kills, logFirstIndex, acked, violations };
-}
 
 Deno.test({
   name: `crash: ${KILLS} kill -9 during concurrent writes lose no acknowledged write`,
