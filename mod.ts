@@ -22,3 +22,4 @@ export * from "./pd/mod.ts";
  * `Entry`, `Snapshot` and `DenoFileSystem` differ from the engine's and PD's.
  */
 export * as raft from "./raft/mod.ts";
+export * from "./node/mod.ts";
