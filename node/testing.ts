@@ -190,6 +190,7 @@ export async function readAll(port: number): Promise<Map<string, string>> {
   const client = await RespClient.connect({ port });
   try {
     const keys: string[] = [];
+    const seen = new Set<string>();
     let cursor = "0";
     do {
       const r = await client.call(["SCAN", cursor, "COUNT", "1000"]);
@@ -201,7 +202,14 @@ export async function readAll(port: number): Promise<Map<string, string>> {
         throw new Error("SCAN reply has an unexpected shape");
       }
       cursor = dec.decode(c.value ?? new Uint8Array());
-      for (const k of list.items) if (k.kind === "bulk" && k.value) keys.push(dec.decode(k.value));
+      for (const k of list.items) {
+        if (k.kind !== "bulk" || !k.value) continue;
+        const key = dec.decode(k.value);
+        // Spire's SCAN walks the regions in key order: a key seen twice is served twice.
+        if (seen.has(key)) throw new Error(`SCAN returned key ${JSON.stringify(key)} twice`);
+        seen.add(key);
+        keys.push(key);
+      }
     } while (cursor !== "0");
     const out = new Map<string, string>();
     for (let i = 0; i < keys.length; i += 500) {
@@ -224,6 +232,8 @@ export interface CrashRun {
   kills: number;
   /** Highest first log index of any region at the end: > 1 when the log was compacted. */
   logFirstIndex: number;
+  /** Regions the node served at the end (more than its initial ones after splits). */
+  regions: number;
   /** Writes acknowledged over the run. */
   acked: number;
   /** Everything the durability checker reported. */
@@ -240,6 +250,8 @@ export interface CrashLoopOptions {
   stopAtFirstViolation?: boolean;
   /** The node's raft.log_compact_entries. */
   logCompactEntries: number;
+  /** More YAML for the node's config file (e.g. a `regions:` section with small thresholds). */
+  extraConfig?: string;
   /** Concurrent writers (default 6). */
   writers?: number;
   /** Called after each checked restart. */
@@ -261,7 +273,7 @@ export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
   const configPath = `${dataDir}/spire.yaml`;
   await Deno.writeTextFile(
     configPath,
-    `raft:\n  log_compact_entries: ${options.logCompactEntries}\n`,
+    `raft:\n  log_compact_entries: ${options.logCompactEntries}\n${options.extraConfig ?? ""}`,
   );
   const node = new NodeProcess({
     dataDir: `${dataDir}/node`,
@@ -272,6 +284,7 @@ export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
   let acked = 0;
   let kills = 0;
   let logFirstIndex = 0;
+  let regionCount = 0;
   const violations: DurabilityViolation[] = [];
   try {
     await node.start();
@@ -301,9 +314,10 @@ export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
     }
     const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
     logFirstIndex = Math.max(...regions.map((r: { logFirstIndex: number }) => r.logFirstIndex));
+    regionCount = regions.length;
   } finally {
     await node.kill();
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
-  return { kills, logFirstIndex, acked, violations };
+  return { kills, logFirstIndex, regions: regionCount, acked, violations };
 }

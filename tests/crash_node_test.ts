@@ -29,6 +29,22 @@ Deno.test({
 });
 
 Deno.test({
+  name: "crash: kill -9 while regions split under writes loses no acknowledged write",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const run = await crashLoop({
+      kills: 8,
+      logCompactEntries: 500,
+      extraConfig: "regions:\n  max_keys: 1500\n  split_keys: 700\n  heartbeat_interval_ms: 50\n",
+    });
+    console.log(`kills ${run.kills}, regions ${run.regions}, acknowledged writes ${run.acked}`);
+    assert.ok(run.regions > 2, `only ${run.regions} regions: the run did not split`);
+    assert.deepEqual(run.violations.slice(0, 5), [], `${run.violations.length} violations`);
+  },
+});
+
+Deno.test({
   name: "crash: the checker catches a planted bug (applied index not written with the data)",
   sanitizeResources: false,
   sanitizeOps: false,
