@@ -485,7 +485,11 @@ export class Raft {
     this.#reset(this.term);
     this.lead = this.id;
     this.state = "leader";
-    this.trk.progress.get(this.id)?.becomeReplicate();
+    const self = this.trk.progress.get(this.id);
+    self?.becomeReplicate();
+    // The leader always counts itself as active: without this a one-voter group's leader
+    // would fail its first check-quorum and step down with nobody to replace it.
+    if (self !== undefined) self.recentActive = true;
     const appended = this.#appendEntries([{
       term: 0,
       index: 0,

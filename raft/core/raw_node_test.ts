@@ -354,3 +354,12 @@ Deno.test("a snapshot installed while a Ready is outstanding wins over its older
   node.advance(rd2);
   assertEqual(node.status().applied, 5, "applied at the snapshot");
 });
+
+Deno.test("a one-voter leader with check-quorum keeps leading past its quorum checks", () => {
+  const storage = bootstrapped([1]);
+  const node = new RawNode(config({ storage, checkQuorum: true }));
+  node.campaign();
+  assertEqual(node.status().softState.raftState, "leader", "elected alone");
+  for (let i = 0; i < 35; i++) node.tick(); // three and a half election timeouts
+  assertEqual(node.status().softState.raftState, "leader", "still leader after check-quorum");
+});
