@@ -155,9 +155,7 @@ export const RegionPeerServer: GenServer<
         stateMachine: sm,
         transport: { send: () => false }, // one voter: nothing to send
         random: services.random,
-        // One voter: check-quorum has nothing to check (and the core's leader steps down at its
-        // first quorum check when it is alone, which would fail in-flight proposals).
-        raft: { checkQuorum: false, preVote: true },
+        raft: { checkQuorum: true, preVote: true },
         compactEntriesThreshold: services.config.raftLogCompactEntries,
         compactKeepEntries: 0,
       });
