@@ -234,7 +234,7 @@ async function startRedis(name: string, dir: string, extra: string[]): Promise<S
 async function startSpire(dir: string): Promise<Server> {
   const port = freePort();
   const adminPort = freePort();
-  const entry = new URL("../cli/node_start.ts", import.meta.url).pathname;
+  const entry = new URL("../cli/start.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",

@@ -1,118 +1,150 @@
 /**
- * `spire start [--data-dir DIR] [--admin-port N] [--config FILE]`: the minimal
- * node until the supervision tree lands. Resolves the tuning (a bad or unknown
- * SPIRE_ROCKSDB_* setting stops it before anything opens), opens the engine on
- * `DIR/data`, serves admin HTTP on 127.0.0.1, prints one line saying where it
- * listens, and on SIGINT or SIGTERM closes the server and the engine and exits 0.
+ * `spire start [--data-dir DIR] [--port N] [--admin-port N] [--host H]
+ * [--regions N] [--config FILE]`: runs a standalone Spire node (the full
+ * supervision tree) until SIGINT or SIGTERM, then stops it in order and exits
+ * 0. The YAML config carries the RocksDB tuning (`rocksdb:`, `profile:`), the
+ * node's ports and password (`node:`), region thresholds (`regions:`) and Raft
+ * settings (`raft:`); flags override the file, environment variables
+ * (`SPIRE_ROCKSDB_*`, `SPIRE_DATA_DIR`, `SPIRE_PORT`, `SPIRE_ADMIN_PORT`,
+ * `SPIRE_HOST`, `SPIRE_PASSWORD`) override both.
+ *
+ * `SPIRE_TEST_PLANTS` (comma-separated) switches on test-only planted bugs
+ * (`skip-applied-index`) so that the crash tests can show their checker
+ * catches them. Never set it in production.
  *
  * @module
  */
 
-import { Engine } from "../engine/mod.ts";
-import { AdminServer, DEFAULT_ADMIN_PORT } from "../node/admin_http.ts";
-import { registerEngineMetrics } from "../node/metrics.ts";
-import { TuningError } from "../tuning/mod.ts";
-import { Registry } from "prom-client";
-import { parseFlags, parsePort, UsageError } from "./_flags.ts";
-import { loadCliTuning } from "./config.ts";
+import { loadTuning, TuningError } from "../tuning/mod.ts";
+import { NODE_FLAGS, NodeConfigError, resolveNodeConfig } from "../node/config.ts";
+import { SpireNode } from "../node/app.ts";
+import type { NodePlant } from "../node/services.ts";
+import { formatReason } from "../supervisor/mod.ts";
 
-const USAGE = "usage: spire start [--data-dir DIR] [--admin-port N] [--config FILE]";
+const USAGE = "usage: spire start [--data-dir DIR] [--port N] [--admin-port N] [--host H] " +
+  "[--regions N] [--config FILE]";
 
-/** The default data directory of `spire start`. */
-export const DEFAULT_DATA_DIR = "./data";
-
-interface StartArgs {
-  dataDir: string;
-  adminPort: number;
-  configPath: string | undefined;
+/** Options of {@link main} for tests: environment and signal source. */
+export interface NodeStartHooks {
+  /** The environment (default: the process's). */
+  readonly env?: Record<string, string>;
+  /** Resolves when the node should stop (default: SIGINT or SIGTERM). */
+  readonly stopSignal?: Promise<string>;
 }
 
-function parseStartArgs(args: string[]): StartArgs {
-  const flags = parseFlags("spire start", args, {
-    "data-dir": "DIR",
-    "admin-port": "N",
-    config: "FILE",
+function parseFlags(args: string[]): { flags: Record<string, string>; config?: string } {
+  const flags: Record<string, string> = {};
+  let config: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const raw = args[i]!;
+    const eq = raw.indexOf("=");
+    const name = eq > 0 ? raw.slice(0, eq) : raw;
+    const value = eq > 0 ? raw.slice(eq + 1) : args[++i];
+    if (name !== "--config" && !NODE_FLAGS.includes(name)) {
+      throw new RangeError(`Cannot parse arguments: unknown flag "${name}"\n${USAGE}`);
+    }
+    if (value === undefined) {
+      throw new RangeError(`Cannot parse ${name}: a value is required\n${USAGE}`);
+    }
+    if (name === "--config") config = value;
+    else flags[name] = value;
+  }
+  return config === undefined ? { flags } : { flags, config };
+}
+
+const PLANTS: readonly NodePlant[] = ["skip-applied-index"];
+
+function parsePlants(raw: string | undefined): NodePlant[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  return raw.split(",").map((p) => {
+    const name = PLANTS.find((k) => k === p.trim());
+    if (name === undefined) {
+      throw new RangeError(
+        `Cannot parse SPIRE_TEST_PLANTS: "${p}" is not a plant; allowed: ${PLANTS.join(", ")}`,
+      );
+    }
+    return name;
   });
-  const adminPort = typeof flags["admin-port"] === "string"
-    ? parsePort("spire start", "admin-port", flags["admin-port"])
-    : DEFAULT_ADMIN_PORT;
-  return {
-    dataDir: typeof flags["data-dir"] === "string" ? flags["data-dir"] : DEFAULT_DATA_DIR,
-    adminPort,
-    configPath: typeof flags.config === "string" ? flags.config : undefined,
+}
+
+/** SIGINT or SIGTERM, listened for from the moment of the call; `dispose` stops listening. */
+function signalOnce(): { signal: Promise<string>; dispose: () => void } {
+  const handlers: [Deno.Signal, () => void][] = [];
+  const dispose = () => {
+    for (const [s, f] of handlers) Deno.removeSignalListener(s, f);
+    handlers.length = 0;
   };
-}
-
-/** Resolves on the first SIGINT or SIGTERM, then stops listening for them. */
-function nextStopSignal(): Promise<Deno.Signal> {
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  return new Promise((resolve) => {
-    const handlers = signals.map((signal) => {
-      const handler = () => {
-        signals.forEach((s, i) => Deno.removeSignalListener(s, handlers[i] ?? handler));
-        resolve(signal);
+  const signal = new Promise<string>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => {
+        dispose();
+        resolve(sig);
       };
-      Deno.addSignalListener(signal, handler);
-      return handler;
-    });
+      handlers.push([sig, h]);
+      Deno.addSignalListener(sig, h);
+    }
   });
+  return { signal, dispose };
 }
 
 /**
- * Runs `spire start` until SIGINT or SIGTERM.
+ * Runs the node until a stop signal.
  *
- * @param args Arguments after `start`.
- * @returns 0 after a clean stop, 1 when the tuning is bad or the engine or the
- *   port cannot be opened, 2 for a bad command line.
+ * @param args the arguments after `start`
+ * @param hooks environment and stop signal (tests)
+ * @returns 0 after a clean stop, 1 when the node cannot start, 2 on bad arguments
  */
-export async function main(args: string[]): Promise<number> {
-  let parsed: StartArgs;
+export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<number> {
+  const env = hooks.env ?? Deno.env.toObject();
+  // Listen before starting: a signal that arrives while the tree starts (or right after the
+  // "listening" line) must stop the node cleanly, not kill the process.
+  const signals = hooks.stopSignal === undefined ? signalOnce() : undefined;
+  const stopSignal = hooks.stopSignal ?? signals!.signal;
+  let node: SpireNode;
   try {
-    parsed = parseStartArgs(args);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n${USAGE}`);
-    return 2;
-  }
-
-  const engineDir = `${parsed.dataDir}/data`;
-  let engine: Engine;
-  try {
-    const resolved = await loadCliTuning(parsed.configPath);
-    for (const warning of resolved.warnings) console.error(`spire start: warning: ${warning}`);
-    await Deno.mkdir(engineDir, { recursive: true });
-    engine = await Engine.open({ dataDir: engineDir, tuning: resolved.tuning });
-  } catch (error) {
-    const message = error instanceof TuningError ? error.message : String(error);
-    console.error(`spire start: ${message}`);
-    return 1;
-  }
-
-  let server: AdminServer;
-  try {
-    const registry = new Registry();
-    registerEngineMetrics(registry, () => engine.getStats());
-    server = AdminServer.start({
-      port: parsed.adminPort,
-      registry,
-      health: () => ({ ok: !engine.closed, engine: engine.closed ? "closed" : "open" }),
-      stats: () => ({ stats: engine.getStats(), cache: engine.getCacheInfo() }),
+    const { flags, config } = parseFlags(args);
+    const tuning = await loadTuning({
+      env,
+      ...(config === undefined ? {} : { configPath: config }),
     });
-  } catch (error) {
-    await engine.close();
-    const detail = error instanceof Deno.errors.AddrInUse ? "the port is in use" : String(error);
-    console.error(`spire start: Cannot listen on 127.0.0.1:${parsed.adminPort}: ${detail}`);
+    for (const w of tuning.warnings) console.error(`spire: warning: ${w}`);
+    const { config: nodeConfig } = resolveNodeConfig({
+      sections: tuning.sections,
+      ...(config === undefined ? {} : { configPath: config }),
+      flags,
+      env,
+    });
+    const plants = parsePlants(env.SPIRE_TEST_PLANTS);
+    if (plants.length > 0) console.error(`spire: TEST-ONLY planted bugs on: ${plants.join(", ")}`);
+    node = await SpireNode.start({ config: nodeConfig, tuning: tuning.tuning, plants });
+    console.log(
+      `spire: listening on ${nodeConfig.host}:${node.clientPort} (RESP), admin on ` +
+        `http://${nodeConfig.host}:${node.adminPort}, data in ${nodeConfig.dataDir}`,
+    );
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof TuningError || e instanceof NodeConfigError) {
+      signals?.dispose();
+      console.error(e.message);
+      return 2;
+    }
+    signals?.dispose();
+    console.error(`spire: cannot start: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-
-  const stopped = nextStopSignal();
-  console.log(
-    `spire: engine open at ${engineDir}; admin HTTP listening on ${server.url} ` +
-      `(/health /stats /metrics); stop with Ctrl-C or SIGTERM`,
-  );
-  const signal = await stopped;
-  console.error(`spire: ${signal} received, closing`);
-  await server.close();
-  await engine.close();
+  const outcome = await Promise.race([
+    stopSignal.then((signal) => ({ signal })),
+    node.exited.then((reason) => ({ reason })),
+  ]);
+  signals?.dispose();
+  if ("reason" in outcome) {
+    // Restarts exceeded the root's intensity: the node is down.
+    console.error(`spire: the supervision tree stopped: ${formatReason(outcome.reason)}`);
+    await node.stop();
+    return 1;
+  }
+  console.error(`spire: ${outcome.signal}: stopping`);
+  await node.stop();
   return 0;
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

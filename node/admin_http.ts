@@ -7,6 +7,7 @@
  * @module
  */
 
+import { bindOrExplain } from "./_listen.ts";
 import type { Registry } from "prom-client";
 
 /** Default admin port. */
@@ -110,10 +111,12 @@ export class AdminServer {
         }));
     }
     for (const [path, route] of Object.entries(options.routes ?? {})) this.addRoute(path, route);
-    this.#server = Deno.serve(
-      { hostname: options.hostname ?? "127.0.0.1", port, onListen: () => {} },
-      (request) => this.#handle(request),
-    );
+    const hostname = options.hostname ?? "127.0.0.1";
+    this.#server = bindOrExplain("admin HTTP", hostname, port, () =>
+      Deno.serve(
+        { hostname, port, onListen: () => {} },
+        (request) => this.#handle(request),
+      ));
   }
 
   /**

@@ -28,6 +28,7 @@
  * @module
  */
 
+import { bindOrExplain } from "./_listen.ts";
 import type { KvBackend } from "./commands/backend.ts";
 import { CommandExecutor, type PlainSource, type Session } from "./commands/executor.ts";
 import { isExpired } from "./commands/kv_model.ts";
@@ -535,7 +536,13 @@ const ListenerServer: GenServer<
     // Watch the connections a previous incarnation started (dead ones report DOWN at once).
     for (const pid of server.connectionPids()) ctx.monitor(pid);
     const port = server.options.port === 0 ? server.boundPort : server.options.port;
-    const listener = Deno.listen({ hostname: server.options.hostname ?? "127.0.0.1", port });
+    const hostname = server.options.hostname ?? "127.0.0.1";
+    const listener = bindOrExplain(
+      "RESP clients",
+      hostname,
+      port,
+      () => Deno.listen({ hostname, port }),
+    );
     server.listener = listener;
     server.boundPort = (listener.addr as Deno.NetAddr).port;
     const state = { server, listener };

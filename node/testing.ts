@@ -44,7 +44,7 @@ export class NodeProcess {
   /** Starts the node and waits until /ready answers 200 (at most `timeoutMs`). */
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.#child !== undefined) throw new Error("Cannot start node: already running");
-    const entry = new URL("../cli/node_start.ts", import.meta.url).pathname;
+    const entry = new URL("../cli/start.ts", import.meta.url).pathname;
     this.#child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",

@@ -72,7 +72,7 @@ Deno.test({
 });
 
 Deno.test("start: a bad flag or variable stops start-up with a message naming it", async () => {
-  const entry = new URL("../cli/node_start.ts", import.meta.url).pathname;
+  const entry = new URL("../cli/start.ts", import.meta.url).pathname;
   for (
     const [args, env, pattern] of [
       [["--port", "99999"], {}, /flag --port: "99999" is out of range/],
@@ -137,7 +137,7 @@ Deno.test({
         args: [
           "run",
           "-A",
-          new URL("../cli/node_start.ts", import.meta.url).pathname,
+          new URL("../cli/start.ts", import.meta.url).pathname,
           "--data-dir",
           dataDir,
           "--port",
