@@ -24,7 +24,8 @@ const COMMANDS: Record<string, CommandEntry> = {
     load: () => import("./cli/config.ts"),
   },
   stats: {
-    summary: "open the engine on a data directory and print its statistics: stats --data-dir DIR [--json]",
+    summary:
+      "open the engine on a data directory and print its statistics: stats --data-dir DIR [--json]",
     load: () => import("./cli/stats.ts"),
   },
   bench: {
@@ -32,7 +33,8 @@ const COMMANDS: Record<string, CommandEntry> = {
     load: () => import("./bench/main.ts"),
   },
   sim: {
-    summary: "deterministic Raft simulation: sim --seeds N [--nodes 5] [--faults ...] [--plant NAME]",
+    summary:
+      "deterministic Raft simulation: sim --seeds N [--nodes 5] [--faults ...] [--plant NAME]",
     load: () => import("./cli/sim.ts"),
   },
 };
