@@ -5,6 +5,12 @@
  * batches. Command semantics live in `node/commands/`; storage is a
  * {@link KvBackend}.
  *
+ * The connection loop exists once, here: {@link ClientPort} holds what every
+ * connection shares (executor, counters, INFO fields, idle checks, expiry) and
+ * {@link ClientConnection} runs one connection's commands. {@link ClientServer}
+ * drives them from one accept loop; the node's `ConnectionServer`
+ * (connection_server.ts) from one process per connection.
+ *
  * @module
  */
 
@@ -30,14 +36,15 @@ export type CommandHook = (event: {
   readonly failed: boolean;
 }) => void;
 
-/** Options of {@link ClientServer}. */
-export interface ClientServerOptions {
+/**
+ * Options shared by every form of the client port ({@link ClientServer} and
+ * the node's per-connection processes): storage, limits and sources.
+ */
+export interface ClientPortOptions {
   /** Storage. */
   readonly backend: KvBackend;
   /** Interface to listen on (default 127.0.0.1). */
   readonly hostname?: string;
-  /** TCP port (default 6379; 0 picks a free one). */
-  readonly port?: number;
   /** When set, clients must AUTH. Never logged. */
   readonly password?: string | undefined;
   /** The clock, ms since the epoch (default Date.now). */
@@ -53,8 +60,6 @@ export interface ClientServerOptions {
   readonly requestLimits?: Partial<RequestLimits>;
   /** Bytes of replies buffered before they are flushed mid-pipeline (default 1 MiB). */
   readonly replyFlushBytes?: number;
-  /** Housekeeping period (idle checks, expiry), ms (default 100). */
-  readonly tickMs?: number;
   /** Keys examined per housekeeping tick by the background expiry (default 500). */
   readonly expireScanKeysMax?: number;
   /** Engine statistics for INFO rocksdb and SPIRE.STATS. */
@@ -67,17 +72,23 @@ export interface ClientServerOptions {
   readonly onCommand?: CommandHook;
   /** Diagnostic log (default: none). */
   readonly log?: (message: string) => void;
+  /**
+   * Start the single-key writes of a pipeline together instead of one after
+   * another. Needs a backend that enqueues a write before its `execute` first
+   * waits, as `RaftBackend` does (default false).
+   */
+  readonly pipelinedWrites?: boolean;
 }
 
-interface Client {
-  readonly conn: Deno.Conn;
-  readonly session: Session;
-  lastActivityMs: number;
-  busy: boolean;
-  closed: boolean;
+/** Options of {@link ClientServer}. */
+export interface ClientServerOptions extends ClientPortOptions {
+  /** TCP port (default 6379; 0 picks a free one). */
+  readonly port?: number;
+  /** Housekeeping period (idle checks, expiry), ms (default 100). */
+  readonly tickMs?: number;
 }
 
-/** Counters of the client server (INFO stats, metrics). */
+/** Counters of the client port (INFO stats, metrics). */
 export interface ClientServerStats {
   /** Currently open connections. */
   connectedClients: number;
@@ -101,6 +112,11 @@ export interface ClientServerStats {
 
 const encoder = new TextEncoder();
 
+/** The error line sent to a connection refused at connectionsMax. */
+export const MAX_CLIENTS_REPLY: Uint8Array = encoder.encode(
+  "-ERR max number of clients reached\r\n",
+);
+
 function positive(name: string, v: number, allowZero = false): number {
   if (!Number.isSafeInteger(v) || v < 0 || (!allowZero && v === 0)) {
     throw new RangeError(
@@ -113,39 +129,63 @@ function positive(name: string, v: number, allowZero = false): number {
 }
 
 /**
- * The client server.
+ * Commands that touch one key and reach the backend without waiting on
+ * anything first: executing one of them enqueues its Raft proposal before it
+ * returns, so several started back to back are proposed, and applied, in
+ * pipeline order. Writes of one key keep their order; retries cannot reorder
+ * them (a proposal refused without effect refuses the ones behind it too).
+ */
+const PIPELINED_WRITES: ReadonlySet<string> = new Set([
+  "set",
+  "incr",
+  "decr",
+  "incrby",
+  "decrby",
+  "append",
+  "getdel",
+  "persist",
+]);
+
+/** Writes of one pipeline in flight at once, at most. */
+const PIPELINED_WRITES_MAX = 256;
+
+/**
+ * The part of the client port that does not depend on how connections are
+ * accepted: the command executor, the open connections, the counters, INFO's
+ * server/clients/stats fields, idle checks and the background expiry. Both
+ * {@link ClientServer} (one object) and the node's `ConnectionServer` (one
+ * process per connection) run their connections through it.
  * @example
  * ```ts ignore
- * const server = new ClientServer({ backend, port: 0 });
- * const { port } = server.start();
- * // ... clients connect to 127.0.0.1:port
- * await server.stop();
+ * const port = new ClientPort({ backend });
+ * const c = port.open("1", conn);
+ * while (await c.handle(await readSome(conn))) {}
+ * port.forget("1");
  * ```
  */
-export class ClientServer {
+export class ClientPort {
+  /** The command layer shared by every connection. */
+  readonly executor: CommandExecutor;
+  /** The clock. */
+  readonly now: () => number;
+  /** Request parser limits of every connection. */
+  readonly limits: RequestLimits;
+  /** Open connections at most. */
+  readonly connectionsMax: number;
+  /** Idle time after which a connection is closed, ms (0: never). */
+  readonly idleTimeoutMs: number;
+  /** Whether single-key writes of a pipeline are started together. */
+  readonly pipelinedWrites: boolean;
+  /** The bound TCP port (INFO server), set by whoever listens. */
+  boundPort = 0;
   readonly #backend: KvBackend;
-  readonly #executor: CommandExecutor;
-  readonly #now: () => number;
-  readonly #hostname: string;
-  readonly #port: number;
-  readonly #connectionsMax: number;
-  readonly #idleTimeoutMs: number;
-  readonly #limits: RequestLimits;
   readonly #replyFlushBytes: number;
-  readonly #tickMs: number;
   readonly #expireScanKeysMax: number;
   readonly #onCommand: CommandHook | undefined;
   readonly #log: (message: string) => void;
-  readonly #clients = new Map<number, Client>();
-  readonly #handlers = new Set<Promise<void>>();
-  #listener: Deno.Listener | undefined;
-  #acceptLoop: Promise<void> | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #tickRunning: Promise<void> | undefined;
-  #expiryCursor: Uint8Array | undefined;
-  #nextClientId = 1;
-  #startedMs = 0;
-  #boundPort = 0;
+  readonly #conns = new Map<string, ClientConnection>();
+  readonly #startedMs: number;
+  #nextId = 1;
   readonly #stats: ClientServerStats = {
     connectedClients: 0,
     totalConnectionsReceived: 0,
@@ -159,43 +199,39 @@ export class ClientServer {
   };
 
   /**
-   * Creates a server; nothing listens until {@link ClientServer.start}.
-   * @param options backend, address, limits and sources
+   * Creates the shared state of a client port.
+   * @param options backend, limits and sources
    * @throws {RangeError} for invalid limits
    */
-  constructor(options: ClientServerOptions) {
+  constructor(options: ClientPortOptions) {
     this.#backend = options.backend;
-    this.#now = options.now ?? Date.now;
-    this.#hostname = options.hostname ?? "127.0.0.1";
-    this.#port = options.port ?? 6379;
-    if (!Number.isInteger(this.#port) || this.#port < 0 || this.#port > 65535) {
-      throw new RangeError(`Invalid client server option port: ${this.#port} is not in 0..65535`);
-    }
-    this.#connectionsMax = positive("connectionsMax", options.connectionsMax ?? 10_000);
-    this.#idleTimeoutMs = positive("idleTimeoutMs", options.idleTimeoutMs ?? 3_600_000, true);
-    this.#limits = {
+    this.now = options.now ?? Date.now;
+    this.connectionsMax = positive("connectionsMax", options.connectionsMax ?? 10_000);
+    this.idleTimeoutMs = positive("idleTimeoutMs", options.idleTimeoutMs ?? 3_600_000, true);
+    this.limits = {
       ...DEFAULT_REQUEST_LIMITS,
       bulkBytesMax: 32 * 1024 * 1024,
       requestBytesMax: 128 * 1024 * 1024,
       ...options.requestLimits,
     };
-    validateRequestLimits(this.#limits);
-    if (this.#limits.bulkBytesMax > this.#limits.requestBytesMax) {
+    validateRequestLimits(this.limits);
+    if (this.limits.bulkBytesMax > this.limits.requestBytesMax) {
       throw new RangeError(
-        `Invalid request limits: bulkBytesMax ${this.#limits.bulkBytesMax} exceeds requestBytesMax ${this.#limits.requestBytesMax}`,
+        `Invalid request limits: bulkBytesMax ${this.limits.bulkBytesMax} exceeds requestBytesMax ${this.limits.requestBytesMax}`,
       );
     }
     this.#replyFlushBytes = positive("replyFlushBytes", options.replyFlushBytes ?? 1 << 20);
-    this.#tickMs = positive("tickMs", options.tickMs ?? 100);
     this.#expireScanKeysMax = positive("expireScanKeysMax", options.expireScanKeysMax ?? 500);
     this.#onCommand = options.onCommand;
     this.#log = options.log ?? (() => {});
-    this.#executor = new CommandExecutor({
+    this.pipelinedWrites = options.pipelinedWrites ?? false;
+    this.#startedMs = this.now();
+    this.executor = new CommandExecutor({
       backend: options.backend,
-      now: this.#now,
+      now: this.now,
       password: options.password,
       serverSections: () => this.#infoSections(),
-      sessions: () => [...this.#clients.values()].map((c) => c.session),
+      sessions: () => [...this.#conns.values()].map((c) => c.session),
       ...(options.engineStats !== undefined ? { engineStats: options.engineStats } : {}),
       ...(options.replyBytesMax !== undefined ? { replyBytesMax: options.replyBytesMax } : {}),
       ...(options.regions !== undefined ? { regions: options.regions } : {}),
@@ -204,12 +240,329 @@ export class ClientServer {
 
   /** Counters since start. */
   get stats(): Readonly<ClientServerStats> {
-    return { ...this.#stats, connectedClients: this.#clients.size };
+    return { ...this.#stats, connectedClients: this.#conns.size };
+  }
+
+  /** The number of open connections. */
+  get size(): number {
+    return this.#conns.size;
+  }
+
+  /**
+   * Registers an accepted connection under `key` and returns its handler.
+   * @param key a name unique among open connections (a pid, a counter)
+   * @param conn the socket
+   * @returns the connection, to feed with what the socket reads
+   */
+  open(key: string, conn: Deno.Conn): ClientConnection {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const session = this.executor.newSession(this.#nextId++, `${remote.hostname}:${remote.port}`);
+    const c = new ClientConnection(this, conn, session, this.#replyFlushBytes);
+    this.#conns.set(key, c);
+    this.#stats.totalConnectionsReceived++;
+    return c;
+  }
+
+  /**
+   * Closes the socket of the connection under `key` (again) and forgets it.
+   * @param key its key
+   */
+  forget(key: string): void {
+    const c = this.#conns.get(key);
+    if (c === undefined) return;
+    this.#conns.delete(key);
+    c.close();
+  }
+
+  /** The keys of the open connections. */
+  keys(): string[] {
+    return [...this.#conns.keys()];
+  }
+
+  /** Closes every open connection's socket (their readers see the end). */
+  closeAll(): void {
+    for (const c of this.#conns.values()) c.close();
+  }
+
+  /**
+   * Counts a connection refused at connectionsMax.
+   */
+  countRejected(): void {
+    this.#stats.rejectedConnections++;
+  }
+
+  /** @internal Adds to a counter. */
+  count(
+    field: "protocolErrors" | "netInputBytes" | "netOutputBytes" | "totalCommandsProcessed",
+    n = 1,
+  ): void {
+    this.#stats[field] += n;
+  }
+
+  /**
+   * Closes the sockets of connections idle past idleTimeoutMs (their readers
+   * see the end and stop).
+   * @returns how many were closed
+   */
+  closeIdle(): number {
+    if (this.idleTimeoutMs <= 0) return 0;
+    const now = this.now();
+    let n = 0;
+    for (const c of this.#conns.values()) {
+      if (!c.busy && !c.closed && now - c.lastActivityMs > this.idleTimeoutMs) {
+        c.close();
+        n++;
+      }
+    }
+    this.#stats.idleDisconnects += n;
+    return n;
+  }
+
+  /**
+   * One step of the background expiry: examines up to expireScanKeysMax keys
+   * after `cursor` and removes the expired ones.
+   * @param cursor where the previous step stopped (undefined: the start)
+   * @returns where the next step starts
+   * @throws what the backend throws (storage restarting)
+   */
+  async expireStep(cursor: Uint8Array | undefined): Promise<Uint8Array | undefined> {
+    const now = this.now();
+    const page = await this.#backend.scanKeys(cursor, this.#expireScanKeysMax);
+    const expired = page.entries.filter((e) => isExpired(e.value, now)).map((e) => e.key);
+    const last = page.entries[page.entries.length - 1];
+    const next = page.done || last === undefined ? undefined : last.key;
+    if (expired.length === 0) return next;
+    const reply = await this.#backend.execute({ op: "sweep", keys: expired });
+    if (reply.kind === "integer") this.#stats.expiredKeys += Number(reply.value);
+    return next;
+  }
+
+  /** @internal Runs one command with metrics. */
+  async run(session: Session, args: Uint8Array[]): Promise<Reply> {
+    const started = performance.now();
+    let reply: Reply;
+    try {
+      reply = await this.executor.execute(session, args);
+    } catch (e) {
+      this.#log(`command failed: ${e instanceof Error ? e.message : String(e)}`);
+      reply = error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.#stats.totalCommandsProcessed++;
+    this.#onCommand?.({
+      name: this.executor.commandName(args) ?? "unknown",
+      durationMs: performance.now() - started,
+      failed: reply.kind === "error",
+    });
+    return reply;
+  }
+
+  /** @internal Whether a command may start before the replies before it are in. */
+  pipelinable(args: readonly Uint8Array[]): boolean {
+    if (!this.pipelinedWrites) return false;
+    const name = this.executor.commandName(args);
+    if (name === undefined) return false;
+    if (PIPELINED_WRITES.has(name)) return true;
+    return (name === "del" || name === "unlink") && args.length === 2; // one key: one region
+  }
+
+  #infoSections(): Record<string, Record<string, string | number>> {
+    const s = this.stats;
+    const uptime = Math.floor((this.now() - this.#startedMs) / 1000);
+    return {
+      server: {
+        redis_version: "7.0.0",
+        spire_mode: "standalone",
+        redis_mode: "standalone",
+        process_id: Deno.pid,
+        tcp_port: this.boundPort,
+        uptime_in_seconds: uptime,
+        uptime_in_days: Math.floor(uptime / 86400),
+      },
+      clients: {
+        connected_clients: s.connectedClients,
+        maxclients: this.connectionsMax,
+        idle_timeout_ms: this.idleTimeoutMs,
+      },
+      stats: {
+        total_connections_received: s.totalConnectionsReceived,
+        total_commands_processed: s.totalCommandsProcessed,
+        rejected_connections: s.rejectedConnections,
+        expired_keys: s.expiredKeys,
+        total_net_input_bytes: s.netInputBytes,
+        total_net_output_bytes: s.netOutputBytes,
+        protocol_errors: s.protocolErrors,
+        idle_disconnects: s.idleDisconnects,
+      },
+    };
+  }
+}
+
+/**
+ * One client connection of a {@link ClientPort}: its session, request parser
+ * and reply buffer. Whoever reads the socket hands each chunk to
+ * {@link ClientConnection.handle}, and reads again only once it returned, so a
+ * client that floods cannot make the server buffer without bound.
+ */
+export class ClientConnection {
+  /** The command layer's per-connection state. */
+  readonly session: Session;
+  /** The socket. */
+  readonly conn: Deno.Conn;
+  /** When the connection last received or answered something (ms). */
+  lastActivityMs: number;
+  /** True while commands of a chunk run (idle checks skip it). */
+  busy = false;
+  /** True once the socket was closed. */
+  closed = false;
+  readonly #port: ClientPort;
+  readonly #parser: RequestParser;
+  readonly #writer = new ReplyWriter();
+  readonly #replyFlushBytes: number;
+
+  /** @internal Created by {@link ClientPort.open}. */
+  constructor(port: ClientPort, conn: Deno.Conn, session: Session, replyFlushBytes: number) {
+    this.#port = port;
+    this.conn = conn;
+    this.session = session;
+    this.#parser = new RequestParser(port.limits);
+    this.#replyFlushBytes = replyFlushBytes;
+    this.lastActivityMs = port.now();
+  }
+
+  /** Closes the socket; safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+  }
+
+  /**
+   * Executes every complete command in what was received so far, in order,
+   * and writes their replies (one write per chunk, or per replyFlushBytes).
+   * @param chunk bytes read from the socket (copied)
+   * @returns false when the connection must be closed (protocol error, QUIT,
+   *   a failed write)
+   */
+  async handle(chunk: Uint8Array): Promise<boolean> {
+    const port = this.#port;
+    port.count("netInputBytes", chunk.length);
+    this.lastActivityMs = port.now();
+    this.busy = true;
+    this.#parser.feed(chunk);
+    let keepOpen: boolean;
+    try {
+      keepOpen = await this.#runParsed();
+    } finally {
+      this.busy = false;
+      this.lastActivityMs = port.now();
+    }
+    if (this.#writer.length > 0 && !(await this.#flush())) return false;
+    return keepOpen;
+  }
+
+  async #flush(): Promise<boolean> {
+    const bytes = this.#writer.take();
+    let off = 0;
+    try {
+      while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
+    } catch {
+      this.close();
+      return false;
+    }
+    this.#port.count("netOutputBytes", bytes.length);
+    return true;
+  }
+
+  /** Executes the parsed commands; false when the connection must close. */
+  async #runParsed(): Promise<boolean> {
+    const port = this.#port;
+    const session = this.session;
+    const writer = this.#writer;
+    // Single-key writes of a pipeline are started together (see PIPELINED_WRITES); anything
+    // else first waits for the replies before it, so reads see the writes sent before them.
+    const started: Promise<Reply>[] = [];
+    const drain = async (): Promise<void> => {
+      for (const p of started) writer.write(await p, session.resp);
+      started.length = 0;
+    };
+    for (;;) {
+      const req = this.#parser.next();
+      if (req === undefined) break;
+      if (req.kind === "error") {
+        await drain();
+        port.count("protocolErrors");
+        writer.write(error(req.message), session.resp);
+        return false;
+      }
+      if (port.pipelinable(req.args)) {
+        started.push(port.run(session, req.args));
+        if (started.length >= PIPELINED_WRITES_MAX) await drain();
+        continue;
+      }
+      await drain();
+      writer.write(await port.run(session, req.args), session.resp);
+      if (session.closeAfterReply) return false;
+      if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
+    }
+    await drain();
+    return true;
+  }
+}
+
+/**
+ * The client server: a {@link ClientPort} behind one accept loop and one
+ * housekeeping timer, all in one object (used where no supervision tree runs:
+ * the command-layer tests and embedders).
+ * @example
+ * ```ts ignore
+ * const server = new ClientServer({ backend, port: 0 });
+ * const { port } = server.start();
+ * // ... clients connect to 127.0.0.1:port
+ * await server.stop();
+ * ```
+ */
+export class ClientServer {
+  readonly #port: ClientPort;
+  readonly #hostname: string;
+  readonly #portWanted: number;
+  readonly #tickMs: number;
+  readonly #log: (message: string) => void;
+  readonly #handlers = new Set<Promise<void>>();
+  #listener: Deno.Listener | undefined;
+  #acceptLoop: Promise<void> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #tickRunning: Promise<void> | undefined;
+  #expiryCursor: Uint8Array | undefined;
+  #nextKey = 1;
+
+  /**
+   * Creates a server; nothing listens until {@link ClientServer.start}.
+   * @param options backend, address, limits and sources
+   * @throws {RangeError} for invalid limits
+   */
+  constructor(options: ClientServerOptions) {
+    this.#hostname = options.hostname ?? "127.0.0.1";
+    this.#portWanted = options.port ?? 6379;
+    if (!Number.isInteger(this.#portWanted) || this.#portWanted < 0 || this.#portWanted > 65535) {
+      throw new RangeError(
+        `Invalid client server option port: ${this.#portWanted} is not in 0..65535`,
+      );
+    }
+    this.#tickMs = positive("tickMs", options.tickMs ?? 100);
+    this.#log = options.log ?? (() => {});
+    this.#port = new ClientPort(options);
+  }
+
+  /** Counters since start. */
+  get stats(): Readonly<ClientServerStats> {
+    return this.#port.stats;
   }
 
   /** The executor (for embedding the command layer without TCP). */
   get executor(): CommandExecutor {
-    return this.#executor;
+    return this.#port.executor;
   }
 
   /**
@@ -221,14 +574,17 @@ export class ClientServer {
     if (this.#listener !== undefined) {
       throw new Error("Cannot start client server: already started");
     }
-    this.#listener = Deno.listen({ hostname: this.#hostname, port: this.#port, transport: "tcp" });
-    this.#boundPort = (this.#listener.addr as Deno.NetAddr).port;
-    this.#startedMs = this.#now();
+    this.#listener = Deno.listen({
+      hostname: this.#hostname,
+      port: this.#portWanted,
+      transport: "tcp",
+    });
+    this.#port.boundPort = (this.#listener.addr as Deno.NetAddr).port;
     this.#acceptLoop = this.#accept(this.#listener);
     this.#timer = setInterval(() => {
       this.#tickRunning ??= this.tick().finally(() => (this.#tickRunning = undefined));
     }, this.#tickMs);
-    return { hostname: this.#hostname, port: this.#boundPort };
+    return { hostname: this.#hostname, port: this.#port.boundPort };
   }
 
   /** Stops accepting, closes every connection and waits for their handlers. Safe to call twice. */
@@ -243,9 +599,14 @@ export class ClientServer {
       } catch { /* already closed */ }
     }
     await this.#acceptLoop;
-    for (const c of this.#clients.values()) this.#close(c);
+    this.#port.closeAll();
     await Promise.allSettled([...this.#handlers]);
     await this.#tickRunning;
+  }
+
+  #track(p: Promise<void>): void {
+    this.#handlers.add(p);
+    p.finally(() => this.#handlers.delete(p));
   }
 
   async #accept(listener: Deno.Listener): Promise<void> {
@@ -256,63 +617,18 @@ export class ClientServer {
       } catch {
         return; // Listener closed.
       }
-      this.#stats.totalConnectionsReceived++;
-      if (this.#clients.size >= this.#connectionsMax) {
-        this.#stats.rejectedConnections++;
-        this.#refuse(conn);
+      if (this.#port.size >= this.#port.connectionsMax) {
+        this.#port.countRejected();
+        this.#track(refuseConnection(conn));
         continue;
       }
-      const p = this.#serve(conn).catch((e) => this.#log(`client handler failed: ${e}`));
-      this.#handlers.add(p);
-      p.finally(() => this.#handlers.delete(p));
+      this.#track(this.#serve(conn).catch((e) => this.#log(`client handler failed: ${e}`)));
     }
-  }
-
-  #refuse(conn: Deno.Conn): void {
-    const p = conn.write(encoder.encode("-ERR max number of clients reached\r\n"))
-      .then(() => {}, () => {})
-      .finally(() => {
-        try {
-          conn.close();
-        } catch { /* gone */ }
-      });
-    this.#handlers.add(p);
-    p.finally(() => this.#handlers.delete(p));
-  }
-
-  #close(c: Client): void {
-    if (c.closed) return;
-    c.closed = true;
-    try {
-      c.conn.close();
-    } catch { /* already closed */ }
-  }
-
-  async #write(c: Client, bytes: Uint8Array): Promise<boolean> {
-    let off = 0;
-    try {
-      while (off < bytes.length) off += await c.conn.write(bytes.subarray(off));
-    } catch {
-      this.#close(c);
-      return false;
-    }
-    this.#stats.netOutputBytes += bytes.length;
-    return true;
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
-    const id = this.#nextClientId++;
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    const client: Client = {
-      conn,
-      session: this.#executor.newSession(id, `${remote.hostname}:${remote.port}`),
-      lastActivityMs: this.#now(),
-      busy: false,
-      closed: false,
-    };
-    this.#clients.set(id, client);
-    const parser = new RequestParser(this.#limits);
-    const writer = new ReplyWriter();
+    const key = String(this.#nextKey++);
+    const c = this.#port.open(key, conn);
     const buf = new Uint8Array(64 * 1024);
     try {
       for (;;) {
@@ -322,58 +638,12 @@ export class ClientServer {
         } catch {
           return; // Closed by us (idle, stop) or reset by the peer.
         }
-        if (n === null || client.closed) return;
-        this.#stats.netInputBytes += n;
-        client.lastActivityMs = this.#now();
-        parser.feed(buf.subarray(0, n));
-        client.busy = true;
-        const keepOpen = await this.#runParsed(client, parser, writer);
-        client.busy = false;
-        client.lastActivityMs = this.#now();
-        if (writer.length > 0 && !(await this.#write(client, writer.take()))) return;
-        if (!keepOpen) return;
+        if (n === null || c.closed) return;
+        if (!(await c.handle(buf.subarray(0, n)))) return;
       }
     } finally {
-      this.#clients.delete(id);
-      this.#close(client);
+      this.#port.forget(key);
     }
-  }
-
-  /** Executes every complete command in the parser; false when the connection must close. */
-  async #runParsed(c: Client, parser: RequestParser, writer: ReplyWriter): Promise<boolean> {
-    for (;;) {
-      const req = parser.next();
-      if (req === undefined) return true;
-      if (req.kind === "error") {
-        this.#stats.protocolErrors++;
-        writer.write(error(req.message), c.session.resp);
-        return false;
-      }
-      const reply = await this.#run(c.session, req.args);
-      writer.write(reply, c.session.resp);
-      if (c.session.closeAfterReply) return false;
-      if (writer.length >= this.#replyFlushBytes && !(await this.#write(c, writer.take()))) {
-        return false;
-      }
-    }
-  }
-
-  async #run(session: Session, args: Uint8Array[]): Promise<Reply> {
-    const started = performance.now();
-    let reply: Reply;
-    try {
-      reply = await this.#executor.execute(session, args);
-    } catch (e) {
-      this.#log(`command failed: ${e instanceof Error ? e.message : String(e)}`);
-      reply = error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    this.#stats.totalCommandsProcessed++;
-    this.#onCommand?.({
-      name: this.#executor.commandName(args) ?? "unknown",
-      durationMs: performance.now() - started,
-      failed: reply.kind === "error",
-    });
-    return reply;
   }
 
   /**
@@ -382,61 +652,25 @@ export class ClientServer {
    * so that tests with a fake clock can drive it.
    */
   async tick(): Promise<void> {
-    const now = this.#now();
-    if (this.#idleTimeoutMs > 0) {
-      for (const c of this.#clients.values()) {
-        if (!c.busy && now - c.lastActivityMs > this.#idleTimeoutMs) {
-          this.#stats.idleDisconnects++;
-          this.#close(c);
-        }
-      }
-    }
+    this.#port.closeIdle();
     try {
-      await this.#expireStep(now);
+      this.#expiryCursor = await this.#port.expireStep(this.#expiryCursor);
     } catch (e) {
       this.#log(`background expiry failed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+}
 
-  async #expireStep(now: number): Promise<void> {
-    const page = await this.#backend.scanKeys(this.#expiryCursor, this.#expireScanKeysMax);
-    const expired = page.entries.filter((e) => isExpired(e.value, now)).map((e) => e.key);
-    const last = page.entries[page.entries.length - 1];
-    this.#expiryCursor = page.done || last === undefined ? undefined : last.key;
-    if (expired.length === 0) return;
-    const reply = await this.#backend.execute({ op: "sweep", keys: expired });
-    if (reply.kind === "integer") this.#stats.expiredKeys += Number(reply.value);
-  }
-
-  #infoSections(): Record<string, Record<string, string | number>> {
-    const now = this.#now();
-    const s = this.stats;
-    const uptime = Math.floor((now - this.#startedMs) / 1000);
-    return {
-      server: {
-        redis_version: "7.0.0",
-        spire_mode: "standalone",
-        redis_mode: "standalone",
-        process_id: Deno.pid,
-        tcp_port: this.#boundPort,
-        uptime_in_seconds: uptime,
-        uptime_in_days: Math.floor(uptime / 86400),
-      },
-      clients: {
-        connected_clients: s.connectedClients,
-        maxclients: this.#connectionsMax,
-        idle_timeout_ms: this.#idleTimeoutMs,
-      },
-      stats: {
-        total_connections_received: s.totalConnectionsReceived,
-        total_commands_processed: s.totalCommandsProcessed,
-        rejected_connections: s.rejectedConnections,
-        expired_keys: s.expiredKeys,
-        total_net_input_bytes: s.netInputBytes,
-        total_net_output_bytes: s.netOutputBytes,
-        protocol_errors: s.protocolErrors,
-        idle_disconnects: s.idleDisconnects,
-      },
-    };
-  }
+/**
+ * Answers a connection refused at connectionsMax with Redis's error and closes it.
+ * @param conn the socket
+ * @returns when it is closed
+ */
+export async function refuseConnection(conn: Deno.Conn): Promise<void> {
+  try {
+    await conn.write(MAX_CLIENTS_REPLY);
+  } catch { /* gone */ }
+  try {
+    conn.close();
+  } catch { /* gone */ }
 }
