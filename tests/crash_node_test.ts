@@ -36,7 +36,7 @@ Deno.test({
     const run = await crashLoop({
       kills: 8,
       logCompactEntries: 500,
-      extraConfig: "regions:\n  max_keys: 1500\n  split_keys: 700\n  heartbeat_interval_ms: 50\n",
+      extraConfig: "regions:\n  max_keys: 400\n  split_keys: 200\n  heartbeat_interval_ms: 50\n",
     });
     console.log(`kills ${run.kills}, regions ${run.regions}, acknowledged writes ${run.acked}`);
     assert.ok(run.regions > 2, `only ${run.regions} regions: the run did not split`);
