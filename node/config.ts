@@ -135,7 +135,7 @@ const FIELDS: readonly Field[] = [
     yaml: ["regions", "initial_count"],
     flag: "--regions",
     min: 1,
-    max: 1024,
+    max: 256, // the initial regions cut the first key byte (see store.ts initialSplitKeys)
   },
   { key: "regionMaxSizeBytes", kind: "size", yaml: ["regions", "max_size"], min: 1 },
   { key: "regionSplitSizeBytes", kind: "size", yaml: ["regions", "split_size"], min: 1 },

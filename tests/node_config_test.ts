@@ -55,3 +55,11 @@ Deno.test("node config: split thresholds must not exceed the maxima", () => {
     /split_keys 10: it must not exceed regions\.max_keys 5/,
   );
 });
+
+Deno.test("node config: the initial region count is refused past 256, which the store can cut", () => {
+  assert.equal(resolveNodeConfig({ flags: { "--regions": "256" } }).config.initialRegionCount, 256);
+  assert.throws(
+    () => resolveNodeConfig({ flags: { "--regions": "300" } }),
+    /flag --regions: "300" is out of range; allowed: an integer from 1 to 256/,
+  );
+});
