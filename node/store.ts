@@ -149,8 +149,21 @@ async function findSplitKey(
   return undefined;
 }
 
+/**
+ * Starts a region's peer unless it runs already: after a restart of the store
+ * alone, the peers it started before are still running under the regions'
+ * supervisor (they sit before the store under rest_for_one).
+ */
 async function startPeer(ctx: Context, services: NodeServices, regionId: number): Promise<void> {
-  await DynamicSupervisor.startChild(ctx, NAMES.regions, regionPeerSpec(services, regionId));
+  const name = NAMES.region(regionId);
+  if (services.runtime.whereis(name) !== undefined) return;
+  try {
+    await DynamicSupervisor.startChild(ctx, NAMES.regions, regionPeerSpec(services, regionId));
+  } catch (e) {
+    // Its supervisor restarted it meanwhile (under the same name): it runs, which is all we want.
+    if (services.runtime.whereis(name) !== undefined) return;
+    throw e;
+  }
 }
 
 async function splitRegion(

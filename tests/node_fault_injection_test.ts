@@ -13,6 +13,7 @@ import { readAll, runWriters } from "../node/testing.ts";
 import { checkDurability, WriteHistory } from "../node/write_history.ts";
 import { DEFAULT_TUNING } from "../tuning/mod.ts";
 import { DynamicSupervisor, type Pid } from "../supervisor/mod.ts";
+import { RespClient } from "../node/resp/client.ts";
 
 const RESTART_WINDOW_MS_MAX = 5_000;
 
@@ -156,6 +157,49 @@ Deno.test("fault injection: crashes beyond the root's restart intensity stop the
     const reason = await node.exited;
     assert.equal(reason, "shutdown");
     assert.equal(node.tree(), undefined);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("fault injection: a store crash restarts the store alone; the region peers and the engine keep running", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_store_crash_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, initialRegionCount: 2 },
+  });
+  const reports: string[] = [];
+  const node = await SpireNode.start({
+    config,
+    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    report: (line) => reports.push(line),
+  });
+  const rt = node.runtime;
+  try {
+    const peers = () => node.services.regions().map((r) => String(rt.whereis(NAMES.region(r.id))));
+    const peersBefore = peers();
+    const engineBefore = String(rt.whereis(NAMES.engine));
+    const store = rt.whereis(NAMES.store)!;
+    rt.exit(store, "kill");
+    await waitFor("the store to restart", () => {
+      const p = rt.whereis(NAMES.store);
+      return p !== undefined && p !== store ? p : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // a failing init would be retried meanwhile
+    const storage = node.tree()!.children.find((c) => c.id === "storage")!;
+    const restarts = Object.fromEntries(storage.children.map((c) => [c.id, c.restartCount]));
+    assert.deepEqual(restarts, { engine: 0, regions: 0, store: 1 }, reports.join("\n"));
+    assert.equal(String(rt.whereis(NAMES.engine)), engineBefore);
+    assert.deepEqual(peers(), peersBefore);
+    const c = await RespClient.connect({ port: node.clientPort });
+    try {
+      assert.deepEqual(await c.call(["SET", "after", "store-crash"]), {
+        kind: "simple",
+        value: "OK",
+      });
+    } finally {
+      c.close();
+    }
   } finally {
     await node.stop();
     await Deno.remove(dataDir, { recursive: true });
