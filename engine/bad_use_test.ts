@@ -165,3 +165,24 @@ Deno.test("a tuning out of range is refused before RocksDB is touched", async ()
     TypeError,
   );
 });
+
+Deno.test("a reversed deleteRange is a RangeError: nothing of the batch applies, later writes work", async () => {
+  for (const syncWrites of [true, false]) {
+    await using t = await tempEngine({ syncWrites });
+    await assert.rejects(
+      t.engine.writeBatch([
+        { op: "put", key: b("p"), value: b("x") },
+        { op: "deleteRange", start: b("c"), end: b("a") },
+      ]),
+      /^RangeError: Invalid deleteRange: end sorts before start/,
+    );
+    await assert.rejects(
+      t.engine.writeBatch([{ op: "deleteRange", start: b("a"), end: EMPTY }]),
+      RangeError,
+    );
+    assert.equal(await t.engine.get(b("p")), undefined, "no op of the refused batch applied");
+    await t.engine.put(b("after"), b("ok")); // the engine still takes writes
+    await t.engine.writeBatch([{ op: "deleteRange", start: b("a"), end: b("a") }]); // empty range
+    assert.deepEqual(await t.engine.get(b("after")), b("ok"));
+  }
+});

@@ -819,7 +819,7 @@ export class Engine {
 
   /**
    * Applies the operations atomically: all of them or none. `deleteRange`
-   * deletes `[start, end)`.
+   * deletes `[start, end)`; `end` must not sort before `start` (RangeError).
    * @param ops at most {@link WRITE_BATCH_OPS_MAX} operations and {@link WRITE_BATCH_BYTES_MAX} bytes
    * @throws {TypeError|RangeError} for bad operations; {@link EngineClosedError}; {@link EngineError}
    */
@@ -1236,6 +1236,16 @@ function copyOp(o: WriteOp): WriteOp {
   return { op: "deleteRange", start: o.start.slice(), end: o.end.slice() };
 }
 
+/** Bytewise order of keys (RocksDB's default comparator). */
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
 function validateOps(ops: readonly WriteOp[]): number {
   let bytes = 0;
   for (const o of ops) {
@@ -1252,6 +1262,14 @@ function validateOps(ops: readonly WriteOp[]): number {
     } else if (o.op === "deleteRange") {
       checkKey(o.start, "start");
       checkKey(o.end, "end");
+      // RocksDB refuses a reversed range only after the batch is in the WAL: the ops
+      // before it stay applied and every later write fails until reopen. Refuse it here.
+      if (compareKeys(o.end, o.start) < 0) {
+        throw new RangeError(
+          "Invalid deleteRange: end sorts before start; allowed: end >= start " +
+            "(an empty end is not unbounded here)",
+        );
+      }
       bytes += o.start.length + o.end.length;
     } else {
       throw new TypeError(
