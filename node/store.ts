@@ -10,8 +10,9 @@
  * routing table and starts one peer per region under the regions'
  * DynamicSupervisor.
  *
- * Then, every `regionHeartbeatIntervalMs`, it reports each region's
- * approximate size and key count to PD. When PD answers with a split, the
+ * Then, every `regionHeartbeatIntervalMs`, it sends PD a store heartbeat
+ * (disk capacity and free space, region count) and reports each region's
+ * approximate size and key count. When PD answers with a split, the
  * store picks the split key (the middle of the region, or PD's split size
  * into it for large regions), asks PD for the new ids and proposes the split
  * through the region's Raft log, so it applies at one index. When a split
@@ -56,6 +57,32 @@ interface State {
   readonly pd: PdClient;
   readonly counted: Map<number, Counted>;
   log: (m: string) => void;
+}
+
+/**
+ * The capacity of the file system holding `path` and the space available to
+ * unprivileged users, in bytes (statvfs through glibc); zeros when unknown.
+ */
+function diskSpace(path: string): { capacityBytes: number; availableBytes: number } {
+  let lib: Deno.DynamicLibrary<{ statvfs: { parameters: ["buffer", "buffer"]; result: "i32" } }>;
+  try {
+    lib = Deno.dlopen("libc.so.6", {
+      statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
+    });
+  } catch {
+    return { capacityBytes: 0, availableBytes: 0 }; // not glibc
+  }
+  try {
+    // struct statvfs on 64-bit Linux: f_bsize, f_frsize, f_blocks, f_bfree, f_bavail, ... (112 bytes)
+    const buf = new BigUint64Array(14);
+    if (lib.symbols.statvfs(new TextEncoder().encode(`${path}\0`), buf) !== 0) {
+      return { capacityBytes: 0, availableBytes: 0 };
+    }
+    const frsize = buf[1]!;
+    return { capacityBytes: Number(frsize * buf[2]!), availableBytes: Number(frsize * buf[4]!) };
+  } finally {
+    lib.close();
+  }
 }
 
 /**
@@ -199,6 +226,12 @@ async function heartbeat(state: State, ctx: Context): Promise<void> {
   const s = state.services;
   const engine = s.requireEngine("heartbeat");
   const cfg = s.config;
+  // The store's own heartbeat keeps it "up" in PD: without it PD sees the store
+  // disconnected after 20 s and down after 30 min, and then wants its replicas removed.
+  await state.pd.storeHeartbeat(s.storeId!, {
+    ...diskSpace(s.config.dataDir),
+    regionCount: s.regions().length,
+  });
   for (const region of s.regions()) {
     const info = s.raftInfo.get(region.id);
     if (info === undefined || !info.leader) continue;

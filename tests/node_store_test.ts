@@ -1,0 +1,60 @@
+/**
+ * The store process towards PD: its heartbeats keep the store up in PD's eyes
+ * however long the node runs, so PD keeps deciding splits (a store PD sees
+ * down gets its replicas removed instead).
+ */
+
+import assert from "node:assert/strict";
+import { SpireNode } from "../node/app.ts";
+import { resolveNodeConfig } from "../node/config.ts";
+import { NAMES } from "../node/services.ts";
+import type { StoreCall } from "../node/store.ts";
+import { PdClient } from "../pd/mod.ts";
+import { RespClient } from "../node/resp/client.ts";
+import { DEFAULT_TUNING } from "../tuning/mod.ts";
+
+Deno.test("store: heartbeats keep the store up in PD after 31 minutes, and regions still split", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_store_" });
+  let clock = Date.now();
+  const { config } = resolveNodeConfig({
+    overrides: {
+      dataDir,
+      port: 0,
+      adminPort: 0,
+      regionHeartbeatIntervalMs: 3_600_000, // only the heartbeats this test asks for
+      regionMaxKeys: 40,
+      regionSplitKeys: 20,
+    },
+  });
+  const node = await SpireNode.start({
+    config,
+    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    now: () => clock,
+    report: () => {},
+  });
+  const rt = node.runtime;
+  try {
+    const c = await RespClient.connect({ port: node.clientPort });
+    try {
+      for (let i = 0; i < 60; i++) await c.call(["SET", `k${String(i).padStart(3, "0")}`, "v"]);
+    } finally {
+      c.close();
+    }
+    clock += 31 * 60_000; // past TiKV's max-store-down-time (30 min) since registration
+    await rt.call<StoreCall, null>(NAMES.store, { op: "heartbeatNow" }, { timeoutMs: 10_000 });
+    const pd = new PdClient(rt, NAMES.pd);
+    const [store] = await pd.listStores();
+    assert.equal(store?.state, "up");
+    assert.equal(store?.stats?.regionCount, 1);
+    assert.ok((store?.stats?.capacityBytes ?? 0) > 0, "no disk capacity in the store heartbeat");
+    assert.ok((store?.stats?.availableBytes ?? 0) > 0, "no free space in the store heartbeat");
+    for (let i = 0; i < 20 && node.services.regions().length < 2; i++) {
+      await rt.call<StoreCall, null>(NAMES.store, { op: "heartbeatNow" }, { timeoutMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(node.services.regions().length >= 2, "the region past max_keys was never split");
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
