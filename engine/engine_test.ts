@@ -336,3 +336,33 @@ Deno.test("concurrent cache misses share worker-thread reads, also on a snapshot
     await engine.close();
   }
 });
+
+Deno.test("a point read that misses the block cache counts once in keysRead and block cache misses", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 2000; i++) await t.engine.put(key(i), b("x".repeat(100)));
+  await t.engine.flush();
+  await t.engine.close();
+  const engine = await Engine.open({ dataDir: t.dir, tuning: { syncWrites: false } });
+  try {
+    // One SST, empty cache: the memory-only attempt answers Incomplete, the retry reads
+    // one data block from disk. RocksDB's own tickers count the key and the miss twice.
+    await engine.get(key(1000));
+    const one = engine.getStats();
+    assert.equal(one.memoryOnlyMisses, 1);
+    assert.equal(one.tickers["rocksdb.number.keys.read"], 2);
+    assert.equal(one.keysRead, 1);
+    assert.equal(one.blockCache.misses, 1);
+    assert.equal(engine.getCacheInfo().misses, 1);
+    await engine.get(key(1001)); // same block, now cached: a hit, no disk read
+    const two = engine.getStats();
+    assert.equal(two.keysRead, 2);
+    assert.deepEqual([two.blockCache.hits, two.blockCache.misses], [1, 1]);
+    assert.equal(two.blockCache.hitRate, 0.5);
+    await engine.getBatch([key(1500), key(1501)]); // MultiGet: both keys miss the memory tier
+    const three = engine.getStats();
+    assert.equal(three.memoryOnlyMisses, 3);
+    assert.equal(three.keysRead, 4);
+  } finally {
+    await engine.close();
+  }
+});

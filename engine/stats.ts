@@ -105,7 +105,10 @@ export interface CacheInfo {
   pinnedUsageBytes: number;
   /** Block cache hits since open. */
   hits: number;
-  /** Block cache misses since open. */
+  /**
+   * Block cache misses since open. A point read that missed is counted once, although
+   * RocksDB's ticker also counts its memory-only attempt.
+   */
   misses: number;
   /** hits / (hits + misses), 0 when there was no lookup. */
   hitRate: number;
@@ -115,7 +118,11 @@ export interface CacheInfo {
 export interface EngineStats {
   /** Block cache. */
   blockCache: CacheInfo;
-  /** Bloom filter: negatives that saved a read, and lookups checked. */
+  /**
+   * Bloom filter: negatives that saved a read, and lookups checked. Unlike keysRead and
+   * block cache misses these are RocksDB's counts as they are: a point read that missed
+   * the block cache is checked twice (memory-only attempt, then disk).
+   */
   bloom: { useful: number; checked: number };
   /** Memtables: bytes of all memtables, and immutable ones waiting to flush. */
   memtable: { bytes: number; immutableCount: number };
@@ -129,7 +136,10 @@ export interface EngineStats {
   compaction: { readBytes: number; writeBytes: number };
   /** Time writers were stalled, in microseconds. */
   stallMicros: number;
-  /** Keys read by gets and multi-gets. */
+  /**
+   * Keys read by gets and multi-gets. A read that missed the block cache is
+   * counted once, although RocksDB counts its memory-only attempt too.
+   */
   keysRead: number;
   /** Keys written. */
   keysWritten: number;
@@ -149,7 +159,16 @@ export interface EngineStats {
   groupCommit: { groups: number; requests: number };
   /** Unsynced writes that met a write stall and were finished on a worker thread. */
   writeStallRetries: number;
-  /** Every ticker RocksDB keeps, by its name. */
+  /**
+   * Point reads whose memory-only first attempt (memtables and block cache)
+   * answered Incomplete and went to disk on a worker thread.
+   */
+  memoryOnlyMisses: number;
+  /**
+   * Every ticker RocksDB keeps, by its name, raw: a point read that missed the block
+   * cache appears twice in the read, block cache and bloom tickers (memory-only
+   * attempt, then the disk read).
+   */
   tickers: Record<string, number>;
   /** The effective options. */
   options: EffectiveOptions;
