@@ -17,13 +17,14 @@
  * into it for large regions), asks PD for the new ids and proposes the split
  * through the region's Raft log, so it applies at one index. When a split
  * applies, the region peer tells the store, which updates the routing table,
- * starts the new region's peer and reports the split to PD.
+ * starts the new region's peer and reports the split to PD (again before
+ * every heartbeat until PD has it, so a PD restart does not lose it).
  *
  * @module
  */
 
 import { pack, unpack } from "msgpackr";
-import { type Operator, PdClient, type Region } from "../pd/mod.ts";
+import { type Operator, PdClient, type Region, StaleEpochError } from "../pd/mod.ts";
 import { type Context, DynamicSupervisor, type GenServer } from "../supervisor/mod.ts";
 import {
   decodeRegion,
@@ -56,6 +57,12 @@ interface State {
   readonly services: NodeServices;
   readonly pd: PdClient;
   readonly counted: Map<number, Counted>;
+  /**
+   * Applied splits PD has not acknowledged yet, oldest first; sent again before
+   * every heartbeat (PD rejects the heartbeats of split regions until it knows
+   * the split). Bounded by PD itself: a split needs PD's askSplit first.
+   */
+  readonly unreported: { left: Region; right: Region }[];
   log: (m: string) => void;
 }
 
@@ -222,10 +229,26 @@ async function splitRegion(
   state.counted.delete(region.id);
 }
 
+/** Reports the splits PD has not acknowledged, in the order they applied. */
+async function reportSplits(state: State): Promise<void> {
+  while (state.unreported.length > 0) {
+    const { left, right } = state.unreported[0]!;
+    try {
+      await state.pd.reportSplit(left, right);
+    } catch (e) {
+      if (!(e instanceof RangeError || e instanceof StaleEpochError)) throw e; // PD unreachable
+      // PD refuses it for good (it knows a newer state): the store's restart reconciles.
+      state.log(`PD refused split report of region ${right.id}: ${(e as Error).message}`);
+    }
+    state.unreported.shift();
+  }
+}
+
 async function heartbeat(state: State, ctx: Context): Promise<void> {
   const s = state.services;
   const engine = s.requireEngine("heartbeat");
   const cfg = s.config;
+  await reportSplits(state);
   // The store's own heartbeat keeps it "up" in PD: without it PD sees the store
   // disconnected after 20 s and down after 30 min, and then wants its replicas removed.
   await state.pd.storeHeartbeat(s.storeId!, {
@@ -284,7 +307,7 @@ export const StoreServer: GenServer<NodeServices, State, StoreCall, null, never,
     services.setRegions(local);
     for (const r of local) await startPeer(ctx, services, r.id);
     ctx.sendAfter(ctx.self, "heartbeat", services.config.regionHeartbeatIntervalMs);
-    return { state: { services, pd, counted: new Map(), log } };
+    return { state: { services, pd, counted: new Map(), unreported: [], log } };
   },
 
   async handleCall(msg, _from, state, ctx) {
@@ -308,10 +331,13 @@ export const StoreServer: GenServer<NodeServices, State, StoreCall, null, never,
       state.services.applySplit(msg.left, msg.right);
       state.counted.delete(msg.right.id);
       await startPeer(ctx, state.services, msg.left.id);
+      state.unreported.push({ left: msg.left, right: msg.right });
       try {
-        await state.pd.reportSplit(msg.left, msg.right);
+        await reportSplits(state);
       } catch (e) {
-        state.log(`could not report split to PD (retried at restart): ${(e as Error).message}`);
+        state.log(
+          `could not report split to PD (retried at the next heartbeat): ${(e as Error).message}`,
+        );
       }
     }
     return { state };

@@ -12,6 +12,9 @@ import type { StoreCall } from "../node/store.ts";
 import { PdClient } from "../pd/mod.ts";
 import { RespClient } from "../node/resp/client.ts";
 import { DEFAULT_TUNING } from "../tuning/mod.ts";
+import { Supervisor } from "../supervisor/mod.ts";
+import type { RegionReply, RegionRequest } from "../node/region_peer_process.ts";
+import { encodeRegionCommand } from "../node/region_state_machine.ts";
 
 Deno.test("store: heartbeats keep the store up in PD after 31 minutes, and regions still split", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "spire_store_" });
@@ -53,6 +56,55 @@ Deno.test("store: heartbeats keep the store up in PD after 31 minutes, and regio
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(node.services.regions().length >= 2, "the region past max_keys was never split");
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("store: a split applied while PD is down reaches PD once PD is back, without a store restart", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_store_split_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, regionHeartbeatIntervalMs: 50 },
+  });
+  const node = await SpireNode.start({
+    config,
+    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    report: () => {},
+  });
+  const rt = node.runtime;
+  const show = (rs: readonly { id: number; epoch: { version: number } }[]) =>
+    rs.map((r) => `${r.id}/${r.epoch.version}`).join(",");
+  try {
+    const pd = new PdClient(rt, NAMES.pd);
+    const region = node.services.regions()[0]!;
+    const ids = await pd.askSplit(region.id, region.epoch);
+    await Supervisor.terminateChild(rt, "spire", "pd");
+    const reply = await rt.call<RegionRequest, RegionReply>(NAMES.region(region.id), {
+      op: "propose",
+      command: encodeRegionCommand({
+        kind: "split",
+        splitKey: new TextEncoder().encode("m"),
+        newRegionId: ids.newRegionId,
+        newPeerIds: ids.newPeerIds,
+        version: region.epoch.version,
+      }),
+    });
+    assert.ok("ok" in reply && reply.ok.kind === "split", JSON.stringify(reply));
+    for (let i = 0; i < 100 && node.services.regions().length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(node.services.regions().length, 2);
+    await new Promise((r) => setTimeout(r, 200)); // heartbeats fail meanwhile: PD is down
+    await Supervisor.restartChild(rt, "spire", "pd");
+    const pdAfter = new PdClient(rt, NAMES.pd);
+    for (let i = 0; i < 100; i++) {
+      if (show(await pdAfter.listRegions()) === show(node.services.regions())) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(show(await pdAfter.listRegions()), show(node.services.regions()));
+    const storage = node.tree()!.children.find((c) => c.id === "storage")!;
+    assert.equal(storage.children.find((c) => c.id === "store")!.restartCount, 0);
   } finally {
     await node.stop();
     await Deno.remove(dataDir, { recursive: true });
