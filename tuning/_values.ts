@@ -34,7 +34,12 @@ function inRange(spec: KnobSpec, n: number): ValueParse {
 function readSize(raw: unknown): { ok: true; n: number } | { ok: false; detail: string } {
   if (typeof raw === "number") {
     if (raw < 0) return { ok: false, detail: "is negative" };
-    if (!Number.isSafeInteger(raw)) return { ok: false, detail: "is not a whole number of bytes" };
+    if (!Number.isSafeInteger(raw)) {
+      return {
+        ok: false,
+        detail: Number.isInteger(raw) ? "is too large" : "is not a whole number of bytes",
+      };
+    }
     return { ok: true, n: raw };
   }
   if (typeof raw !== "string") return { ok: false, detail: "is not a size" };
@@ -45,7 +50,12 @@ function readSize(raw: unknown): { ok: true; n: number } | { ok: false; detail: 
 function readCount(raw: unknown): { ok: true; n: number } | { ok: false; detail: string } {
   if (typeof raw === "number") {
     if (raw < 0) return { ok: false, detail: "is negative" };
-    if (!Number.isSafeInteger(raw)) return { ok: false, detail: "is not a whole number" };
+    if (!Number.isSafeInteger(raw)) {
+      return {
+        ok: false,
+        detail: Number.isInteger(raw) ? "is too large" : "is not a whole number",
+      };
+    }
     return { ok: true, n: raw };
   }
   if (typeof raw !== "string") return { ok: false, detail: "is not a number" };

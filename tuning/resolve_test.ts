@@ -295,6 +295,8 @@ Deno.test("YAML errors name the file, the line and the key", () => {
       /^Cannot parse rocksdb\.block_cache_size at c\.yaml:3: -1 is negative/,
     ],
     ["rocksdb:\n  block_cache_size: 1.5\n", /not a whole number of bytes/],
+    ["rocksdb:\n  block_cache_size: 1e30\n", /1e\+30 is too large; allowed: a size from 1MiB/],
+    ["rocksdb:\n  max_background_jobs: 1e20\n", /100000000000000000000 is too large/],
     ["rocksdb:\n  sync_writes: yes\n", /"yes" is not true or false/],
     ["rocksdb:\n  max_background_jobs: [1, 2]\n", /\[1,2\] is not a number/],
     [
