@@ -80,6 +80,10 @@ export interface SimStats {
   framesDropped: number;
   /** Highest applied index on any node. */
   appliedMax: number;
+  /** Leader snapshots installed by followers that were too far behind. */
+  snapshotsInstalled: number;
+  /** Snapshot chunks sent (snapshots larger than the run's chunk size travel in chunks). */
+  snapshotChunksSent: number;
   /** Whether the linearizability search gave up (inconclusive, not a violation). */
   linInconclusive: boolean;
 }
@@ -208,6 +212,8 @@ class Simulation {
     framesSent: 0,
     framesDropped: 0,
     appliedMax: 0,
+    snapshotsInstalled: 0,
+    snapshotChunksSent: 0,
     linInconclusive: false,
   };
   readonly #lossP: number;
@@ -215,6 +221,8 @@ class Simulation {
   readonly #delayP: number;
   readonly #readOnly: "safe" | "leaseBased";
   readonly #msgBytesMax: number;
+  /** Snapshot chunk size: small ones split even the small KV snapshots into many chunks. */
+  readonly #chunkBytes: number;
   readonly #chaosGapMs: number;
   /** Chance that a new leader is crashed within a few milliseconds of its election. */
   readonly #leaderCrashP: number;
@@ -265,6 +273,7 @@ class Simulation {
     // Small messages split a new leader's backlog from its own no-op (Figure 8 needs that).
     this.#msgBytesMax = this.#chaos.pick([256, 1024, 4096]);
     this.#chaosGapMs = this.#chaos.range(100, 400);
+    this.#chunkBytes = this.#chaos.pick([8, 24, 4096]);
     this.#leaderCrashP = this.#faults.has("crash") ? this.#chaos.range(0, 0.5) : 0;
     this.#weights = {
       partition: this.#chaos.range(0.05, 1),
@@ -420,7 +429,10 @@ class Simulation {
       const peer = slot.inc.peer;
       slot.inc.dead = true;
       slot.inc.peer = null;
-      if (peer !== null) stops.push(peer.stop().catch(() => {}));
+      if (peer !== null) {
+        this.#stats.snapshotChunksSent += peer.stats.snapshotChunksSent;
+        stops.push(peer.stop().catch(() => {}));
+      }
     }
     // Fire the remaining disk syncs so that stopped loops can finish.
     for (;;) {
@@ -480,7 +492,7 @@ class Simulation {
         },
         compactEntriesThreshold: 60,
         compactKeepEntries: 10,
-        snapshotChunkBytes: 256,
+        snapshotChunkBytes: this.#chunkBytes,
         observer: {
           softState: (id, s, term) => {
             if (!inc.dead && s.raftState === "leader") this.#onLeader(id, term, inc);
@@ -492,7 +504,9 @@ class Simulation {
             if (!inc.dead) this.#onPersisted(id, hs, role, inc);
           },
           restored: (id, index) => {
-            if (!inc.dead) this.#lastApplied.set(id, index);
+            if (inc.dead) return;
+            this.#stats.snapshotsInstalled++;
+            this.#lastApplied.set(id, index);
           },
         },
       });
@@ -519,7 +533,10 @@ class Simulation {
     this.#stats.crashes++;
     const peer = inc.peer;
     inc.peer = null;
-    if (peer !== null) void peer.stop().catch(() => {});
+    if (peer !== null) {
+      this.#stats.snapshotChunksSent += peer.stats.snapshotChunksSent;
+      void peer.stop().catch(() => {});
+    }
     slot.disk.crash(this.#chaos.chance(0.5) ? () => 0 : this.#chaos.fn());
     this.#at(this.#now + this.#chaos.range(50, 600), () => {
       if (slot.down && this.#now < this.#faultEnd) this.#startNode(slot);

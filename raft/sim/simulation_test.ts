@@ -49,6 +49,18 @@ Deno.test("sim: 5-node groups hold every check for 80 seeds with all faults", as
   }
 });
 
+Deno.test("sim: followers too far behind catch up by snapshots sent in chunks", async () => {
+  let installed = 0, chunks = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const r = await runSimulation({ seed, nodes: 3, faults: [...FAULTS] });
+    assert.ok(r.ok, explain(r));
+    installed += r.stats.snapshotsInstalled;
+    chunks += r.stats.snapshotChunksSent;
+  }
+  assert.ok(installed > 0, "no follower installed a leader's snapshot");
+  assert.ok(chunks > installed, `only ${chunks} chunks for ${installed} snapshots`);
+});
+
 Deno.test("sim: a fault-free group completes nearly every operation", async () => {
   const r = await runSimulation({ seed: 3, nodes: 3, faults: [] });
   assert.ok(r.ok, explain(r));
