@@ -188,6 +188,31 @@ export function registerNodeMetrics(
     (p) => p.tsoLimitMs,
   );
   pdGauge("spire_pd_id_limit", "Persisted bound of the id allocator.", (p) => p.idLimit);
+  const pdCounter = (name: string, help: string, read: (p: PdStats) => number) =>
+    new Counter({
+      name,
+      help: `${help} Counted by the running PD process (restarts at 0 when PD restarts).`,
+      registers,
+      async collect() {
+        const p = await sources.pdStats();
+        if (p === undefined) return;
+        this.reset();
+        this.inc(read(p));
+      },
+    });
+  pdCounter("spire_pd_tso_requests_total", "Timestamp requests PD answered.", (p) => p.tsoRequests);
+  pdCounter("spire_pd_tso_timestamps_total", "Timestamps PD handed out.", (p) => p.tsoTimestamps);
+  pdCounter(
+    "spire_pd_store_heartbeats_total",
+    "Store heartbeats PD accepted.",
+    (p) => p.storeHeartbeats,
+  );
+  pdCounter(
+    "spire_pd_region_heartbeats_total",
+    "Region heartbeats PD accepted.",
+    (p) => p.regionHeartbeats,
+  );
+  pdCounter("spire_pd_splits_total", "Region splits PD applied.", (p) => p.splits);
 
   const commands = new Counter({
     name: "spire_client_commands_total",

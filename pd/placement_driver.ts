@@ -156,6 +156,16 @@ export interface PdStats {
   readonly tsoLimitMs: number;
   /** Persisted id bound. */
   readonly idLimit: number;
+  /** Timestamp requests answered since this instance started. */
+  readonly tsoRequests: number;
+  /** Timestamps handed out since this instance started (a request may take many). */
+  readonly tsoTimestamps: number;
+  /** Store heartbeats accepted since this instance started. */
+  readonly storeHeartbeats: number;
+  /** Region heartbeats accepted since this instance started. */
+  readonly regionHeartbeats: number;
+  /** Splits applied (reportSplit) since this instance started. */
+  readonly splits: number;
 }
 
 interface PendingOperator {
@@ -205,6 +215,13 @@ export class PlacementDriver {
   readonly #leaderCounts = new Map<number, number>();
   readonly #stats = new Map<number, RegionStats>();
   readonly #pending = new Map<number, PendingOperator>();
+  readonly #tallies = {
+    tsoRequests: 0,
+    tsoTimestamps: 0,
+    storeHeartbeats: 0,
+    regionHeartbeats: 0,
+    splits: 0,
+  };
   /** Leader moves under way, per store: +1 at the target, -1 at the source. */
   readonly #leaderAdjust = new Map<number, number>();
   #counts: Counts | undefined;
@@ -341,6 +358,7 @@ export class PlacementDriver {
       pendingOperators: this.#pending.size,
       tsoLimitMs: this.#tso.limitMs,
       idLimit: this.#ids.limit,
+      ...this.#tallies,
     };
   }
 
@@ -367,8 +385,11 @@ export class PlacementDriver {
    * @param count How many (default 1).
    * @returns The range of timestamps.
    */
-  getTs(count = 1): Promise<TimestampRange> {
-    return this.#tso.getTs(count);
+  async getTs(count = 1): Promise<TimestampRange> {
+    const range = await this.#tso.getTs(count);
+    this.#tallies.tsoRequests++;
+    this.#tallies.tsoTimestamps += range.count;
+    return range;
   }
 
   // ---- stores ---------------------------------------------------------------
@@ -406,6 +427,7 @@ export class PlacementDriver {
   storeHeartbeat(storeId: number, stats: StoreStats): StoreInfo {
     const now = this.#clock();
     this.#stores.heartbeat(storeId, stats, now);
+    this.#tallies.storeHeartbeats++;
     return this.#stores.get(storeId, now)!;
   }
 
@@ -595,6 +617,7 @@ export class PlacementDriver {
         approximateKeys: hb.approximateKeys,
       });
       const op = await this.#operatorFor(this.#withLeader(updated));
+      this.#tallies.regionHeartbeats++;
       return { operators: op === undefined ? [] : [op] };
     });
   }
@@ -805,6 +828,7 @@ export class PlacementDriver {
       this.#setLeader(right.id, rightLeader);
       this.#dropPending(original.id);
       this.#stats.delete(original.id);
+      this.#tallies.splits++;
       this.#terms.delete(fresh.id); // a new Raft group: its terms start afresh
     });
   }

@@ -346,3 +346,23 @@ Deno.test("a deposed leader's heartbeat with a lower term cannot move the leader
   assert.equal(c.pd.getRegionById(r!.id)?.leader?.storeId, s1);
   await assert.rejects(hb(s1, -1), RangeError);
 });
+
+Deno.test("stats count timestamps, heartbeats and splits; a repeated split report counts once", async () => {
+  const c = await cluster(1, { schedule: { replicas: 1 } });
+  const [r0] = await c.pd.bootstrap({ storeIds: c.stores });
+  const region = withLeader(r0!, c.stores[0]!);
+  await c.pd.getTs();
+  await c.pd.getTs(10);
+  c.pd.storeHeartbeat(c.stores[0]!, stats);
+  await heartbeat(c.pd, region, 10, 1);
+  await assert.rejects(heartbeat(c.pd, { ...region, epoch: { confVer: 0, version: 1 } }));
+  const ids = await c.pd.askSplit(region.id, region.epoch);
+  const { left, right } = splitRegionMeta(region, k("m"), ids.newRegionId, ids.newPeerIds);
+  await c.pd.reportSplit(left, right);
+  await c.pd.reportSplit(left, right);
+  const s = c.pd.stats();
+  assert.deepEqual(
+    [s.tsoRequests, s.tsoTimestamps, s.storeHeartbeats, s.regionHeartbeats, s.splits],
+    [2, 11, 1, 1, 1],
+  );
+});

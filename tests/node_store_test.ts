@@ -56,6 +56,15 @@ Deno.test("store: heartbeats keep the store up in PD after 31 minutes, and regio
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(node.services.regions().length >= 2, "the region past max_keys was never split");
+    let metrics = "";
+    for (let i = 0; i < 100 && !/^spire_pd_splits_total [1-9]/m.test(metrics); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 20)); // the split report may be in flight
+      metrics = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`)).text();
+    }
+    assert.match(metrics, /^spire_pd_store_heartbeats_total [1-9]/m);
+    assert.match(metrics, /^spire_pd_region_heartbeats_total [1-9]/m);
+    assert.match(metrics, /^spire_pd_splits_total [1-9]/m);
+    assert.match(metrics, /^spire_pd_tso_requests_total 0/m);
   } finally {
     await node.stop();
     await Deno.remove(dataDir, { recursive: true });
