@@ -6,7 +6,12 @@
  * @module
  */
 
-import { type Compression, COMPRESSIONS, type RocksDbTuning } from "../tuning/types.ts";
+import {
+  type Compression,
+  COMPRESSIONS,
+  DEFAULT_TUNING,
+  type RocksDbTuning,
+} from "../tuning/types.ts";
 import type { RocksDbSymbols } from "./_ffi/symbols.ts";
 
 /** Fixed leveled-compaction shape (DESIGN §4). */
@@ -28,9 +33,18 @@ const COMPRESSION_CODES: Record<Compression, number> = {
 /**
  * Sanity checks of a tuning handed to the engine directly (embedders may skip
  * `tuning/`, which validates with provenance and friendlier limits).
+ * @throws {TypeError} for a field that is not a knob (a typo must not be ignored silently)
  * @throws {TypeError|RangeError} naming the knob, its value and what is allowed
  */
 export function checkTuning(t: RocksDbTuning): void {
+  const known = Object.keys(DEFAULT_TUNING);
+  for (const name of Object.keys(t)) {
+    if (!known.includes(name)) {
+      throw new TypeError(
+        `Invalid tuning ${name}: not a knob; allowed: ${known.join(", ")}`,
+      );
+    }
+  }
   const int = (name: keyof RocksDbTuning, min: number, max: number) => {
     const v = t[name];
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { RocksDbTuning } from "../tuning/types.ts";
 import { Engine } from "./engine.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
 import { LibraryLoadError, openLibrary } from "./_ffi/library.ts";
@@ -155,6 +156,10 @@ Deno.test("a tuning out of range is refused before RocksDB is touched", async ()
     /Invalid tuning blockCacheSizeBytes: -1; an integer from 0 to/,
   );
   await assert.rejects(Engine.open({ dataDir, tuning: { maxWriteBufferNumber: 0 } }), RangeError);
+  await assert.rejects(
+    Engine.open({ dataDir, tuning: { blockCacheSize: 1 << 30 } as Partial<RocksDbTuning> }),
+    /^TypeError: Invalid tuning blockCacheSize: not a knob; allowed: blockCacheSizeBytes, /,
+  );
   await assert.rejects(Engine.open({ dataDir, tuning: { bloomBitsPerKey: 1.5 } }), RangeError);
   await assert.rejects(
     Engine.open({ dataDir, tuning: { compression: "lz5" as "lz4" } }),

@@ -288,6 +288,7 @@ export class Engine {
    * @throws {LibraryLoadError} when librocksdb cannot be loaded
    * @throws {TypeError} when `dataDir` is not a non-empty string
    * @throws {RangeError} when a tuning value is out of range
+   * @throws {TypeError} when `tuning` names a field that is not a knob (e.g. a typo)
    */
   static async open(options: EngineOpenOptions): Promise<Engine> {
     if (typeof options?.dataDir !== "string" || options.dataDir === "") {
