@@ -32,7 +32,7 @@ import {
   type NativeOptions,
 } from "./_options.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
-import { type GroupCommitLimits, GroupCommitter } from "./group_commit.ts";
+import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
 import {
   checkCount,
   checkKey,
@@ -289,6 +289,7 @@ export class Engine {
    * @throws {TypeError} when `dataDir` is not a non-empty string
    * @throws {RangeError} when a tuning value is out of range
    * @throws {TypeError} when `tuning` names a field that is not a knob (e.g. a typo)
+   * @throws {TypeError|RangeError} for an unknown or bad `groupCommit` limit
    */
   static async open(options: EngineOpenOptions): Promise<Engine> {
     if (typeof options?.dataDir !== "string" || options.dataDir === "") {
@@ -296,6 +297,7 @@ export class Engine {
     }
     const tuning: RocksDbTuning = { ...DEFAULT_TUNING, ...options.tuning };
     checkTuning(tuning);
+    const limits = groupCommitLimits(options.groupCommit); // checked before RocksDB opens
     try {
       // RocksDB creates only the last path component; a node passes <data-dir>/data.
       Deno.mkdirSync(options.dataDir, { recursive: true });
@@ -339,7 +341,7 @@ export class Engine {
         flushOptions,
         closed: false,
       };
-      return new Engine(native, tuning, options.dataDir, options.groupCommit ?? {});
+      return new Engine(native, tuning, options.dataDir, limits);
     } catch (error) {
       if (opts !== undefined) destroyOptions(sym, opts);
       lib.close();

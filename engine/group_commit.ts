@@ -29,6 +29,33 @@ export const DEFAULT_GROUP_COMMIT_LIMITS: Readonly<GroupCommitLimits> = Object.f
   queueRequestsMax: 100_000,
 });
 
+/**
+ * Merges `limits` over {@link DEFAULT_GROUP_COMMIT_LIMITS} and checks them.
+ *
+ * @param limits the limits to change
+ * @returns the complete limits
+ * @throws {TypeError} for an unknown limit
+ * @throws {RangeError} for a limit that is not a whole number of 1 or more
+ */
+export function groupCommitLimits(limits: Partial<GroupCommitLimits> = {}): GroupCommitLimits {
+  const merged = { ...DEFAULT_GROUP_COMMIT_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(merged)) {
+    if (!(name in DEFAULT_GROUP_COMMIT_LIMITS)) {
+      throw new TypeError(
+        `Invalid group commit limit ${name}: unknown; allowed: ${
+          Object.keys(DEFAULT_GROUP_COMMIT_LIMITS).join(", ")
+        }`,
+      );
+    }
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(
+        `Invalid group commit limit ${name}: ${value}; a whole number of 1 or more is allowed`,
+      );
+    }
+  }
+  return merged;
+}
+
 interface Pending<Op> {
   ops: readonly Op[];
   bytes: number;
@@ -69,13 +96,15 @@ export class GroupCommitter<Op> {
   /**
    * @param commit writes every request of a group atomically as one batch
    * @param limits group and queue limits
+   * @throws {TypeError} for an unknown limit
+   * @throws {RangeError} for a limit that is not a whole number of 1 or more
    */
   constructor(
     commit: (requests: readonly (readonly Op[])[]) => Promise<void>,
     limits: Partial<GroupCommitLimits> = {},
   ) {
     this.#commit = commit;
-    this.#limits = { ...DEFAULT_GROUP_COMMIT_LIMITS, ...limits };
+    this.#limits = groupCommitLimits(limits);
   }
 
   /** Groups and requests committed so far. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { Engine } from "./engine.ts";
 import { EngineOverloadedError } from "./errors.ts";
-import { GroupCommitter } from "./group_commit.ts";
+import { type GroupCommitLimits, GroupCommitter } from "./group_commit.ts";
 import { b, key, tempEngine } from "./_test_util.ts";
 
 function recorder(fail?: (group: number[][]) => boolean) {
@@ -79,4 +80,29 @@ Deno.test("64 concurrent synced writers share fsyncs: RocksDB counts at most 3 W
 Deno.test("the fsync-sharing check fails without grouping (one op per group: 64 syncs)", async () => {
   const r = await syncsFor64Writers(1);
   assert.equal(r.syncs, 64);
+});
+
+Deno.test("group commit: limits must be known whole numbers of 1 or more", () => {
+  const commit = () => Promise.resolve();
+  assert.throws(() => new GroupCommitter(commit, { queueRequestsMax: 0 }), RangeError);
+  assert.throws(() => new GroupCommitter(commit, { groupOpsMax: NaN }), RangeError);
+  assert.throws(() => new GroupCommitter(commit, { groupBytesMax: 1.5 }), RangeError);
+  assert.throws(
+    () => new GroupCommitter(commit, { groupOpsMaxx: 3 } as Partial<GroupCommitLimits>),
+    /^TypeError: Invalid group commit limit groupOpsMaxx: unknown/,
+  );
+  new GroupCommitter(commit, { groupOpsMax: 1 }); // the smallest allowed
+});
+
+Deno.test("Engine.open checks the group commit limits before it opens RocksDB", async () => {
+  const root = await Deno.makeTempDir({ prefix: "spire_group_limits_" });
+  try {
+    await assert.rejects(
+      Engine.open({ dataDir: `${root}/data`, groupCommit: { queueRequestsMax: -1 } }),
+      /^RangeError: Invalid group commit limit queueRequestsMax: -1/,
+    );
+    await assert.rejects(() => Deno.stat(`${root}/data`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -29,6 +29,7 @@ export {
   DEFAULT_GROUP_COMMIT_LIMITS,
   type GroupCommitCounters,
   type GroupCommitLimits,
+  groupCommitLimits,
   GroupCommitter,
 } from "./group_commit.ts";
 export {
