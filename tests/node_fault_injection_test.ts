@@ -41,6 +41,9 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
   const rt = node.runtime;
   const history = new WriteHistory();
   let lastAckMs = Date.now();
+  const failedAt: number[] = [];
+  /** [killed, writes resumed] of each fault: errors are allowed inside these only. */
+  const windows: [number, number][] = [];
   let stopWriters!: () => void;
   const writers = runWriters({
     port: node.clientPort,
@@ -50,6 +53,7 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
     stop: new Promise<void>((r) => (stopWriters = r)),
     onResult: (ok) => {
       if (ok) lastAckMs = Date.now();
+      else failedAt.push(Date.now());
     },
   });
   try {
@@ -72,7 +76,12 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
         () => history.ackedCount > ackedBefore + 100 && lastAckMs > killedAt ? true : undefined,
       );
       const windowMs = lastAckMs - killedAt;
-      console.log(`${name}: killed, restarted, writes acknowledged again after ${windowMs} ms`);
+      windows.push([killedAt, Date.now()]);
+      const errors = failedAt.filter((t) => t >= killedAt).length;
+      console.log(
+        `${name}: killed, restarted, writes acknowledged again after ${windowMs} ms, ` +
+          `${errors} write errors`,
+      );
       assert.ok(
         windowMs < RESTART_WINDOW_MS_MAX,
         `writes resumed ${windowMs} ms after ${name} was killed`,
@@ -110,6 +119,7 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
     console.log(
       `connection process killed; writes acknowledged again after ${lastAckMs - killedAt} ms`,
     );
+    windows.push([killedAt, Date.now()]);
     const after = await DynamicSupervisor.whichChildren(rt, NAMES.connections);
     assert.ok(
       !after.some((c) => String(c.pid) === String(victim)),
@@ -118,6 +128,12 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
   } finally {
     stopWriters();
     await writers;
+  }
+  const outside = failedAt.filter((t) => !windows.some(([from, to]) => t >= from && t <= to));
+  assert.deepEqual(outside, [], "write errors outside the restart windows");
+  for (const [from] of windows) {
+    const last = Math.max(from, ...failedAt.filter((t) => t >= from && t - from < 60_000));
+    assert.ok(last - from < RESTART_WINDOW_MS_MAX, `write errors ${last - from} ms after a fault`);
   }
   try {
     const state = await readAll(node.clientPort);
