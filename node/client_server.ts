@@ -146,8 +146,28 @@ const PIPELINED_WRITES: ReadonlySet<string> = new Set([
   "persist",
 ]);
 
-/** Writes of one pipeline in flight at once, at most. */
-const PIPELINED_WRITES_MAX = 256;
+/**
+ * Single-key reads without side effects: consecutive ones of a pipeline are
+ * started together (the backend may serve them with one engine MultiGet).
+ * A read never starts before the writes sent before it are answered, and a
+ * write never before the reads sent before it are.
+ */
+const PIPELINED_READS: ReadonlySet<string> = new Set([
+  "get",
+  "strlen",
+  "ttl",
+  "pttl",
+  "type",
+]);
+
+/** Commands of one pipeline in flight at once, at most. */
+const PIPELINED_COMMANDS_MAX = 256;
+
+/** How a command may run relative to its neighbours in a pipeline. */
+const SERIAL = 0;
+const GROUP_WRITE = 1;
+const GROUP_READ = 2;
+type Grouping = typeof SERIAL | typeof GROUP_WRITE | typeof GROUP_READ;
 
 /**
  * The part of the client port that does not depend on how connections are
@@ -337,8 +357,8 @@ export class ClientPort {
     return next;
   }
 
-  /** @internal Runs one command with metrics. */
-  async run(session: Session, args: Uint8Array[]): Promise<Reply> {
+  /** @internal Runs one command with metrics; `name` is `executor.commandName(args)`. */
+  async run(session: Session, args: Uint8Array[], name: string | undefined): Promise<Reply> {
     const started = performance.now();
     let reply: Reply;
     try {
@@ -349,20 +369,25 @@ export class ClientPort {
     }
     this.#stats.totalCommandsProcessed++;
     this.#onCommand?.({
-      name: this.executor.commandName(args) ?? "unknown",
+      name: name ?? "unknown",
       durationMs: performance.now() - started,
       failed: reply.kind === "error",
     });
     return reply;
   }
 
-  /** @internal Whether a command may start before the replies before it are in. */
-  pipelinable(args: readonly Uint8Array[]): boolean {
-    if (!this.pipelinedWrites) return false;
-    const name = this.executor.commandName(args);
-    if (name === undefined) return false;
-    if (PIPELINED_WRITES.has(name)) return true;
-    return (name === "del" || name === "unlink") && args.length === 2; // one key: one region
+  /**
+   * @internal How a command may be grouped with its neighbours: run alone
+   * (after every reply before it), or started together with the other writes,
+   * or reads, around it.
+   */
+  grouping(name: string | undefined, args: readonly Uint8Array[]): Grouping {
+    if (name === undefined) return SERIAL;
+    if (PIPELINED_READS.has(name)) return GROUP_READ;
+    if (!this.pipelinedWrites) return SERIAL;
+    if (PIPELINED_WRITES.has(name)) return GROUP_WRITE;
+    // One key: one region, so its proposal is enqueued before execute first waits.
+    return (name === "del" || name === "unlink") && args.length === 2 ? GROUP_WRITE : SERIAL;
   }
 
   #infoSections(): Record<string, Record<string, string | number>> {
@@ -480,34 +505,43 @@ export class ClientConnection {
     const port = this.#port;
     const session = this.session;
     const writer = this.#writer;
-    // Single-key writes of a pipeline are started together (see PIPELINED_WRITES); anything
-    // else first waits for the replies before it, so reads see the writes sent before them.
+    // Consecutive single-key writes (see PIPELINED_WRITES), or consecutive single-key reads,
+    // are started together; anything else, and a change from writes to reads or back, first
+    // waits for the replies before it, so a read sees the writes sent before it.
     const started: Promise<Reply>[] = [];
-    const drain = async (): Promise<void> => {
-      for (const p of started) writer.write(await p, session.resp);
+    let startedKind: Grouping = SERIAL;
+    const drain = async (): Promise<boolean> => {
+      for (let i = 0; i < started.length; i++) {
+        writer.write(await started[i]!, session.resp);
+        if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
+      }
       started.length = 0;
+      return true;
     };
     for (;;) {
       const req = this.#parser.next();
       if (req === undefined) break;
       if (req.kind === "error") {
-        await drain();
+        if (!(await drain())) return false;
         port.count("protocolErrors");
         writer.write(error(req.message), session.resp);
         return false;
       }
-      if (port.pipelinable(req.args)) {
-        started.push(port.run(session, req.args));
-        if (started.length >= PIPELINED_WRITES_MAX) await drain();
+      const name = port.executor.commandName(req.args);
+      const kind = port.grouping(name, req.args);
+      if (kind !== startedKind && started.length > 0 && !(await drain())) return false;
+      if (kind !== SERIAL) {
+        startedKind = kind;
+        started.push(port.run(session, req.args, name));
+        if (started.length >= PIPELINED_COMMANDS_MAX && !(await drain())) return false;
         continue;
       }
-      await drain();
-      writer.write(await port.run(session, req.args), session.resp);
+      startedKind = SERIAL;
+      writer.write(await port.run(session, req.args, name), session.resp);
       if (session.closeAfterReply) return false;
       if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
     }
-    await drain();
-    return true;
+    return await drain();
   }
 }
 

@@ -184,6 +184,45 @@ Deno.test("pipelined commands are answered in order, large replies flushed in pa
   await t.stop();
 });
 
+Deno.test("a pipeline's reads and writes are grouped without reordering them", async () => {
+  for (const pipelinedWrites of [false, true]) {
+    const t = startTestServer({ pipelinedWrites });
+    const c = await RespClient.connect({ port: t.port });
+    const replies = await c.pipeline([
+      ["SET", "k", "a"],
+      ["GET", "k"],
+      ["STRLEN", "k"],
+      ["APPEND", "k", "bc"],
+      ["INCR", "n"],
+      ["GET", "k"],
+      ["GET", "n"],
+      ["SET", "k", "d"],
+      ["TYPE", "k"],
+      ["GET", "k"],
+      ["DEL", "k"],
+      ["GET", "k"],
+      ["TTL", "k"],
+    ]);
+    assert.deepEqual(replies.map(showReply), [
+      "+OK",
+      '"a"',
+      ":1",
+      ":3",
+      ":1",
+      '"abc"',
+      '"1"',
+      "+OK",
+      "+string",
+      '"d"',
+      ":1",
+      "nil",
+      ":-2",
+    ], `pipelinedWrites ${pipelinedWrites}`);
+    c.close();
+    await t.stop();
+  }
+});
+
 Deno.test("background expiry removes expired keys in bounded batches", async () => {
   let now = 1_000_000;
   const t = startTestServer({ now: () => now, tickMs: 1_000_000, expireScanKeysMax: 10 });

@@ -37,7 +37,7 @@ import {
   NoProcessError,
 } from "../supervisor/mod.ts";
 import type { Region } from "../pd/mod.ts";
-import { EngineClosedError } from "../engine/mod.ts";
+import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
 import type { KeyPage, KvBackend, RangeScanResult, StoredEntry } from "./commands/backend.ts";
 import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
 import type { WriteCommand } from "./commands/write_ops.ts";
@@ -91,6 +91,15 @@ type Outcome =
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Keys of local reads served by one engine MultiGet, at most. */
+const READ_BATCH_KEYS_MAX = Math.min(GET_BATCH_KEYS_MAX, 4096);
+
+interface PendingRead {
+  readonly keys: readonly Uint8Array[];
+  readonly resolve: (values: (StoredValue | undefined)[] | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** The Raft-backed storage of a node. */
 export class RaftBackend implements KvBackend {
   readonly #s: NodeServices;
@@ -100,6 +109,9 @@ export class RaftBackend implements KvBackend {
   readonly #timeoutMs: number;
   readonly #commandBytesMax: number;
   readonly #readIndexAlways: boolean;
+  /** Local reads waiting for the next microtask, served together by one MultiGet. */
+  #pendingReads: PendingRead[] = [];
+  #pendingReadKeys = 0;
 
   /**
    * Creates a backend over the node's regions.
@@ -155,7 +167,7 @@ export class RaftBackend implements KvBackend {
    * retrying what had no effect.
    */
   async #send(
-    what: string,
+    what: string | (() => string),
     route: () => Region,
     req: RegionRequest,
   ): Promise<{ ok: RegionResult; region: Region } | { failed: string; unknown: boolean }> {
@@ -178,14 +190,17 @@ export class RaftBackend implements KvBackend {
       if (o.kind === "done") return { ok: o.result, region };
       if (o.kind === "unknown") {
         return {
-          failed: `Cannot confirm ${what}: ${o.why}; it may have been applied`,
+          failed: `Cannot confirm ${typeof what === "string" ? what : what()}: ${o.why}; ` +
+            "it may have been applied",
           unknown: true,
         };
       }
       last = o.why;
     }
     return {
-      failed: `Cannot ${what}: no answer after ${this.#attemptsMax} tries; last: ${last}`,
+      failed: `Cannot ${
+        typeof what === "string" ? what : what()
+      }: no answer after ${this.#attemptsMax} tries; last: ${last}`,
       unknown: false,
     };
   }
@@ -196,7 +211,7 @@ export class RaftBackend implements KvBackend {
       { kind: "write", nowMs: this.#s.now(), cmd },
       this.#commandBytesMax,
     );
-    const r = await this.#send(`write ${cmd.op}`, () => this.#s.route(key), {
+    const r = await this.#send(() => `write ${cmd.op}`, () => this.#s.route(key), {
       op: "propose",
       command,
     });
@@ -235,8 +250,14 @@ export class RaftBackend implements KvBackend {
     return merge(replies);
   }
 
-  #write(key: Uint8Array, cmd: WriteCommand): Promise<Reply> {
-    return this.#writePerRegion([key], () => cmd, (r) => r[0]!);
+  /** A write of one key: proposed to its region, routed again when a split moved the key. */
+  async #write(key: Uint8Array, cmd: WriteCommand): Promise<Reply> {
+    for (let round = 0; round < this.#attemptsMax; round++) {
+      if (round > 0) await sleep(Math.min(this.#delayMs * 2 ** round, this.#delayMaxMs));
+      const r = await this.#writeOnce(key, cmd);
+      if (r !== undefined) return r;
+    }
+    return error(`TRYAGAIN Cannot write: keys kept moving between regions`);
   }
 
   /** Groups keys (with their positions) by the region that holds them now. */
@@ -313,29 +334,89 @@ export class RaftBackend implements KvBackend {
   /** Whether reads of `region` may skip the ReadIndex round (see the module doc). */
   #readsLocally(region: Region): boolean {
     if (this.#readIndexAlways) return false;
-    const voters = region.peers.filter((p) => p.role === "voter");
-    return voters.length === 1 && voters[0]!.storeId === this.#s.storeId &&
-      this.#s.raftInfo.get(region.id)?.leader === true;
+    let voters = 0;
+    let mine = false;
+    for (const p of region.peers) {
+      if (p.role !== "voter") continue;
+      voters++;
+      mine = p.storeId === this.#s.storeId;
+    }
+    return voters === 1 && mine && this.#s.raftInfo.get(region.id)?.leader === true;
+  }
+
+  /** Whether every region may be read locally. */
+  #allLocal(): boolean {
+    for (const r of this.#s.regions()) if (!this.#readsLocally(r)) return false;
+    return true;
   }
 
   /** Reads stored values (expired ones included), linearizably. */
   async read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
-    if (keys.length > 0 && this.#s.regions().every((r) => this.#readsLocally(r))) {
+    if (keys.length > 0 && this.#allLocal()) {
       const local = await this.#readLocal(keys);
       if (local !== undefined) return local;
     }
     return await this.#readIndexed(keys);
   }
 
-  /** Reads the engine directly; undefined when the engine is restarting (use the slow path). */
-  async #readLocal(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[] | undefined> {
+  /**
+   * Reads the engine directly; undefined when the engine is restarting (use
+   * the slow path). Reads asked for in one burst (the reads of a pipeline,
+   * of several connections in one turn) wait for the next microtask and are
+   * served together by one engine MultiGet, up to READ_BATCH_KEYS_MAX keys.
+   */
+  #readLocal(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[] | undefined> {
+    const engine = this.#s.engine;
+    if (engine === undefined || engine.closed) return Promise.resolve(undefined);
+    if (this.#pendingReadKeys + keys.length > READ_BATCH_KEYS_MAX && this.#pendingReadKeys > 0) {
+      this.#serveReads();
+    }
+    return new Promise((resolve, reject) => {
+      if (this.#pendingReads.length === 0) queueMicrotask(() => this.#serveReads());
+      this.#pendingReads.push({ keys, resolve, reject });
+      this.#pendingReadKeys += keys.length;
+    });
+  }
+
+  /** Serves the pending local reads (see #readLocal). */
+  #serveReads(): void {
+    const batch = this.#pendingReads;
+    if (batch.length === 0) return;
+    this.#pendingReads = [];
+    this.#pendingReadKeys = 0;
+    const keys: Uint8Array[] = [];
+    for (const r of batch) for (const k of r.keys) keys.push(engineKeyOf(k));
+    this.#readEngine(keys).then((raw) => {
+      let at = 0;
+      for (const r of batch) {
+        if (raw === undefined) {
+          r.resolve(undefined);
+          continue;
+        }
+        const values = new Array<StoredValue | undefined>(r.keys.length);
+        for (let i = 0; i < values.length; i++) {
+          const v = raw[at++];
+          values[i] = v === undefined ? undefined : decodeValue(v);
+        }
+        r.resolve(values);
+      }
+    }, (e) => {
+      for (const r of batch) r.reject(e);
+    });
+  }
+
+  /** Engine values of engine keys, in chunks of READ_BATCH_KEYS_MAX; undefined if it closed. */
+  async #readEngine(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[] | undefined> {
     const engine = this.#s.engine;
     if (engine === undefined || engine.closed) return undefined;
     try {
-      const raw = keys.length === 1
-        ? [await engine.get(engineKeyOf(keys[0]!))]
-        : await engine.getBatch(keys.map(engineKeyOf));
-      return raw.map((v) => v === undefined ? undefined : decodeValue(v));
+      if (keys.length === 1) return [await engine.get(keys[0]!)];
+      if (keys.length <= READ_BATCH_KEYS_MAX) return await engine.getBatch(keys);
+      const out: (Uint8Array | undefined)[] = [];
+      for (let i = 0; i < keys.length; i += READ_BATCH_KEYS_MAX) {
+        out.push(...await engine.getBatch(keys.slice(i, i + READ_BATCH_KEYS_MAX)));
+      }
+      return out;
     } catch (e) {
       if (e instanceof EngineClosedError) return undefined;
       throw e;
