@@ -164,6 +164,39 @@ Deno.test("checker rejects a malformed history", () => {
   );
 });
 
+Deno.test("checker refuses malformed operations and results instead of judging them", () => {
+  const ev = (op: unknown, result?: unknown): HistoryEvent[] =>
+    [
+      { type: "invoke", process: 0, op, time: 0 },
+      { type: "ok", process: 0, time: 1, result },
+    ] as HistoryEvent[];
+  assert.throws(() => checkLinearizable(ev({ f: "del", key: "x" })), /del" is not one of/);
+  assert.throws(() => checkLinearizable(ev({ f: "put", key: "x" })), /put needs a string value/);
+  assert.throws(() => checkLinearizable(ev({ f: "get" }, null)), /no string key/);
+  assert.throws(
+    () => checkLinearizable(ev({ f: "cas", key: "x", expected: 1, value: "b" }, true)),
+    /expected value/,
+  );
+  assert.throws(() => checkLinearizable(ev({ f: "get", key: "x" })), /get returned undefined/);
+  assert.throws(
+    () => checkLinearizable(ev({ f: "cas", key: "x", expected: null, value: "b" })),
+    /cas returned undefined/,
+  );
+  assert.throws(
+    () =>
+      checkLinearizable(
+        [{ type: "done", process: 0, time: 0 }] as unknown as HistoryEvent[],
+      ),
+    TypeError,
+  );
+  // Well-formed: a put's result is ignored, a cas result is a boolean.
+  assert.equal(checkLinearizable(ev({ f: "put", key: "x", value: "a" }, true)).valid, true);
+  assert.equal(
+    checkLinearizable(ev({ f: "cas", key: "x", expected: null, value: "b" }, true)).valid,
+    true,
+  );
+});
+
 Deno.test("checker reports unknown when the state budget is exceeded", () => {
   const lines: string[] = [];
   for (let p = 0; p < 12; p++) lines.push(`${p} invoke put x v${p}`);

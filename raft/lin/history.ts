@@ -69,6 +69,45 @@ export interface Operation {
   readonly result: RegisterResult;
 }
 
+const EVENT_TYPES: readonly string[] = ["invoke", "ok", "fail", "info"];
+
+function checkEvent(event: HistoryEvent, seq: number): void {
+  const bad = (what: string): never => {
+    throw new TypeError(`Cannot pair history event ${seq}: ${what}`);
+  };
+  if (!EVENT_TYPES.includes(event.type)) {
+    bad(`type "${String(event.type)}" is not one of ${EVENT_TYPES.join(", ")}`);
+  }
+  if (event.type !== "invoke") return;
+  const op = event.op as Partial<Record<string, unknown>> | undefined;
+  if (op === undefined || op === null || typeof op.key !== "string") {
+    bad("the operation has no string key");
+  }
+  const f = op!.f;
+  if (f !== "put" && f !== "get" && f !== "cas") {
+    bad(`operation "${String(f)}" is not one of put, get, cas`);
+  }
+  if (f !== "get" && typeof op!.value !== "string") bad(`${f} needs a string value`);
+  if (f === "cas" && op!.expected !== null && typeof op!.expected !== "string") {
+    bad("cas needs an expected value that is a string or null");
+  }
+}
+
+function checkResult(op: RegisterOp, result: RegisterResult, seq: number): void {
+  if (op.f === "get" && result !== null && typeof result !== "string") {
+    throw new TypeError(
+      `Cannot pair history event ${seq}: get returned ${
+        String(result)
+      }; a string or null is allowed`,
+    );
+  }
+  if (op.f === "cas" && typeof result !== "boolean") {
+    throw new TypeError(
+      `Cannot pair history event ${seq}: cas returned ${String(result)}; true or false is allowed`,
+    );
+  }
+}
+
 /**
  * Pairs each invocation with its completion. Operations that `fail` are left
  * out (they did not happen); invocations without a completion count as `info`.
@@ -77,6 +116,9 @@ export interface Operation {
  * @returns the operations that may have taken effect, ordered by invocation
  * @throws {RangeError} when a process invokes while it has an operation open,
  *   or completes an operation it never invoked
+ * @throws {TypeError} when an event is not one of invoke, ok, fail and info, an
+ *   operation is not a well-formed put, get or cas, or an `ok` result does not
+ *   fit its operation (`get`: a string or null; `cas`: a boolean)
  * @example
  * ```ts
  * import { pairOperations } from "./history.ts";
@@ -91,6 +133,7 @@ export function pairOperations(events: readonly HistoryEvent[]): Operation[] {
   const open = new Map<number, { op: RegisterOp; time: number; seq: number }>();
   const paired: Omit<Operation, "id">[] = [];
   events.forEach((event, seq) => {
+    checkEvent(event, seq);
     if (event.type === "invoke") {
       if (open.has(event.process)) {
         throw new RangeError(
@@ -111,6 +154,7 @@ export function pairOperations(events: readonly HistoryEvent[]): Operation[] {
     open.delete(event.process);
     if (event.type === "fail") return;
     const known = event.type === "ok";
+    if (known) checkResult(started.op, event.result, seq);
     paired.push({
       process: event.process,
       op: started.op,
