@@ -4,6 +4,7 @@
  *
  * ```
  * spire (one_for_one)
+ * ├── config            the effective node settings and RocksDB tuning (served at /config)
  * ├── pd                PD process, persisted under <data-dir>/pd
  * ├── storage (rest_for_one)
  * │   ├── engine        RocksDB in <data-dir>/data; permanent, 60 s shutdown
@@ -14,7 +15,7 @@
  * │   ├── connections   DynamicSupervisor: one temporary process per client connection
  * │   ├── listener      accepts connections (RESP over the RaftBackend)
  * │   └── expiry        idle connections closed, expired keys swept
- * └── admin             admin HTTP: /health /ready /stats /regions /tree /metrics
+ * └── admin             admin HTTP: /health /ready /stats /regions /tree /config /metrics
  * ```
  *
  * Why these strategies: region peers and the store hold the engine, so they
@@ -48,7 +49,7 @@ import type { RocksDbTuning } from "../tuning/mod.ts";
 import { AdminServer } from "./admin_http.ts";
 import { ConnectionServer } from "./connection_server.ts";
 import type { NodeConfig } from "./config.ts";
-import { EngineServer } from "./engine_process.ts";
+import { EngineServer, nodeEngineTuning } from "./engine_process.ts";
 import { registerEngineMetrics } from "./metrics.ts";
 import { registerNodeMetrics } from "./node_metrics.ts";
 import { RaftBackend } from "./raft_backend.ts";
@@ -69,6 +70,37 @@ export interface SpireNodeOptions {
   readonly plants?: readonly NodePlant[];
   /** Crash reports of the runtime; default console.error. */
   readonly report?: (line: string) => void;
+}
+
+/** What `/config` shows: the node settings (password hidden) and the engine's RocksDB options. */
+export interface ConfigView {
+  /** The node settings; the password only as whether one is set. */
+  readonly node: Omit<NodeConfig, "password"> & { readonly password: "(set)" | null };
+  /** The RocksDB options the engine opens with. */
+  readonly rocksdb: RocksDbTuning;
+}
+
+/**
+ * The config process: holds the settings the node was started with and
+ * answers `"get"` with a {@link ConfigView}. The other processes got their
+ * settings at start; this one is what the admin server (and an operator)
+ * asks for the effective values.
+ */
+const ConfigProcess: GenServer<ConfigView, ConfigView, "get", ConfigView> = {
+  label: "config",
+  init(view) {
+    return { state: view };
+  },
+  handleCall(_msg, _from, state) {
+    return { reply: state, state };
+  },
+};
+
+function configView(config: NodeConfig, tuning: RocksDbTuning): ConfigView {
+  return {
+    node: { ...config, password: config.password === undefined ? null : "(set)" },
+    rocksdb: nodeEngineTuning(tuning),
+  };
 }
 
 interface AdminArgs {
@@ -110,6 +142,10 @@ const AdminProcess: GenServer<
         },
         "/regions": () => json(regionsView(services)),
         "/tree": () => json(treeView(node.tree())),
+        "/config": async () =>
+          json(
+            await node.runtime.call<"get", ConfigView>(NAMES.config, "get", { timeoutMs: 5000 }),
+          ),
       },
     });
     services.listening.admin = server.port;
@@ -239,7 +275,7 @@ export class SpireNode {
   }
 
   /**
-   * Starts the tree: PD, the engine, the region peers, the store, the client
+   * Starts the tree: config, PD, the engine, the region peers, the store, the client
    * and admin servers, in that order.
    *
    * @param options settings, tuning and injected clock and randomness
@@ -278,6 +314,7 @@ export class SpireNode {
       namePrefix: "spire",
     });
     const children = [
+      workerSpec("config", ConfigProcess, configView(cfg, s.tuning), { name: NAMES.config }),
       pdChildSpec({
         dir: `${cfg.dataDir}/pd`,
         clock: s.now,
@@ -387,7 +424,7 @@ export class SpireNode {
 
   /**
    * Stops the tree in reverse start order (admin, clients, storage: store,
-   * region peers, engine; then PD) and closes the runtime. Safe to call twice.
+   * region peers, engine; then PD and config) and closes the runtime. Safe to call twice.
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {

@@ -20,7 +20,18 @@
 
 import { Engine } from "../engine/mod.ts";
 import type { GenServer } from "../supervisor/mod.ts";
+import type { RocksDbTuning } from "../tuning/mod.ts";
 import type { NodeServices } from "./services.ts";
+
+/**
+ * The RocksDB options the node's engine really opens with: the tuning, with
+ * `syncWrites` off (the Raft log is the write-ahead log; see the module doc).
+ * @param tuning the effective tuning
+ * @returns the options given to `Engine.open`
+ */
+export function nodeEngineTuning(tuning: RocksDbTuning): RocksDbTuning {
+  return { ...tuning, syncWrites: false };
+}
 
 /** Calls the engine process answers. */
 export type EngineCall = { readonly op: "dataDir" };
@@ -41,7 +52,7 @@ export const EngineServer: GenServer<
     if (stale !== undefined) await stale.close();
     const engine = await Engine.open({
       dataDir: `${services.config.dataDir}/data`,
-      tuning: { ...services.tuning, syncWrites: false },
+      tuning: nodeEngineTuning(services.tuning),
     });
     services.engine = engine;
     return { state: { engine, services } };

@@ -20,6 +20,7 @@ import type { RegionPlant } from "./region_state_machine.ts";
 
 /** Registered names of the node's processes. */
 export const NAMES: {
+  readonly config: string;
   readonly engine: string;
   readonly pd: string;
   readonly regions: string;
@@ -29,6 +30,7 @@ export const NAMES: {
   readonly admin: string;
   readonly region: (id: number) => string;
 } = Object.freeze({
+  config: "spire.config",
   engine: "spire.engine",
   pd: "spire.pd",
   regions: "spire.regions",

@@ -56,11 +56,19 @@ Deno.test({
       c.close();
       const tree = await (await fetch(`http://127.0.0.1:${node.adminPort}/tree`)).json();
       assert.deepEqual(tree.children.map((x: { id: string }) => x.id), [
+        "config",
         "pd",
         "storage",
         "clients",
         "admin",
       ]);
+      const cfg = await (await fetch(`http://127.0.0.1:${node.adminPort}/config`)).json();
+      assert.equal(cfg.node.port, node.port);
+      assert.equal(cfg.node.dataDir, dataDir);
+      assert.equal(cfg.node.initialRegionCount, 3);
+      assert.equal(cfg.node.password, null);
+      assert.equal(cfg.rocksdb.syncWrites, false, "the engine's WAL is not synced in the node");
+      assert.equal(cfg.rocksdb.bloomBitsPerKey, 10);
       const interrupted = await node.stop("SIGINT");
       assert.equal(interrupted.code, 0, interrupted.stderr);
       assert.match(interrupted.stderr, /SIGINT: stopping/);
@@ -116,6 +124,9 @@ Deno.test({
         assert.deepEqual(await c.call(["AUTH", password]), { kind: "simple", value: "OK" });
         assert.equal(text(await c.call(["GET", "x"])), null);
         c.close();
+        const cfg = await (await fetch(`http://127.0.0.1:${node.adminPort}/config`)).json();
+        assert.equal(cfg.node.password, "(set)");
+        assert.ok(!JSON.stringify(cfg).includes(password), "/config shows the password");
         assert.equal((await node.stop()).code, 0);
       } finally {
         await node.kill();
