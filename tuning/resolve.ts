@@ -96,7 +96,11 @@ interface YamlResult {
 const KNOB_BY_VARIABLE = new Map(KNOBS.map((k) => [k.variable, k]));
 const KNOB_BY_YAML_KEY = new Map(KNOBS.map((k) => [k.yamlKey, k]));
 const KNOB_BY_KEY = new Map(KNOBS.map((k) => [k.key, k]));
-const KNOWN_VARIABLES = [...KNOBS.map((k) => k.variable), PROFILE_VARIABLE];
+const KNOWN_VARIABLES = [
+  ...KNOBS.map((k) => k.variable),
+  PROFILE_VARIABLE,
+  ...OTHER_KNOWN_VARIABLES,
+];
 const YAML_KEYS = [...KNOBS.map((k) => k.yamlKey), "profile"];
 
 function valueProblem(where: string, raw: unknown, detail: string, allowed: string): string {

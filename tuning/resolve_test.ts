@@ -216,6 +216,8 @@ Deno.test("an unknown SPIRE_ROCKSDB_* variable stops start-up and names the clos
     ["SPIRE_ROCKSDB_MAX_BACKGROUND_THREADS", "SPIRE_ROCKSDB_MAX_BACKGROUND_JOBS"],
     ["SPIRE_ROCKSDB_RATE_LIMIT", "SPIRE_ROCKSDB_RATE_LIMIT_BYTES_PER_SEC"],
     ["SPIRE_ROCKSDB_PROFILES", "SPIRE_ROCKSDB_PROFILE"],
+    ["SPIRE_ROCKSDB_LIBRARY", "SPIRE_ROCKSDB_LIB"],
+    ["SPIRE_ROCKSDB_LIB_PATH", "SPIRE_ROCKSDB_LIB"],
   ];
   for (const [typo, closest] of cases) {
     const problems = problemsOf(() => resolveTuning({ env: { [typo]: "1" } }));
