@@ -9,6 +9,7 @@
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { PdStats } from "../pd/mod.ts";
+import { regionLogDir } from "../raft/log_store/mod.ts";
 import { isCleanExit, type Runtime, type TreeNode } from "../supervisor/mod.ts";
 import type { CommandHook } from "./client_server.ts";
 import type { NodeServices } from "./services.ts";
@@ -51,6 +52,24 @@ const LATENCY_BUCKETS_SECONDS = [
   1,
   2.5,
 ];
+
+/** Total size of the files in a directory (not recursive); undefined when it is gone. */
+async function directoryBytes(dir: string): Promise<number | undefined> {
+  let total = 0;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile) continue;
+      try {
+        total += (await Deno.stat(`${dir}/${e.name}`)).size;
+      } catch {
+        // Removed meanwhile (a compacted segment).
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return total;
+}
 
 function walk(node: TreeNode, path: string, visit: (n: TreeNode, path: string) => void): void {
   visit(node, path);
@@ -107,6 +126,19 @@ export function registerNodeMetrics(
     "Proposals made to the region's current peer process since it started.",
     (i) => i.proposals,
   );
+  new Gauge({
+    name: "spire_raft_log_bytes",
+    help: "Bytes on disk of the region's Raft log directory (segments, hard state, snapshot).",
+    labelNames: ["region"],
+    registers,
+    async collect() {
+      this.reset();
+      for (const id of [...s.raftInfo.keys()]) {
+        const bytes = await directoryBytes(regionLogDir(s.config.dataDir, id));
+        if (bytes !== undefined) this.set({ region: String(id) }, bytes);
+      }
+    },
+  });
   const commitLatency = new Histogram({
     name: "spire_raft_commit_latency_seconds",
     help: "Time from proposal to applied, per region.",

@@ -36,6 +36,18 @@ Deno.test({
       const metrics = await (await fetch(`http://127.0.0.1:${node.adminPort}/metrics`)).text();
       assert.match(metrics, /spire_raft_applied_index\{region="\d+"\} \d+/);
       assert.match(metrics, /spire_raft_commit_latency_seconds_count\{region="\d+"\} \d+/);
+      const logBytes = [...metrics.matchAll(/^spire_raft_log_bytes\{region="(\d+)"\} (\d+)$/gm)];
+      assert.equal(logBytes.length, 3, "one log size per region");
+      for (const [, id, bytes] of logBytes) {
+        let onDisk = 0;
+        for await (const e of Deno.readDir(`${dataDir}/raft/region_${id}`)) {
+          if (e.isFile) onDisk += (await Deno.stat(`${dataDir}/raft/region_${id}/${e.name}`)).size;
+        }
+        assert.ok(
+          Number(bytes) > 0 && Number(bytes) <= onDisk,
+          `region ${id}: ${bytes} of ${onDisk}`,
+        );
+      }
       assert.match(metrics, /spire_client_commands_total\{command="set",outcome="ok"\} [1-9]/);
       assert.match(metrics, /spire_actor_mailbox_length\{path="root\/storage\/engine"\} 0/);
       assert.match(metrics, /spire_pd_tso_limit_ms \d+/);
