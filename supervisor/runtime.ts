@@ -312,7 +312,13 @@ class Kernel implements RegistryHost {
         `Cannot address ${String(target)}: allowed: a Pid, a registered name, or { registry, key }`,
       );
     }
-    return pid === undefined ? undefined : this.procs.get(pid.id);
+    return pid === undefined ? undefined : this.lookup(pid);
+  }
+
+  /** The live process of `pid`; a pid of another runtime (same number, other object) is none. */
+  lookup(pid: Pid): Proc | undefined {
+    const proc = this.procs.get(pid.id);
+    return proc?.pid === pid ? proc : undefined;
   }
 
   describe(target: Target): string {
@@ -330,7 +336,7 @@ class Kernel implements RegistryHost {
   }
 
   unbindName(pid: Pid, registry: Registry, key: unknown): void {
-    const proc = this.procs.get(pid.id);
+    const proc = this.lookup(pid);
     if (proc?.names == null) return;
     proc.names = proc.names.filter(([r, k]) => r !== registry || k !== key);
   }
@@ -924,7 +930,7 @@ class Kernel implements RegistryHost {
     if (!(delayMs >= 0)) {
       throw new RangeError(`Cannot sendAfter: delayMs ${delayMs}; allowed: a number >= 0`);
     }
-    const destProc = dest instanceof Pid ? this.procs.get(dest.id) : undefined;
+    const destProc = dest instanceof Pid ? this.lookup(dest) : undefined;
     const owner = destProc ?? (dest instanceof Pid ? null : self);
     const timer = new SendTimer(this, dest, msg, owner);
     if (dest instanceof Pid && destProc === undefined) return timer; // dead: never fires
@@ -961,7 +967,7 @@ class Kernel implements RegistryHost {
   }
 
   waitForExit(pid: Pid, timeoutMs: number): Promise<ExitReason | undefined> {
-    const proc = this.procs.get(pid.id);
+    const proc = this.lookup(pid);
     if (proc === undefined) return Promise.resolve("noproc");
     return new Promise((resolve) => {
       let timer: WaitTimer | null = null;
@@ -1396,7 +1402,7 @@ export class Runtime {
 
   /** Whether `pid` is alive. */
   isAlive(pid: Pid): boolean {
-    return this.#k.procs.get(pid.id)?.pid === pid;
+    return this.#k.lookup(pid) !== undefined;
   }
 
   /** A snapshot of a live process, or undefined. */
@@ -1426,7 +1432,7 @@ export class Runtime {
   }
 
   #node(child: ChildInfo, depth: number): TreeNode {
-    const proc = child.pid === null ? undefined : this.#k.procs.get(child.pid.id);
+    const proc = child.pid === null ? undefined : this.#k.lookup(child.pid);
     const children = proc?.inspector != null && depth < 64
       ? proc.inspector().map((c) => this.#node(c, depth + 1))
       : [];

@@ -552,6 +552,12 @@ Deno.test("runtimes are independent; limits are enforced", async () => {
   assert.equal(a.id, b.id);
   assert.equal(await rt1.call("x", "ping"), "pong:a");
   assert.equal(await rt2.call("x", "ping"), "pong:b");
+  // A pid of one runtime addresses nothing in another, though its number is taken there.
+  await assert.rejects(rt2.call(a, "ping"), NoProcessError);
+  assert.equal(rt2.isAlive(a), false);
+  assert.equal(rt2.whereis(a), undefined);
+  assert.equal(await rt2.waitForExit(a), "noproc");
+  assert.equal(await rt1.call(a, "ping"), "pong:a");
   await rt1.start(Worker, { id: "c" });
   assert.throws(() => rt1.spawn(Worker, { id: "d" }), SystemLimitError);
   assert.throws(() => new Runtime({ mailboxMax: 0 }), RangeError);
