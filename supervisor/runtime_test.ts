@@ -9,6 +9,7 @@ import {
   type From,
   type GenServer,
   MailboxFullError,
+  ManualClock,
   NoProcessError,
   Pid,
   Registry,
@@ -400,6 +401,81 @@ Deno.test("exit(pid, reason) follows OTP's rules for normal, kill and other reas
   const down3 = rt.waitForExit(s);
   rt.cast(s, "go");
   assert.equal(await down3, "normal");
+  rt.close();
+});
+
+Deno.test("a process that exits with kill sends its links a trappable kill, not an untrappable one", async () => {
+  const { rt } = testRuntime();
+  const sink = await rt.start(Collector, undefined);
+  const a = await rt.start(Worker, { id: "a" });
+  const trapper = await rt.start(linker(sink), { target: a, trap: true });
+  const plain = await rt.start(linker(sink), { target: a, trap: false });
+  const plainDown = rt.waitForExit(plain);
+  rt.cast(a, { stop: "kill" }); // a exits by itself with reason kill: not exit(pid, "kill")
+  assert.equal(await plainDown, "kill"); // as OTP: the link carries kill, not killed
+  await rt.idle();
+  assert.ok(rt.isAlive(trapper)); // trapped it
+  const got = (await rt.call(sink, "get")) as ExitMessage[];
+  assert.deepEqual(got.map((m) => [m.type, m.from, m.reason]), [["EXIT", a, "kill"]]);
+  rt.close();
+});
+
+Deno.test("a process cannot call itself: the call rejects at once instead of deadlocking", async () => {
+  const { rt } = testRuntime();
+  const Selfish: GenServer<void, null, "me" | "ok", string> = {
+    init: () => ({ state: null }),
+    async handleCall(m, _f, s, ctx) {
+      if (m === "ok") return { reply: "ok", state: s };
+      const error = await ctx.call(ctx.self as Pid<"me" | "ok", string>, "ok", {
+        timeoutMs: Infinity,
+      })
+        .then(() => "answered", (e: Error) => e.message);
+      return { reply: error, state: s };
+    },
+  };
+  const pid = await rt.start(Selfish, undefined);
+  assert.match(await rt.call(pid, "me", { timeoutMs: Infinity }), /cannot call itself/);
+  rt.close();
+});
+
+Deno.test("fairness: a process handles at most turnMessagesMax messages before others run", async () => {
+  const clock = new ManualClock();
+  const rt = new Runtime({ clock, timers: clock, report: () => {}, turnMessagesMax: 4 });
+  const trace: string[] = [];
+  const Tracer: GenServer<string, string, never, never, number> = {
+    init: (name) => ({ state: name }),
+    handleCast: (_n, name) => {
+      trace.push(name);
+      return { state: name };
+    },
+  };
+  const a = await rt.start(Tracer, "a");
+  const b = await rt.start(Tracer, "b");
+  for (let i = 0; i < 10; i++) rt.cast(a, i);
+  for (let i = 0; i < 6; i++) rt.cast(b, i);
+  await rt.idle();
+  assert.equal(trace.join(""), "aaaabbbbaaaabbaa");
+  rt.close();
+});
+
+Deno.test("fairness: sync handlers casting to each other endlessly still let timers and I/O run", async () => {
+  const rt = new Runtime({ report: () => {} });
+  let timerFiredAt = -1;
+  let handled = 0;
+  const Pong: GenServer<void, Pid | null, never, never, Pid> = {
+    init: () => ({ state: null }),
+    handleCast(peer, _s, ctx) {
+      if (++handled < 200_000) ctx.cast(peer, ctx.self);
+      return { state: peer };
+    },
+  };
+  const a = await rt.start(Pong, undefined);
+  const b = await rt.start(Pong, undefined);
+  setTimeout(() => timerFiredAt = handled, 0);
+  rt.cast(a, b);
+  await rt.idle();
+  assert.equal(handled, 200_000);
+  assert.ok(timerFiredAt >= 0 && timerFiredAt < 200_000, `timer ran after ${timerFiredAt}`);
   rt.close();
 });
 
