@@ -227,6 +227,41 @@ Deno.test("shutdown timeout: a child that ignores the stop is killed after its s
   rt.close();
 });
 
+Deno.test("shutdown: a child that stops in time is reported with its own reason, and no shutdown timer is left", async () => {
+  const { rt, events } = testRuntime();
+  const sup = await Supervisor.start(rt, [w("polite", [], { trapExit: true }, { shutdown: 2000 })]);
+  await Supervisor.terminateChild(rt, sup, "polite");
+  assert.deepEqual(ofType(events, "child_terminated").map((e) => [e.id, e.reason]), [[
+    "polite",
+    "shutdown",
+  ]]);
+  assert.equal(rt.timerCount, 0);
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
+Deno.test("a nested supervisor's default shutdown is infinity: its parent waits for its children", async () => {
+  const { rt, clock } = testRuntime();
+  const log: string[] = [];
+  const root = await Supervisor.start(rt, [
+    supervisorSpec("sub", [
+      w("slow", log, { trapExit: true, hangInTerminate: true }, { shutdown: 8000 }),
+    ]),
+  ]);
+  const sub = rt.tree(root).children[0]!.pid!;
+  const down = rt.waitForExit(root);
+  const subDown = rt.waitForExit(sub);
+  rt.stop(root, "shutdown").catch(() => {});
+  await new Promise((r) => setTimeout(r, 0));
+  clock.advance(5000); // a worker's default (5000 ms) would kill the sub-supervisor here
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(rt.isAlive(sub));
+  clock.advance(3000); // the slow child's own shutdown time runs out
+  assert.equal(await subDown, "shutdown");
+  assert.equal(await down, "shutdown");
+  rt.close();
+});
+
 Deno.test("shutdown brutal_kill kills at once; infinity waits for terminate", async () => {
   const { rt, events } = testRuntime();
   const log: string[] = [];
@@ -264,6 +299,7 @@ Deno.test("a crash in init fails the supervisor's start and stops the children s
   const log: string[] = [];
   const err = await Supervisor.start(rt, [
     w("a", log, { trapExit: true }),
+    w("a2", log, { trapExit: true }),
     w("b", log, { initError: new Error("init boom") }),
     w("c", log),
   ]).catch((e) => e);
@@ -272,7 +308,8 @@ Deno.test("a crash in init fails the supervisor's start and stops the children s
     (err.reason as { shutdown: { failedToStartChild: string; reason: Error } }).shutdown;
   assert.equal(detail.failedToStartChild, "b");
   assert.equal(detail.reason.message, "init boom");
-  assert.deepEqual(log, ["start:a", "stop:a"]);
+  // Stopped by the supervisor, in reverse order, before its start fails.
+  assert.deepEqual(log, ["start:a", "start:a2", "stop:a2", "stop:a"]);
   assert.equal(rt.processCount, 0);
   rt.close();
 });
@@ -448,6 +485,45 @@ Deno.test("DynamicSupervisor: starts on demand, restarts, honours maxChildren, t
     (e) => e instanceof SupervisorError && e.code === "not_found",
   );
   assert.equal((await DynamicSupervisor.countChildren(rt, sup)).specs, 0);
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
+Deno.test("DynamicSupervisor: stopping it stops every child at once and waits for each", async () => {
+  const { rt, clock, events } = testRuntime();
+  const log: string[] = [];
+  const sup = await DynamicSupervisor.start(rt);
+  for (const id of ["d1", "d2"]) {
+    await DynamicSupervisor.startChild(rt, sup, {
+      id,
+      start: (ctx) => ctx.startLink(Worker, { id, log, trapExit: true, hangInTerminate: true }),
+      shutdown: 1000,
+    });
+  }
+  const down = rt.waitForExit(sup);
+  rt.stop(sup, "shutdown").catch(() => {});
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(log.slice(2).sort(), ["stop:d1", "stop:d2"]); // both asked at once
+  assert.ok(rt.isAlive(sup)); // and waited for
+  clock.advance(1000);
+  assert.equal(await down, "shutdown");
+  assert.deepEqual(
+    ofType(events, "child_terminated").map((e) => [e.id, e.reason]).sort(),
+    [["d1", "killed"], ["d2", "killed"]],
+  );
+  assert.equal(rt.processCount, 0);
+  rt.close();
+});
+
+Deno.test("Supervisor.startChild honours childrenMax", async () => {
+  const { rt } = testRuntime();
+  const sup = await Supervisor.start(rt, [w("a", [])], { childrenMax: 2 });
+  await Supervisor.startChild(rt, sup, w("b", []));
+  await assert.rejects(
+    Supervisor.startChild(rt, sup, w("c", [])),
+    (e) => e instanceof SupervisorError && e.code === "max_children",
+  );
+  assert.equal((await Supervisor.countChildren(rt, sup)).specs, 2);
   await rt.stop(sup, "shutdown");
   rt.close();
 });
