@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import { Application, type GenServer, type SignalSource, Supervisor, workerSpec } from "./mod.ts";
 import { Worker } from "./_test_util.ts";
 
+// Deno 2.8+ turned the op and resource sanitizers off by default; these tests
+// promise no leaked timers, ops or resources, so they opt back in.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 function fakeSignals() {
   const handlers = new Map<string, () => void>();
   const source: SignalSource = {

@@ -16,6 +16,10 @@ import {
 } from "./mod.ts";
 import { testRuntime, Worker } from "./_test_util.ts";
 
+// Deno 2.8+ turned the op and resource sanitizers off by default; these tests
+// promise no leaked timers, ops or resources, so they opt back in.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 type Op =
   | {
     readonly op: "exit";

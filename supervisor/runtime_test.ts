@@ -20,6 +20,10 @@ import {
 } from "./mod.ts";
 import { testRuntime, tick, Worker } from "./_test_util.ts";
 
+// Deno 2.8+ turned the op and resource sanitizers off by default; these tests
+// promise no leaked timers, ops or resources, so they opt back in.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 /** Records every info message it gets; calls answer its pid's messages so far. */
 const Collector: GenServer<{ trap?: boolean } | void, unknown[], "get", unknown[], never, unknown> =
   {
