@@ -15,9 +15,10 @@
  * @module
  */
 
-import { loadTuning, TuningError } from "../tuning/mod.ts";
+import { loadTuning, type ResolvedTuning, type RocksDbTuning, TuningError } from "../tuning/mod.ts";
 import { NODE_FLAGS, NodeConfigError, resolveNodeConfig } from "../node/config.ts";
 import { SpireNode } from "../node/app.ts";
+import { nodeTuningDefaults } from "../node/engine_process.ts";
 import type { NodePlant } from "../node/services.ts";
 import { formatReason } from "../supervisor/mod.ts";
 
@@ -67,6 +68,16 @@ function parsePlants(raw: string | undefined): NodePlant[] {
   });
 }
 
+/** The tuning with the node's defaults in place of built-in defaults; explicit settings win. */
+function withNodeDefaults(resolved: ResolvedTuning): RocksDbTuning {
+  const tuning: RocksDbTuning = { ...resolved.tuning };
+  for (const [key, value] of Object.entries(nodeTuningDefaults)) {
+    const knob = key as keyof RocksDbTuning;
+    if (resolved.provenance[knob] === "default") Object.assign(tuning, { [knob]: value });
+  }
+  return tuning;
+}
+
 /** SIGINT or SIGTERM, listened for from the moment of the call; `dispose` stops listening. */
 function signalOnce(): { signal: Promise<string>; dispose: () => void } {
   const handlers: [Deno.Signal, () => void][] = [];
@@ -108,6 +119,7 @@ export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<
       ...(config === undefined ? {} : { configPath: config }),
     });
     for (const w of tuning.warnings) console.error(`spire: warning: ${w}`);
+    const engineTuning = withNodeDefaults(tuning);
     const { config: nodeConfig } = resolveNodeConfig({
       sections: tuning.sections,
       ...(config === undefined ? {} : { configPath: config }),
@@ -116,7 +128,7 @@ export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<
     });
     const plants = parsePlants(env.SPIRE_TEST_PLANTS);
     if (plants.length > 0) console.error(`spire: TEST-ONLY planted bugs on: ${plants.join(", ")}`);
-    node = await SpireNode.start({ config: nodeConfig, tuning: tuning.tuning, plants });
+    node = await SpireNode.start({ config: nodeConfig, tuning: engineTuning, plants });
     console.log(
       `spire: listening on ${nodeConfig.host}:${node.clientPort} (RESP), admin on ` +
         `http://${nodeConfig.host}:${node.adminPort}, data in ${nodeConfig.dataDir}`,

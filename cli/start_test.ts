@@ -22,6 +22,9 @@ Deno.test("spire start listens, answers /health, /stats and /metrics, and exits 
     assert.equal(stats.cache.capacityBytes, 32 * 1024 * 1024);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     assert.match(metrics, /^spire_engine_block_cache_capacity_bytes 33554432$/m);
+    // The node's default: the Raft log is the WAL, the engine's WAL is not synced again.
+    const config = await (await fetch(`${url}/config`)).json();
+    assert.equal(config.rocksdb.syncWrites, false);
 
     // The node holds its data directory: a second opener is refused, not corrupted.
     const second = await runSpire(["stats", "--data-dir", root]);
@@ -96,6 +99,29 @@ Deno.test("spire start reports a taken port and a bad flag without a stack trace
     assert.doesNotMatch(taken.stderr + bad.stderr, /\n\s+at /);
   } finally {
     listener.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("an explicit SPIRE_ROCKSDB_SYNC_WRITES=true reaches the node's engine", async () => {
+  const root = await Deno.makeTempDir({ prefix: "spire_cli_start_" });
+  const child = spawnSpire(["start", "--data-dir", root, "--port", "0", "--admin-port", "0"], {
+    SPIRE_ROCKSDB_SYNC_WRITES: "true",
+  });
+  try {
+    const match = LISTENING.exec(await child.firstLine);
+    assert.ok(match);
+    const config = await (await fetch(`${match[2]}/config`)).json();
+    assert.equal(config.rocksdb.syncWrites, true);
+    child.process.kill("SIGTERM");
+    assert.equal((await child.process.status).code, 0);
+  } finally {
+    try {
+      child.process.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await child.process.status;
+    await child.stdout.catch(() => {});
+    await child.stderr;
     await Deno.remove(root, { recursive: true });
   }
 });

@@ -49,7 +49,7 @@ import type { RocksDbTuning } from "../tuning/mod.ts";
 import { AdminServer } from "./admin_http.ts";
 import { ConnectionServer } from "./connection_server.ts";
 import type { NodeConfig } from "./config.ts";
-import { EngineServer, nodeEngineTuning } from "./engine_process.ts";
+import { EngineServer } from "./engine_process.ts";
 import { registerEngineMetrics } from "./metrics.ts";
 import { registerNodeMetrics } from "./node_metrics.ts";
 import { RaftBackend } from "./raft_backend.ts";
@@ -99,7 +99,7 @@ const ConfigProcess: GenServer<ConfigView, ConfigView, "get", ConfigView> = {
 function configView(config: NodeConfig, tuning: RocksDbTuning): ConfigView {
   return {
     node: { ...config, password: config.password === undefined ? null : "(set)" },
-    rocksdb: nodeEngineTuning(tuning),
+    rocksdb: tuning,
   };
 }
 

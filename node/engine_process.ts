@@ -9,11 +9,13 @@
  * RocksDB's lock; the next incarnation therefore closes a still-open engine
  * before it opens the directory again.
  *
- * In the node, the engine is opened with `syncWrites: false`: an
+ * The engine opens with the tuning as given. `spire start` makes
+ * `syncWrites: false` the node's default (see {@link nodeTuningDefaults}): an
  * acknowledged write is durable because its Raft log entry was fsynced before
  * it was applied, and the log is compacted only below state the engine has
- * flushed (see `RegionStateMachine.snapshot`). Syncing the engine's WAL too
- * would add a second fsync to every write without making anything safer.
+ * flushed (see `RegionStateMachine.snapshot`), so syncing the engine's WAL too
+ * adds a second fsync to every write without making anything safer. An
+ * operator who sets `SPIRE_ROCKSDB_SYNC_WRITES=true` explicitly gets it.
  *
  * @module
  */
@@ -24,14 +26,14 @@ import type { RocksDbTuning } from "../tuning/mod.ts";
 import type { NodeServices } from "./services.ts";
 
 /**
- * The RocksDB options the node's engine really opens with: the tuning, with
- * `syncWrites` off (the Raft log is the write-ahead log; see the module doc).
- * @param tuning the effective tuning
- * @returns the options given to `Engine.open`
+ * The node's own defaults for knobs whose built-in default fits an embedded
+ * engine but not a node: `syncWrites` is off, because the fsynced Raft log is
+ * the write-ahead log (see the module doc). Applied by `spire start` only to
+ * knobs whose source is still "default", so an explicit setting always wins.
  */
-export function nodeEngineTuning(tuning: RocksDbTuning): RocksDbTuning {
-  return { ...tuning, syncWrites: false };
-}
+export const nodeTuningDefaults: Readonly<Partial<RocksDbTuning>> = Object.freeze({
+  syncWrites: false,
+});
 
 /** Calls the engine process answers. */
 export type EngineCall = { readonly op: "dataDir" };
@@ -52,7 +54,7 @@ export const EngineServer: GenServer<
     if (stale !== undefined) await stale.close();
     const engine = await Engine.open({
       dataDir: `${services.config.dataDir}/data`,
-      tuning: nodeEngineTuning(services.tuning),
+      tuning: services.tuning,
     });
     services.engine = engine;
     return { state: { engine, services } };

@@ -35,7 +35,12 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
   const reports: string[] = [];
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: {
+      ...DEFAULT_TUNING,
+      blockCacheSizeBytes: 8 << 20,
+      writeBufferSizeBytes: 4 << 20,
+      syncWrites: false, // the node default of spire start: the Raft log is the WAL
+    },
     report: (line) => reports.push(line),
   });
   const rt = node.runtime;
@@ -151,7 +156,12 @@ Deno.test("fault injection: crashes beyond the root's restart intensity stop the
   const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: {
+      ...DEFAULT_TUNING,
+      blockCacheSizeBytes: 8 << 20,
+      writeBufferSizeBytes: 4 << 20,
+      syncWrites: false, // the node default of spire start: the Raft log is the WAL
+    },
     report: () => {},
   });
   const rt = node.runtime;
@@ -187,7 +197,12 @@ Deno.test("fault injection: a store crash restarts the store alone; the region p
   const reports: string[] = [];
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: {
+      ...DEFAULT_TUNING,
+      blockCacheSizeBytes: 8 << 20,
+      writeBufferSizeBytes: 4 << 20,
+      syncWrites: false, // the node default of spire start: the Raft log is the WAL
+    },
     report: (line) => reports.push(line),
   });
   const rt = node.runtime;

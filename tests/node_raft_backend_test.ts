@@ -24,7 +24,12 @@ for (const readMode of ["auto", "readIndex"] as const) {
     });
     const node = await SpireNode.start({
       config,
-      tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+      tuning: {
+        ...DEFAULT_TUNING,
+        blockCacheSizeBytes: 8 << 20,
+        writeBufferSizeBytes: 4 << 20,
+        syncWrites: false, // the node default of spire start: the Raft log is the WAL
+      },
       report: () => {},
     });
     try {

@@ -34,7 +34,12 @@ Deno.test("split: regions split under concurrent writes and every key is served 
   });
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: {
+      ...DEFAULT_TUNING,
+      blockCacheSizeBytes: 8 << 20,
+      writeBufferSizeBytes: 4 << 20,
+      syncWrites: false, // the node default of spire start: the Raft log is the WAL
+    },
     report: () => {},
   });
   const rt = node.runtime;

@@ -31,7 +31,12 @@ Deno.test("store: heartbeats keep the store up in PD after 31 minutes, and regio
   });
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: {
+      ...DEFAULT_TUNING,
+      blockCacheSizeBytes: 8 << 20,
+      writeBufferSizeBytes: 4 << 20,
+      syncWrites: false, // the node default of spire start: the Raft log is the WAL
+    },
     now: () => clock,
     report: () => {},
   });
@@ -78,7 +83,12 @@ Deno.test("store: a split applied while PD is down reaches PD once PD is back, w
   });
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: {
+      ...DEFAULT_TUNING,
+      blockCacheSizeBytes: 8 << 20,
+      writeBufferSizeBytes: 4 << 20,
+      syncWrites: false, // the node default of spire start: the Raft log is the WAL
+    },
     report: () => {},
   });
   const rt = node.runtime;
