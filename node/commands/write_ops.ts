@@ -13,11 +13,12 @@
  */
 
 import { pack, unpack } from "msgpackr";
-import { bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
+import { array, bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
 import { INT64_MAX, INT64_MIN, int64Bytes, parseInt64 } from "./_int.ts";
 import {
   encodeValue,
   engineKeyOf,
+  isExpired,
   liveValue,
   type StoredValue,
   USER_KEY_RANGE,
@@ -58,7 +59,23 @@ export type WriteCommand =
   }
   | { readonly op: "persist"; readonly key: Uint8Array }
   | { readonly op: "flushdb" }
-  | { readonly op: "sweep"; readonly keys: readonly Uint8Array[] };
+  | { readonly op: "sweep"; readonly keys: readonly Uint8Array[] }
+  /**
+   * Several single-key writes in one Raft entry (writes of many clients, or of
+   * a pipeline, proposed together), applied in order, each seeing the ones
+   * before it; the reply is an array of their replies. Holds only the ops of
+   * {@link BATCHABLE_WRITE_OPS}.
+   */
+  | { readonly op: "batch"; readonly cmds: readonly WriteCommand[] };
+
+/** The ops a `batch` write may hold: single-key writes. */
+export const BATCHABLE_WRITE_OPS: ReadonlySet<string> = new Set([
+  "set",
+  "incrby",
+  "append",
+  "getdel",
+  "persist",
+]);
 
 /** One engine operation, in the engine's writeBatch format. */
 export type EngineOp =
@@ -94,6 +111,8 @@ export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
       return [...cmd.keys];
     case "flushdb":
       return [];
+    case "batch":
+      return cmd.cmds.flatMap(writeCommandKeys);
     default:
       return [cmd.key];
   }
@@ -122,7 +141,11 @@ class Overlay {
   /** The live (unexpired) value of a user key, or undefined. */
   async live(key: Uint8Array): Promise<StoredValue | undefined> {
     const id = keyId(key);
-    if (this.#changed.has(id)) return this.#changed.get(id) ?? undefined;
+    if (this.#changed.has(id)) {
+      // A value written earlier in this command (or batch) may already be expired (EX -1).
+      const v = this.#changed.get(id);
+      return v === null || v === undefined || isExpired(v, this.#nowMs) ? undefined : v;
+    }
     return liveValue(await this.#reader.get(engineKeyOf(key)), this.#nowMs);
   }
 
@@ -303,6 +326,11 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
       }
       return integer(n);
     }
+    case "batch": {
+      const replies: Reply[] = [];
+      for (const c of cmd.cmds) replies.push(await evaluate(c, nowMs, o));
+      return array(replies);
+    }
   }
 }
 
@@ -365,6 +393,11 @@ export function decodeWriteCommand(bytes: Uint8Array): WriteCommand {
   } catch (e) {
     throw new WriteCommandDecodeError(`Cannot decode write command: ${(e as Error).message}`);
   }
+  return toCommand(v, true);
+}
+
+/** Validates one decoded command; `top` allows a batch (of non-batch commands). */
+function toCommand(v: unknown, top: boolean): WriteCommand {
   if (typeof v !== "object" || v === null) {
     throw new WriteCommandDecodeError("Cannot decode write command: not a map");
   }
@@ -409,6 +442,13 @@ export function decodeWriteCommand(bytes: Uint8Array): WriteCommand {
       break;
     case "flushdb":
       ok = true;
+      break;
+    case "batch":
+      ok = top && Array.isArray(o.cmds) && o.cmds.length > 0;
+      if (ok) {
+        o.cmds = (o.cmds as unknown[]).map((c) => toCommand(c, false));
+        ok = (o.cmds as WriteCommand[]).every((c) => BATCHABLE_WRITE_OPS.has(c.op));
+      }
       break;
     default:
       ok = false;

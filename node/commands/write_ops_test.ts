@@ -369,3 +369,61 @@ Deno.test("decodeWriteCommand rejects malformed log entries", () => {
     RangeError,
   );
 });
+
+Deno.test("a batch write equals its writes applied one by one, through the log encoding", async () => {
+  const batchable = cmd.filter((c) =>
+    c.op === "set" || c.op === "getdel" || c.op === "persist" || c.op === "incrby" ||
+    c.op === "append"
+  );
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(cmd, { maxLength: 10 }),
+      fc.array(batchable, { minLength: 1, maxLength: 20 }),
+      async (before, batch) => {
+        const one = new MemoryEngine();
+        const many = new MemoryEngine();
+        for (const c of before) {
+          for (const e of [one, many]) {
+            await e.writeBatch((await applyWrite(toWrite(c), 1000, e)).ops);
+          }
+        }
+        const singly: string[] = [];
+        for (const c of batch) {
+          const r = await applyWrite(toWrite(c), 2000, one);
+          await one.writeBatch(r.ops);
+          singly.push(showReply(r.reply));
+        }
+        const logged = decodeWriteCommand(
+          encodeWriteCommand({ op: "batch", cmds: batch.map(toWrite) }),
+        );
+        const r = await applyWrite(logged, 2000, many);
+        await many.writeBatch(r.ops);
+        assert.equal(r.reply.kind, "array");
+        assert.deepEqual(
+          r.reply.kind === "array" ? r.reply.items?.map(showReply) : undefined,
+          singly,
+        );
+        assert.deepEqual(await engineState(many), await engineState(one));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("decodeWriteCommand refuses batches that are empty, nested or hold other writes", () => {
+  const k = te.encode("k");
+  const set: WriteCommand = { op: "set", key: k, value: k };
+  for (
+    const cmds of [
+      [],
+      [{ op: "batch", cmds: [set] }],
+      [set, { op: "flushdb" }],
+      [set, { op: "mset", entries: [k, k] }],
+    ]
+  ) {
+    const bytes = encodeWriteCommand({ op: "batch", cmds } as unknown as WriteCommand);
+    assert.throws(() => decodeWriteCommand(bytes), WriteCommandDecodeError, JSON.stringify(cmds));
+  }
+  const ok = decodeWriteCommand(encodeWriteCommand({ op: "batch", cmds: [set, set] }));
+  assert.equal(ok.op === "batch" ? ok.cmds.length : 0, 2);
+});
