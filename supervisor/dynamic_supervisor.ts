@@ -43,8 +43,9 @@ export interface DynamicSupervisorOptions {
 /**
  * A dynamic child's spec. The id is optional: without one, the child is
  * listed and reported by its current pid's text (give one to follow it across restarts).
+ * There is no `significant`: a DynamicSupervisor has no auto_shutdown.
  */
-export type DynamicChildSpec = Omit<ChildSpec, "id"> & { readonly id?: string };
+export type DynamicChildSpec = Omit<ChildSpec, "id" | "significant"> & { readonly id?: string };
 
 /** The id given to children started without one. */
 const ANONYMOUS = "\u0000anonymous";
@@ -323,6 +324,7 @@ export class DynamicSupervisor {
    * Starts a child.
    *
    * @returns Its pid, or null if its init returned ignore.
+   * @throws {TypeError | RangeError} On a malformed spec (or one marked significant).
    * @throws {SupervisorError} max_children.
    * @throws {StartError} If it failed to start.
    */
@@ -331,6 +333,12 @@ export class DynamicSupervisor {
     sup: Target,
     spec: DynamicChildSpec,
   ): Promise<Pid | null> {
+    if ((spec as ChildSpec).significant === true) {
+      throw new TypeError(
+        "Invalid child spec in DynamicSupervisor.startChild: significant; " +
+          "a DynamicSupervisor has no auto_shutdown, so allowed: false or absent",
+      );
+    }
     const normal = normalizeSpec(
       { ...spec, id: spec.id ?? ANONYMOUS },
       "DynamicSupervisor.startChild",

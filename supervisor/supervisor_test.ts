@@ -532,6 +532,20 @@ Deno.test("Supervisor.startChild honours childrenMax", async () => {
   rt.close();
 });
 
+Deno.test("DynamicSupervisor refuses significant children: it has no auto_shutdown", async () => {
+  const { rt } = testRuntime();
+  const sup = await DynamicSupervisor.start(rt);
+  const spec = {
+    start: (ctx: import("./runtime.ts").Context) => ctx.startLink(Worker, { id: "s" }),
+    restart: "transient" as const,
+    significant: true,
+  };
+  await assert.rejects(DynamicSupervisor.startChild(rt, sup, spec), TypeError);
+  assert.equal((await DynamicSupervisor.countChildren(rt, sup)).specs, 0);
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
 Deno.test("DynamicSupervisor exceeding its intensity exits shutdown", async () => {
   const { rt } = testRuntime();
   const sup = await DynamicSupervisor.start(rt, { maxRestarts: 1 });
