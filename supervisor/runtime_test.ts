@@ -602,6 +602,82 @@ Deno.test("a killed process's pending code still runs but can no longer act", as
   rt.close();
 });
 
+Deno.test("registry: keysMax bounds the names a registry holds", async () => {
+  const { rt } = testRuntime();
+  const small = new Registry(rt, { keysMax: 1 });
+  const a = await rt.start(Worker, { id: "a" }, { name: { registry: small, key: 1 } });
+  await assert.rejects(
+    rt.start(Worker, { id: "b" }, { name: { registry: small, key: 2 } }),
+    SystemLimitError,
+  );
+  assert.equal(small.size, 1);
+  await rt.stop(a);
+  assert.equal(small.size, 0); // released on exit: room again
+  await rt.start(Worker, { id: "c" }, { name: { registry: small, key: 2 } });
+  rt.close();
+});
+
+Deno.test("bookkeeping: monitors, cancelled timers and timers to dead pids hold nothing", async () => {
+  const { rt } = testRuntime();
+  const target = await rt.start(Worker, { id: "t" });
+  const Watcher: GenServer<Pid, null> = {
+    init(pid, ctx) {
+      ctx.monitor(pid);
+      return { state: null };
+    },
+  };
+  const watcher = await rt.start(Watcher, target);
+  assert.equal(rt.inspect(target)?.monitoredBy, 1);
+  await rt.stop(watcher);
+  assert.equal(rt.inspect(target)?.monitoredBy, 0); // the watcher's monitor went with it
+  const ref = rt.sendAfter(target, "x", 1000);
+  assert.equal(rt.inspect(target)?.timers, 1);
+  assert.equal(rt.cancelTimer(ref), 1000);
+  assert.equal(rt.inspect(target)?.timers, 0);
+  const dead = await rt.start(Worker, { id: "d" });
+  await rt.stop(dead);
+  rt.sendAfter(dead, "x", 1000);
+  assert.equal(rt.timerCount, 0); // a timer to a dead pid never fires, so none is armed
+  rt.close();
+});
+
+Deno.test("a failed init under startLink does not take a non-trapping parent down", async () => {
+  const { rt } = testRuntime();
+  const Parent: GenServer<void, null, "spawn", string> = {
+    init: () => ({ state: null }),
+    async handleCall(_m, _f, s, ctx) {
+      const result = await ctx.startLink(Worker, { id: "c", initError: new Error("no") })
+        .then(() => "started", (e: Error) => e.name);
+      return { reply: result, state: s };
+    },
+  };
+  const parent = await rt.start(Parent, undefined);
+  assert.equal(await rt.call(parent, "spawn"), "StartError");
+  await rt.idle();
+  assert.ok(rt.isAlive(parent));
+  rt.close();
+});
+
+Deno.test("events: a listener that throws is removed; the others still get every event", async () => {
+  const { rt, events } = testRuntime();
+  let thrown = 0;
+  const error = console.error;
+  console.error = () => {};
+  try {
+    rt.subscribe(() => {
+      thrown++;
+      throw new Error("bad listener");
+    });
+    await rt.start(Worker, { id: "a" });
+    await rt.start(Worker, { id: "b" });
+  } finally {
+    console.error = error;
+  }
+  assert.equal(thrown, 1);
+  assert.deepEqual(events.map((e) => e.type), ["spawn", "spawn"]);
+  rt.close();
+});
+
 Deno.test("events: spawn and exit are published the moment they happen", async () => {
   const { rt, events } = testRuntime();
   const pid = await rt.start(Worker, { id: "a" });
