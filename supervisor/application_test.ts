@@ -58,6 +58,27 @@ Deno.test("application: a root that crashes (intensity exceeded) exits non-zero"
   assert.deepEqual(codes, [1]);
 });
 
+Deno.test("application: a root that stops through auto_shutdown exits 0", async () => {
+  const { source } = fakeSignals();
+  const codes: number[] = [];
+  const app = await Application.start({
+    runtime: { report: () => {} },
+    signals: source,
+    exit: (c) => codes.push(c),
+    start: (rt) =>
+      Supervisor.start(rt, [
+        workerSpec("job", Worker, { id: "job" }, {
+          name: "job",
+          restart: "transient",
+          significant: true,
+        }),
+      ], { autoShutdown: "any_significant" }),
+  });
+  app.runtime.cast("job", { stop: "normal" }); // the job is done: the tree's work is done
+  assert.equal(await app.exited, 0);
+  assert.deepEqual(codes, [0]);
+});
+
 Deno.test("application: a stop that exceeds shutdownTimeoutMs kills the root and exits 1", async () => {
   const { source, handlers } = fakeSignals();
   const codes: number[] = [];

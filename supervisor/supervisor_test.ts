@@ -359,6 +359,55 @@ Deno.test("a crash during a restart is retried and counts toward the intensity",
   t2.rt.close();
 });
 
+Deno.test("restartChild and deleteChild refuse a child whose restart is pending", async () => {
+  const { rt } = testRuntime();
+  let failures = 0;
+  let gate: Promise<void> = Promise.resolve();
+  let open!: () => void;
+  const spec: ChildSpec = {
+    id: "f",
+    start: async (ctx) => {
+      await gate;
+      if (failures > 0 && failures--) throw new Error("restart boom");
+      return ctx.startLink(Worker, { id: "f" }, { name: "f" });
+    },
+  };
+  const sup = await Supervisor.start(rt, [spec]);
+  failures = 1; // the restart fails once (after the gate), the retry succeeds
+  gate = new Promise((r) => open = r);
+  rt.cast("f", { crash: "x" });
+  await new Promise((r) => setTimeout(r, 0)); // the supervisor now waits in the restart
+  const restart = Supervisor.restartChild(rt, sup, "f").catch((e) => e);
+  const del = Supervisor.deleteChild(rt, sup, "f").catch((e) => e);
+  open();
+  for (const refused of [await restart, await del]) {
+    assert.ok(refused instanceof SupervisorError && refused.code === "restarting", String(refused));
+  }
+  await rt.idle();
+  const [child] = await Supervisor.whichChildren(rt, sup);
+  assert.equal(child?.status, "running");
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
+Deno.test("init returning ignore: a temporary child is dropped, others are kept as ignored", async () => {
+  const { rt } = testRuntime();
+  const Ignore: GenServer<void, null> = { init: () => ({ ignore: true }) };
+  const sup = await Supervisor.start(rt, [
+    { id: "tmp", start: (ctx) => ctx.startLink(Ignore, undefined), restart: "temporary" },
+    { id: "perm", start: (ctx) => ctx.startLink(Ignore, undefined) },
+    w("a", []),
+  ]);
+  const which = await Supervisor.whichChildren(rt, sup);
+  assert.deepEqual(which.map((c) => [c.id, c.status, c.pid]), [
+    ["perm", "ignored", null],
+    ["a", "running", which[1]!.pid],
+  ]);
+  assert.ok(which[1]!.pid !== null);
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
 Deno.test("auto_shutdown any_significant stops the supervisor when a significant child exits", async () => {
   const { rt, events } = testRuntime();
   const log: string[] = [];
@@ -395,7 +444,7 @@ Deno.test("auto_shutdown all_significant waits for every significant child; term
   rt.close();
 });
 
-Deno.test("significant children need auto_shutdown and a transient or temporary restart", () => {
+Deno.test("significant children need auto_shutdown and a transient or temporary restart", async () => {
   const { rt } = testRuntime();
   assert.throws(
     () => Supervisor.start(rt, [w("j", [], {}, { restart: "transient", significant: true })]),
@@ -408,6 +457,13 @@ Deno.test("significant children need auto_shutdown and a transient or temporary 
       }),
     TypeError,
   );
+  const sup = await Supervisor.start(rt, []);
+  await assert.rejects(
+    Supervisor.startChild(rt, sup, w("j", [], {}, { restart: "transient", significant: true })),
+    (e) => e instanceof SupervisorError && e.code === "invalid_child_spec",
+  );
+  assert.equal((await Supervisor.countChildren(rt, sup)).specs, 0);
+  await rt.stop(sup, "shutdown");
   rt.close();
 });
 
@@ -528,6 +584,39 @@ Deno.test("Supervisor.startChild honours childrenMax", async () => {
     (e) => e instanceof SupervisorError && e.code === "max_children",
   );
   assert.equal((await Supervisor.countChildren(rt, sup)).specs, 2);
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
+Deno.test("DynamicSupervisor retries a failed restart, and forgets a child whose restart is ignored", async () => {
+  const { rt, events } = testRuntime();
+  const sup = await DynamicSupervisor.start(rt);
+  let mode: "ok" | "fail_once" | "ignore" = "ok";
+  const Ignore: GenServer<void, null> = { init: () => ({ ignore: true }) };
+  await DynamicSupervisor.startChild(rt, sup, {
+    id: "p",
+    start: (ctx) => {
+      if (mode === "fail_once") {
+        mode = "ok";
+        return Promise.reject(new Error("restart boom"));
+      }
+      if (mode === "ignore") return ctx.startLink(Ignore, undefined);
+      return ctx.startLink(Worker, { id: "p" }, { name: "p" });
+    },
+  });
+  mode = "fail_once";
+  rt.cast("p", { crash: "x" });
+  await rt.idle();
+  assert.equal(ofType(events, "child_start_failed").length, 1);
+  let [child] = await DynamicSupervisor.whichChildren(rt, sup);
+  assert.equal(child?.status, "running");
+  assert.ok(child?.pid !== null && rt.isAlive(child!.pid));
+  assert.equal(child?.restartCount, 1);
+  mode = "ignore";
+  rt.cast("p", { crash: "y" });
+  await rt.idle();
+  [child] = await DynamicSupervisor.whichChildren(rt, sup);
+  assert.equal(child, undefined);
   await rt.stop(sup, "shutdown");
   rt.close();
 });
