@@ -1195,7 +1195,7 @@ export class Context {
     this.#proc.inspector = inspector;
   }
 
-  /** The runtime this process runs in. */
+  /** The runtime's registry (plain string names are looked up here). */
   get registry(): Registry {
     return this.#k.registry;
   }
