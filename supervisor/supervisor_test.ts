@@ -170,6 +170,18 @@ Deno.test("intensity: restarts older than maxSeconds no longer count", async () 
   rt.close();
 });
 
+Deno.test("intensity: a restart exactly maxSeconds ago still counts, as OTP's inclusive window", async () => {
+  const { rt, clock } = testRuntime();
+  const sup = await Supervisor.start(rt, [w("b", [])], { maxRestarts: 1, maxSeconds: 1 });
+  const down = rt.waitForExit(sup);
+  rt.cast("b", { crash: "x" }); // restart at t=0
+  await rt.idle();
+  clock.advance(1000);
+  rt.cast("b", { crash: "x" }); // t=1000: the t=0 restart is on the window's edge
+  assert.equal(await down, "shutdown");
+  rt.close();
+});
+
 Deno.test("escalation through three levels reaches the root, whose exit is seen", async () => {
   const { rt, events } = testRuntime();
   const log: string[] = [];
