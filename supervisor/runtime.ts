@@ -543,6 +543,12 @@ class Kernel implements RegistryHost {
     if (env.kind === INIT) return this.#completeInit(proc, r);
     if (env.kind === CALL) {
       const call = env as CallRecord;
+      if (!("stop" in r) && !("reply" in r) && r.noreply !== true) {
+        // Thrown while the call is still current, so the crash fails it.
+        throw new TypeError(
+          `Process ${proc.pid} (${proc.label}) handleCall returned no reply, noreply or stop`,
+        );
+      }
       proc.current = null;
       if ("stop" in r) {
         if ("reply" in r) this.settle(call, r.reply);
@@ -556,15 +562,9 @@ class Kernel implements RegistryHost {
       }
       proc.state = r.state;
       if ("reply" in r) this.settle(call, r.reply);
-      else if (r.noreply === true) {
-        if (!call.settled) {
-          call.owner = proc;
-          (proc.deferred ??= new Set()).add(call);
-        }
-      } else {
-        throw new TypeError(
-          `Process ${proc.pid} (${proc.label}) handleCall returned no reply, noreply or stop`,
-        );
+      else if (!call.settled) {
+        call.owner = proc;
+        (proc.deferred ??= new Set()).add(call);
       }
       return true;
     }

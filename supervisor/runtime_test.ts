@@ -483,6 +483,30 @@ Deno.test("fairness: sync handlers casting to each other endlessly still let tim
   rt.close();
 });
 
+Deno.test("a callback result without reply/noreply/stop or without state crashes with a TypeError", async () => {
+  const { rt } = testRuntime();
+  const Bad: GenServer<void, null, "c", string, "k"> = {
+    init: () => ({ state: null }),
+    handleCall: (_m, _f, s) => ({ state: s }) as never,
+    handleCast: () => ({}) as never,
+  };
+  const a = await rt.start(Bad, undefined);
+  const err = await rt.call(a, "c").catch((e) => e); // must fail, not hang
+  assert.ok(err instanceof CallExitError && err.reason instanceof TypeError, String(err));
+  const BadAsync: GenServer<void, null, "c", string> = {
+    init: () => ({ state: null }),
+    handleCall: (_m, _f, s) => Promise.resolve({ state: s } as never),
+  };
+  const c = await rt.start(BadAsync, undefined);
+  const err2 = await rt.call(c, "c").catch((e) => e);
+  assert.ok(err2 instanceof CallExitError && err2.reason instanceof TypeError, String(err2));
+  const b = await rt.start(Bad, undefined);
+  const down = rt.waitForExit(b);
+  rt.cast(b, "k");
+  assert.ok((await down) instanceof TypeError);
+  rt.close();
+});
+
 Deno.test("a full mailbox: call rejects, cast and send throw MailboxFullError, nothing is queued", async () => {
   const { rt } = testRuntime();
   let release!: () => void;
