@@ -483,6 +483,19 @@ Deno.test("fairness: sync handlers casting to each other endlessly still let tim
   rt.close();
 });
 
+Deno.test("handleCall may reply and stop at once; the reply arrives before the exit", async () => {
+  const { rt } = testRuntime();
+  const Once: GenServer<void, null, "last", string> = {
+    init: () => ({ state: null }),
+    handleCall: (_m, _f, s) => ({ reply: "bye", stop: "normal", state: s }),
+  };
+  const pid = await rt.start(Once, undefined);
+  const down = rt.waitForExit(pid);
+  assert.equal(await rt.call(pid, "last"), "bye");
+  assert.equal(await down, "normal");
+  rt.close();
+});
+
 Deno.test("a callback result without reply/noreply/stop or without state crashes with a TypeError", async () => {
   const { rt } = testRuntime();
   const Bad: GenServer<void, null, "c", string, "k"> = {
@@ -504,6 +517,60 @@ Deno.test("a callback result without reply/noreply/stop or without state crashes
   const down = rt.waitForExit(b);
   rt.cast(b, "k");
   assert.ok((await down) instanceof TypeError);
+  rt.close();
+});
+
+Deno.test("link to a dead process: noproc as an EXIT message when trapping, as death otherwise", async () => {
+  const { rt } = testRuntime();
+  const dead = await rt.start(Worker, { id: "dead" });
+  await rt.stop(dead);
+  const sink = await rt.start(Collector, undefined);
+  await rt.start(linker(sink), { target: dead, trap: true });
+  await rt.idle();
+  const got = (await rt.call(sink, "get")) as ExitMessage[];
+  assert.deepEqual(got.map((m) => [m.type, m.from, m.reason]), [["EXIT", dead, "noproc"]]);
+  const plain = rt.spawn(linker(sink), { target: dead, trap: false });
+  assert.equal(await rt.waitForExit(plain), "noproc");
+  rt.close();
+});
+
+Deno.test("demonitor with flush drops a DOWN already queued", async () => {
+  const { rt } = testRuntime();
+  const target = await rt.start(Worker, { id: "t" });
+  const Watcher: GenServer<Pid, unknown[], "flush" | "keep" | "get", unknown, never, unknown> = {
+    init: () => ({ state: [] }),
+    handleCall(m, _f, s, ctx) {
+      if (m === "get") return { reply: s, state: s };
+      const ref = ctx.monitor(target);
+      ctx.exit(target, "shutdown"); // its DOWN is queued at once, behind this call
+      ctx.demonitor(ref, { flush: m === "flush" });
+      return { reply: null, state: s };
+    },
+    handleInfo: (msg, s) => ({ state: [...s, msg] }),
+  };
+  const w = await rt.start(Watcher, target);
+  await rt.call(w, "flush");
+  await rt.idle();
+  assert.deepEqual(await rt.call(w, "get"), []);
+  const target2 = await rt.start(Worker, { id: "t2" });
+  const w2 = await rt.start(Watcher, target2);
+  await rt.call(w2, "keep");
+  await rt.idle();
+  assert.deepEqual(((await rt.call(w2, "get")) as DownMessage[]).map((m) => m.type), ["DOWN"]);
+  rt.close();
+});
+
+Deno.test("limits and arguments: timersPerProcessMax, sendAfter delay, call timeout", async () => {
+  const clock = new ManualClock();
+  const rt = new Runtime({ clock, timers: clock, report: () => {}, timersPerProcessMax: 2 });
+  const pid = await rt.start(Worker, { id: "a" });
+  rt.sendAfter(pid, "x", 10);
+  rt.sendAfter(pid, "y", 10);
+  assert.throws(() => rt.sendAfter(pid, "z", 10), SystemLimitError);
+  assert.equal(rt.timerCount, 2);
+  assert.throws(() => rt.sendAfter(pid, "z", -1), RangeError);
+  await assert.rejects(rt.call(pid, "ping", { timeoutMs: 0 }), RangeError);
+  await assert.rejects(rt.call(pid, "ping", { timeoutMs: NaN }), RangeError);
   rt.close();
 });
 

@@ -661,6 +661,34 @@ Deno.test("DynamicSupervisor exceeding its intensity exits shutdown", async () =
   rt.close();
 });
 
+Deno.test("a supervisor ignores exit signals from processes that are not its children or parent", async () => {
+  const { rt, events } = testRuntime();
+  const sup = await Supervisor.start(rt, [w("a", [])]);
+  const before = await Supervisor.whichChildren(rt, sup);
+  events.length = 0;
+  rt.exit(sup, new Error("stranger")); // trapped: an EXIT from <0.0>, not a child
+  const Stranger: GenServer<Pid, null, never, never, "die"> = {
+    init(target, ctx) {
+      ctx.link(target);
+      return { state: null };
+    },
+    handleCast: () => {
+      throw new Error("linked stranger crashes");
+    },
+  };
+  const stranger = await rt.start(Stranger, sup);
+  rt.cast(stranger, "die");
+  await rt.idle();
+  assert.ok(rt.isAlive(sup));
+  assert.deepEqual(await Supervisor.whichChildren(rt, sup), before);
+  assert.deepEqual(
+    events.filter((e) => e.type.startsWith("child_") || e.type === "supervisor_shutdown"),
+    [],
+  );
+  await rt.stop(sup, "shutdown");
+  rt.close();
+});
+
 Deno.test("the live tree: supervisors, children, status, restart counts, mailbox lengths", async () => {
   const { rt } = testRuntime();
   const root = await Supervisor.start(rt, [
