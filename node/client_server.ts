@@ -488,13 +488,16 @@ export class ClientConnection {
   }
 
   async #flush(): Promise<boolean> {
-    const bytes = this.#writer.take();
+    // Nothing else writes replies of this connection until the bytes are sent: no copy.
+    const bytes = this.#writer.view();
     let off = 0;
     try {
       while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
     } catch {
       this.close();
       return false;
+    } finally {
+      this.#writer.clear();
     }
     this.#port.count("netOutputBytes", bytes.length);
     return true;

@@ -104,6 +104,21 @@ export class ReplyWriter {
     return out;
   }
 
+  /**
+   * The bytes written since the last `take` or `clear`, without a copy. The
+   * view is valid until the next `write`, `take` or `clear`.
+   * @returns a view of the buffer
+   */
+  view(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+
+  /** Forgets the bytes written so far (after a `view` was sent). */
+  clear(): void {
+    this.#len = 0;
+    if (this.#buf.length > 1 << 20) this.#buf = new Uint8Array(4096);
+  }
+
   #ensure(extra: number): void {
     const need = this.#len + extra;
     if (need <= this.#buf.length) return;

@@ -71,7 +71,10 @@ export class RequestParser {
   #failed: string | undefined;
   // Multibulk state: remaining < 0 means "between requests".
   #remaining = -1;
-  #args: Uint8Array[] = [];
+  /** Where the current multibulk request starts in #buf (valid while remaining >= 0). */
+  #cmdStart = 0;
+  /** Offset from #cmdStart and length of each argument parsed so far, flattened. */
+  #spans: number[] = [];
   #bulkLen = -1;
   #requestBytes = 0;
 
@@ -101,18 +104,22 @@ export class RequestParser {
    */
   feed(chunk: Uint8Array): void {
     if (this.#failed !== undefined || chunk.length === 0) return;
-    const used = this.#end - this.#start;
+    // The bytes of a request being parsed stay in the buffer until it is complete: its
+    // arguments are copied out together, once (bounded by requestBytesMax).
+    const keep = this.#remaining >= 0 ? this.#cmdStart : this.#start;
+    const used = this.#end - keep;
     if (this.#end + chunk.length > this.#buf.length) {
-      if (used + chunk.length <= this.#buf.length && this.#start > 0) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
+      if (used + chunk.length <= this.#buf.length && keep > 0) {
+        this.#buf.copyWithin(0, keep, this.#end);
       } else {
         let size = this.#buf.length;
         while (size < used + chunk.length) size *= 2;
         const next = new Uint8Array(size);
-        next.set(this.#buf.subarray(this.#start, this.#end));
+        next.set(this.#buf.subarray(keep, this.#end));
         this.#buf = next;
       }
-      this.#start = 0;
+      this.#start -= keep;
+      if (this.#remaining >= 0) this.#cmdStart -= keep;
       this.#end = used;
     }
     this.#buf.set(chunk, this.#end);
@@ -152,7 +159,8 @@ export class RequestParser {
         this.#start = line + 2;
         if (n <= 0) continue; // Redis ignores empty and null multibulks.
         this.#remaining = n;
-        this.#args = [];
+        this.#cmdStart = this.#start;
+        this.#spans = [];
         this.#bulkLen = -1;
         this.#requestBytes = 0;
       }
@@ -195,14 +203,21 @@ export class RequestParser {
       if (this.#buf[stop] !== 13 || this.#buf[stop + 1] !== 10) {
         return this.#fail("ERR Protocol error: expected CRLF after bulk string");
       }
-      this.#args.push(this.#buf.slice(this.#start, stop));
+      this.#spans.push(this.#start - this.#cmdStart, this.#bulkLen);
       this.#start = stop + 2;
       this.#bulkLen = -1;
       this.#remaining--;
     }
-    const args = this.#args;
+    // One copy per request; the arguments are views of it (one allocation, not one each).
+    const block = this.#buf.slice(this.#cmdStart, this.#start);
+    const spans = this.#spans;
+    const args = new Array<Uint8Array>(spans.length / 2);
+    for (let i = 0; i < args.length; i++) {
+      const off = spans[2 * i]!;
+      args[i] = block.subarray(off, off + spans[2 * i + 1]!);
+    }
     const bytes = this.#requestBytes;
-    this.#args = [];
+    this.#spans = [];
     this.#remaining = -1;
     return { kind: "command", args, bytes };
   }
@@ -244,7 +259,8 @@ export class RequestParser {
     this.#failed = message;
     this.#start = this.#end = 0;
     this.#buf = new Uint8Array(0);
-    this.#args = [];
+    this.#spans = [];
+    this.#remaining = -1;
     return { kind: "error", message };
   }
 }

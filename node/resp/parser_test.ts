@@ -61,6 +61,37 @@ Deno.test("parser gives the same commands however the bytes are cut", () => {
   );
 });
 
+Deno.test("arguments stay intact while later input moves and grows the parser's buffer", () => {
+  const cmds: string[][] = [];
+  for (let i = 0; i < 1500; i++) {
+    const big = i % 500 === 7 ? "B".repeat(40_000 + i) : `v${i}-${"x".repeat(i % 97)}`;
+    cmds.push(["SET", `key:${i}`, big]);
+  }
+  const all = new Uint8Array(cmds.reduce((n, c) => n + encodeCommand(c).length, 0));
+  let off = 0;
+  for (const c of cmds) {
+    const f = encodeCommand(c);
+    all.set(f, off);
+    off += f.length;
+  }
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 9000 }), fc.integer(), (chunk, seed) => {
+      const p = new RequestParser();
+      const got: ParseResult[] = [];
+      let rnd = seed;
+      for (let at = 0; at < all.length;) {
+        rnd = (rnd * 1103515245 + 12345) & 0x7fffffff;
+        const n = 1 + (rnd % chunk);
+        p.feed(all.subarray(at, at + n));
+        at += n;
+        got.push(...drain(p)); // kept while the parser compacts and grows its buffer
+      }
+      assert.deepEqual(got.map(texts), cmds);
+    }),
+    { numRuns: 20 },
+  );
+});
+
 Deno.test("parser reports Redis's protocol errors and then refuses input", () => {
   const cases: [string, string][] = [
     ["*2\r\n$3\r\nGET\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"],
