@@ -80,15 +80,17 @@ export function isCleanExit(reason: ExitReason): boolean {
 }
 
 /**
- * Turns anything thrown into an exit reason: Errors and exit reasons pass
- * through, anything else is wrapped in an Error with it as `cause`.
+ * Turns anything thrown into an exit reason: an Error passes through;
+ * anything else (even a string like `"normal"`: a throw is always a crash;
+ * return `{ stop }` to exit cleanly) is wrapped in an Error with it as
+ * `cause`.
  *
  * @param thrown What a handler threw or rejected with.
  * @returns The exit reason.
  * @example
  * ```ts
  * import { toExitReason } from "./exit_reason.ts";
- * console.assert(toExitReason("boom") instanceof Error);
+ * console.assert(toExitReason("normal") instanceof Error);
  * ```
  */
 export function toExitReason(thrown: unknown): ExitReason {
