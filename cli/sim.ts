@@ -21,6 +21,8 @@ const PLANT_NOTES: Record<PlantName, string> = {
 
 const USAGE = `usage: spire sim --seeds N [--start S] [--nodes 3|5] [--faults LIST|all|none]
                  [--plant NAME] [--duration-ms MS] [--clients N] [--keys N] [--keep-going]
+                 [--drift-max R]   tick-rate drift with the drift fault (default 0.09;
+                                   above 0.1 is outside the bound lease reads rely on)
        spire sim --seed S [same options] [--trace]     replay one seed
        spire sim --list-plants
 faults: ${FAULTS.join(",")}`;
@@ -35,6 +37,7 @@ interface Args {
   durationMs: number | undefined;
   clients: number | undefined;
   keys: number | undefined;
+  driftMax: number | undefined;
   keepGoing: boolean;
   trace: boolean;
   listPlants: boolean;
@@ -51,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     durationMs: undefined,
     clients: undefined,
     keys: undefined,
+    driftMax: undefined,
     keepGoing: false,
     trace: false,
     listPlants: false,
@@ -116,6 +120,15 @@ function parseArgs(argv: string[]): Args {
       case "--keys":
         a.keys = int("--keys", next(), 1);
         break;
+      case "--drift-max": {
+        const v = next();
+        const n = Number(v);
+        if (v === undefined || v === "" || !(n >= 0 && n <= 10)) {
+          throw new RangeError(`Cannot parse --drift-max: "${v}" is not a number in [0, 10]`);
+        }
+        a.driftMax = n;
+        break;
+      }
       case "--keep-going":
         a.keepGoing = true;
         break;
@@ -141,6 +154,7 @@ function configFor(a: Args, seed: number): SimConfig {
     ...(a.durationMs === undefined ? {} : { durationMs: a.durationMs }),
     ...(a.clients === undefined ? {} : { clients: a.clients }),
     ...(a.keys === undefined ? {} : { keys: a.keys }),
+    ...(a.driftMax === undefined ? {} : { driftRatioMax: a.driftMax }),
   };
 }
 

@@ -48,10 +48,16 @@ export interface SimConfig {
   readonly plant?: PlantName;
   /** Simulated milliseconds. Default 4,000. */
   readonly durationMs?: number;
-  /** Concurrent clients. Default 4. */
+  /** Clients that follow leader hints. Default 4. Two more per node stay on their node. */
   readonly clients?: number;
   /** Keys the clients use. Default 3. */
   readonly keys?: number;
+  /**
+   * With the `drift` fault, each node's tick period is stretched by a factor drawn from
+   * [1, 1 + driftRatioMax). Default 0.09, within the core's stated `clockDriftRatioMax` of 0.1;
+   * larger values run outside the bound under which lease reads are safe.
+   */
+  readonly driftRatioMax?: number;
   /** Receives a line per notable event (faults, leaders, client outcomes), for debugging. */
   readonly trace?: (line: string) => void;
 }
@@ -123,6 +129,9 @@ export function replayCommand(c: SimConfig): string {
     parts.push(`--clients ${c.clients}`);
   }
   if (c.keys !== undefined && c.keys !== DEFAULT_KEYS) parts.push(`--keys ${c.keys}`);
+  if (c.driftRatioMax !== undefined && c.driftRatioMax !== DEFAULT_DRIFT_RATIO) {
+    parts.push(`--drift-max ${c.driftRatioMax}`);
+  }
   return parts.join(" ");
 }
 
@@ -133,6 +142,7 @@ const TICK_MS = 10;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
 const DRIFT_RATIO_MAX = 0.1;
+const DEFAULT_DRIFT_RATIO = 0.09;
 const OP_TIMEOUT_MS = 400;
 const CHECK_EVERY_MS = 50;
 const EVENTS_MAX = 200_000;
@@ -157,6 +167,13 @@ interface Slot {
 
 interface Client {
   process: number;
+  /**
+   * `roaming` clients follow leader hints and issue put, get and cas; `reader` and `writer`
+   * clients stay on one node (as Jepsen binds clients to nodes) and issue only gets, or only
+   * puts and cas: a deposed leader's lease reads and a new leader's first writes then happen
+   * side by side, which is what a lease that outlives its promise gets wrong.
+   */
+  readonly role: "roaming" | "reader" | "writer";
   guess: NodeId;
   /** Distinguishes the current operation from stale completions. */
   opToken: number;
@@ -283,9 +300,13 @@ class Simulation {
       leaderCrash: this.#chaos.range(0.05, 1),
     };
     this.#ids = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
+    const driftMax = cfg.driftRatioMax ?? DEFAULT_DRIFT_RATIO;
+    if (!(driftMax >= 0 && driftMax <= 10)) {
+      throw new RangeError(`Cannot simulate: driftRatioMax ${driftMax} is not in [0, 10]`);
+    }
     for (const id of this.#ids) {
-      // Tick rates differ by less than the stated drift bound (ratio < 1 + DRIFT_RATIO_MAX).
-      const drift = this.#faults.has("drift") ? this.#chaos.range(0, DRIFT_RATIO_MAX * 0.9) : 0;
+      // By default tick rates differ by less than the stated drift bound (ratio < 1 + 0.1).
+      const drift = this.#faults.has("drift") ? this.#chaos.range(0, driftMax) : 0;
       const slot: Slot = {
         id,
         // The disk's fsync delay counts against the slot's current incarnation.
@@ -335,11 +356,19 @@ class Simulation {
     for (let c = 0; c < (this.#cfg.clients ?? DEFAULT_CLIENTS); c++) {
       const client: Client = {
         process: this.#nextProcess++,
+        role: "roaming",
         guess: this.#clientsRng.pick(this.#ids),
         opToken: 0,
       };
       this.#clients.push(client);
       this.#at(this.#clientsRng.range(20, 60), () => this.#clientStep(client));
+    }
+    for (const id of this.#ids) {
+      for (const role of ["reader", "writer"] as const) {
+        const client: Client = { process: this.#nextProcess++, role, guess: id, opToken: 0 };
+        this.#clients.push(client);
+        this.#at(this.#clientsRng.range(20, 60), () => this.#clientStep(client));
+      }
     }
     this.#scheduleChaos(this.#chaos.range(100, 400));
     this.#at(this.#faultEnd, () => this.#heal());
@@ -683,12 +712,17 @@ class Simulation {
     const value = `v${this.#nextValue++}`;
     const roll = r.next();
     let op: RegisterOp;
-    if (roll < 0.35) op = { f: "put", key, value };
+    if (c.role === "reader") op = { f: "get", key };
+    else if (c.role === "writer" && roll < 0.6) op = { f: "put", key, value };
+    else if (c.role === "writer") {
+      op = { f: "cas", key, expected: `v${Math.max(0, this.#nextValue - 1 - r.int(6))}`, value };
+    } else if (roll < 0.35) op = { f: "put", key, value };
     else if (roll < 0.75) op = { f: "get", key };
     else {
       const expected = r.chance(0.2) ? null : `v${Math.max(0, this.#nextValue - 1 - r.int(6))}`;
       op = { f: "cas", key, expected, value };
     }
+    const roams = c.role === "roaming";
     const token = ++c.opToken;
     const process = c.process;
     this.#stats.ops++;
@@ -719,7 +753,7 @@ class Simulation {
     };
     const peer = this.#slots.get(c.guess)!.inc.peer;
     if (peer === null) {
-      c.guess = r.pick(this.#ids);
+      if (roams) c.guess = r.pick(this.#ids);
       finish("fail");
       return;
     }
@@ -731,10 +765,10 @@ class Simulation {
       (error: unknown) => {
         why = (error as Error).message;
         if (error instanceof NotLeaderError) {
-          c.guess = error.leaderHint > 0 ? error.leaderHint : r.pick(this.#ids);
+          if (roams) c.guess = error.leaderHint > 0 ? error.leaderHint : r.pick(this.#ids);
           finish("fail");
         } else if (error instanceof ProposalDroppedError || error instanceof RangeError) {
-          c.guess = r.pick(this.#ids);
+          if (roams) c.guess = r.pick(this.#ids);
           finish("fail");
         } else if (error instanceof OutcomeUnknownError) {
           finish("info");
@@ -744,10 +778,10 @@ class Simulation {
         }
       },
     );
-    this.#at(this.#now + OP_TIMEOUT_MS, () => {
+    this.#at(this.#now + r.range(50, OP_TIMEOUT_MS), () => {
       if (c.opToken === token) {
         why = "timeout";
-        if (r.chance(0.5)) c.guess = r.pick(this.#ids);
+        if (r.chance(0.5) && roams) c.guess = r.pick(this.#ids);
         finish("info");
       }
     });

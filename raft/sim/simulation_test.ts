@@ -68,6 +68,31 @@ Deno.test("sim: a fault-free group completes nearly every operation", async () =
   assert.ok(r.stats.okOps > 500, `${r.stats.okOps} ok`);
 });
 
+Deno.test("sim: lease and ReadIndex reads stay linearizable under partitions and drift within the bound", async () => {
+  for (let seed = 1; seed <= 60; seed++) {
+    const r = await runSimulation({ seed, nodes: 3, faults: ["partition", "drift"] });
+    assert.ok(r.ok, explain(r));
+  }
+});
+
+Deno.test("sim: drift beyond the stated bound lets a deposed leader serve stale lease reads", async () => {
+  // Nodes tick up to 4x slower than others while the core assumes at most 10 %: an old leader's
+  // lease outlives its followers' promise not to elect another leader.
+  let found: SimReport | undefined;
+  for (let seed = 1; seed <= 300 && found === undefined; seed++) {
+    const r = await runSimulation({
+      seed,
+      nodes: 3,
+      faults: ["partition", "drift"],
+      driftRatioMax: 3,
+    });
+    if (!r.ok) found = r;
+  }
+  assert.ok(found !== undefined, "drift beyond the bound went unnoticed in 300 seeds");
+  assert.match(found.violations.join("\n"), /Not linearizable/);
+  assert.match(found.replay, /--faults partition,drift --drift-max 3$/);
+});
+
 /** What each planted bug must be reported as. */
 const EXPECTED: Record<PlantName, RegExp> = {
   "commit-old-term-by-count": /leader commit rule|state machine safety|Not linearizable/,
