@@ -21,6 +21,12 @@
  * `readMode: "readIndex"` forces the Raft round anyway. With more than one
  * voter the ReadIndex round is always used.
  *
+ * Group commit: single-key writes (SET, INCR/DECR(BY), APPEND, GETDEL,
+ * PERSIST) from every connection are proposed as one `batch` Raft entry per
+ * region while the previous batch is in flight (see `#queueWrite`); each is
+ * answered with its own reply once the entry is fsynced and applied. Local
+ * reads asked for in one turn share one engine MultiGet.
+ *
  * Retries: a request that certainly had no effect (the region's process is
  * restarting, the peer is not the leader yet, a key moved to another region
  * after a split) is sent again after a short wait, at most `attemptsMax`
