@@ -24,6 +24,7 @@ export {
 export {
   type ApplyResult,
   applyWrite,
+  BATCHABLE_WRITE_OPS,
   decodeWriteCommand,
   encodeWriteCommand,
   type EngineOp,
