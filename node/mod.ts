@@ -86,5 +86,14 @@ export {
   type WriteRecord,
 } from "./write_history.ts";
 export { AdminServer, type AdminServerOptions, DEFAULT_ADMIN_PORT } from "./admin_http.ts";
-export { ClientServer, type ClientServerOptions } from "./client_server.ts";
+export {
+  ClientConnection,
+  ClientPort,
+  type ClientPortOptions,
+  ClientServer,
+  type ClientServerOptions,
+  type ClientServerStats,
+  MAX_CLIENTS_REPLY,
+  refuseConnection,
+} from "./client_server.ts";
 export { registerEngineMetrics } from "./metrics.ts";
