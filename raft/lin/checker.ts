@@ -30,7 +30,10 @@ export type CheckResult =
     readonly valid: false;
     /** The key whose operations cannot be linearized. */
     readonly key: string;
-    /** A minimal set of operations that cannot be linearized (each one is needed). */
+    /**
+     * A minimal set of operations that cannot be linearized: none can be dropped (with the
+     * reads of the value it wrote) and leave a violation, unless `shrinkChecksMax` ran out.
+     */
     readonly minimal: readonly Operation[];
     /** A human explanation of the violation, one operation per line. */
     readonly explanation: string;
@@ -155,23 +158,54 @@ function written(o: Operation): string | null {
 }
 
 /**
- * Shrinks a non-linearizable set of operations: drops one operation at a time
- * while the rest stays non-linearizable, never dropping a write whose value a
- * remaining operation observes (that would only explain "read of a value
- * nobody wrote"). The result is 1-minimal within the check budget.
+ * Removes from `ops` every operation that observes a value no remaining
+ * operation writes (dropping a write takes the reads of it along: otherwise
+ * the rest would only show "read of a value nobody wrote").
+ */
+function dropOrphans(ops: Operation[]): Operation[] {
+  let current = ops;
+  for (;;) {
+    const values = new Set<string>();
+    for (const o of current) {
+      const v = written(o);
+      if (v !== null) values.add(v);
+    }
+    const kept = current.filter((o) => needs(o).every((v) => v === null || values.has(v)));
+    if (kept.length === current.length) return current;
+    current = kept;
+  }
+}
+
+/**
+ * Shrinks a non-linearizable set of operations by delta debugging: tries to
+ * drop chunks of operations (halves first, then smaller, down to single
+ * operations), each together with the reads of the values it wrote, keeping
+ * a removal whenever the rest stays non-linearizable. With chunks of one left
+ * and the budget not spent, no single operation can be dropped: the result
+ * is 1-minimal. Large histories shrink in a few dozen searches.
  */
 function shrink(ops: readonly Operation[], statesMax: number, checksMax: number): Operation[] {
   let current = [...ops];
   let checks = 0;
-  for (let i = current.length - 1; i >= 0 && checks < checksMax; i--) {
-    const candidate = current[i]!;
-    const rest = current.filter((_, j) => j !== i);
-    const value = written(candidate);
-    if (value !== null && rest.some((o) => needs(o).includes(value))) continue;
-    checks++;
-    if (search(rest, statesMax) === "violation") current = rest;
+  let chunk = Math.max(1, Math.floor(current.length / 2));
+  for (;;) {
+    let removed = false;
+    for (let end = current.length; end > 0 && checks < checksMax;) {
+      const start = Math.max(0, end - chunk);
+      const rest = dropOrphans([...current.slice(0, start), ...current.slice(end)]);
+      checks++;
+      if (rest.length < current.length && search(rest, statesMax) === "violation") {
+        current = rest;
+        removed = true;
+        end = Math.min(start, current.length);
+      } else {
+        end = start;
+      }
+    }
+    if (checks >= checksMax) return current;
+    if (chunk === 1 && !removed) return current;
+    if (!removed) chunk = Math.max(1, Math.floor(chunk / 2));
   }
-  return current;
 }
 
 /**

@@ -197,6 +197,22 @@ Deno.test("checker refuses malformed operations and results instead of judging t
   );
 });
 
+Deno.test("checker shrinks a long history to the three operations of its stale read", () => {
+  const lines: string[] = [];
+  // 800 linearizable operations on one key, then a read of an overwritten value.
+  for (let i = 0; i < 400; i++) {
+    lines.push(`0 invoke put x v${i}`, `0 ok`, `1 invoke get x`, `1 ok v${i}`);
+  }
+  lines.push(`2 invoke get x`, `2 ok v398`);
+  const r = checkLinearizable(hist(lines.join("\n")));
+  assert.equal(r.valid, false);
+  if (r.valid !== false) return;
+  assert.deepEqual(
+    r.minimal.map((o) => `${o.op.f} ${"value" in o.op ? o.op.value : String(o.result)}`),
+    ["put v398", "put v399", "get v398"],
+  );
+});
+
 Deno.test("checker reports unknown when the state budget is exceeded", () => {
   const lines: string[] = [];
   for (let p = 0; p < 12; p++) lines.push(`${p} invoke put x v${p}`);
