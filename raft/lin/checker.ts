@@ -153,14 +153,19 @@ function needs(o: Operation): RegisterValue[] {
   return [];
 }
 
+/** The value an operation may have written (a cas that returned false wrote nothing). */
 function written(o: Operation): string | null {
-  return o.op.f === "get" ? null : o.op.value;
+  if (o.op.f === "get" || (o.op.f === "cas" && o.outcome === "ok" && o.result === false)) {
+    return null;
+  }
+  return o.op.value;
 }
 
 /**
  * Removes from `ops` every operation that observes a value no remaining
- * operation writes (dropping a write takes the reads of it along: otherwise
- * the rest would only show "read of a value nobody wrote").
+ * operation writes, and every failed cas from nil that no remaining write
+ * precedes (dropping a write takes the reads of it along: otherwise the rest
+ * would only show "read of a value nobody wrote").
  */
 function dropOrphans(ops: Operation[]): Operation[] {
   let current = ops;
@@ -170,7 +175,16 @@ function dropOrphans(ops: Operation[]): Operation[] {
       const v = written(o);
       if (v !== null) values.add(v);
     }
-    const kept = current.filter((o) => needs(o).every((v) => v === null || values.has(v)));
+    let firstWrite = Infinity;
+    for (const o of current) {
+      if (written(o) !== null) firstWrite = Math.min(firstWrite, o.invokeSeq);
+    }
+    const kept = current.filter((o) =>
+      needs(o).every((v) => v === null || values.has(v)) &&
+      // A cas that found some value other than nil saw a write, whichever it was.
+      !(o.op.f === "cas" && o.op.expected === null && o.outcome === "ok" && o.result === false &&
+        firstWrite > o.completeSeq)
+    );
     if (kept.length === current.length) return current;
     current = kept;
   }

@@ -213,6 +213,23 @@ Deno.test("checker shrinks a long history to the three operations of its stale r
   );
 });
 
+Deno.test("checker keeps a write in front of a cas from nil that failed", () => {
+  // The cas saw "b" (not nil); the explanation must show a write it could have seen.
+  const r = checkLinearizable(hist(`
+    0 invoke put x a
+    0 ok
+    0 invoke put x b
+    0 ok
+    1 invoke get x
+    1 ok a
+    2 invoke cas x nil c
+    2 ok false
+  `));
+  assert.equal(r.valid, false);
+  if (r.valid !== false) return;
+  assert.ok(r.minimal.some((o) => o.op.f === "put"), r.explanation);
+});
+
 Deno.test("checker reports unknown when the state budget is exceeded", () => {
   const lines: string[] = [];
   for (let p = 0; p < 12; p++) lines.push(`${p} invoke put x v${p}`);
