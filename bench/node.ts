@@ -4,7 +4,7 @@
  * 100-byte values, pipeline 1 and 16. redis-server runs twice: without
  * persistence (`appendonly no`, no RDB saves) and durable (`appendonly yes`,
  * `appendfsync always`), because every Spire write is fsynced before it is
- * acknowledged. Prints a Markdown section for bench/results/node.md.
+ * acknowledged. Prints a Markdown section for bench/RESULTS.md.
  *
  * Goals (issue 5): GET >= 50% of redis-server's requests/s; durable SET >=
  * redis-server with appendfsync always.
