@@ -1,8 +1,8 @@
+import { TEST_NODE_TUNING } from "./testing.ts";
 import assert from "node:assert/strict";
 import { SpireNode } from "./app.ts";
 import { resolveNodeConfig } from "./config.ts";
 import { RaftBackend } from "./raft_backend.ts";
-import { DEFAULT_TUNING } from "../tuning/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -14,7 +14,7 @@ Deno.test("raft backend: concurrent single-key writes share batch proposals, kee
   });
   const node = await SpireNode.start({
     config,
-    tuning: { ...DEFAULT_TUNING, blockCacheSizeBytes: 8 << 20, writeBufferSizeBytes: 4 << 20 },
+    tuning: TEST_NODE_TUNING,
     report: () => {},
   });
   try {

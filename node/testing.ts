@@ -7,6 +7,7 @@
  * @module
  */
 
+import { DEFAULT_TUNING, type RocksDbTuning } from "../tuning/mod.ts";
 import { RespClient } from "./resp/client.ts";
 import type { Reply } from "./resp/reply.ts";
 import { checkDurability, type DurabilityViolation, WriteHistory } from "./write_history.ts";
@@ -321,3 +322,14 @@ export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
   }
   return { kills, logFirstIndex, regions: regionCount, acked, violations };
 }
+
+/**
+ * The RocksDB tuning of in-process test nodes: a small cache and memtables, and `syncWrites`
+ * off as `spire start` defaults it (the fsynced Raft log is the write-ahead log).
+ */
+export const TEST_NODE_TUNING: Readonly<RocksDbTuning> = Object.freeze({
+  ...DEFAULT_TUNING,
+  blockCacheSizeBytes: 8 << 20,
+  writeBufferSizeBytes: 4 << 20,
+  syncWrites: false,
+});

@@ -4,6 +4,8 @@
  * closed; the node and the other connections are undisturbed.
  */
 
+import { TEST_NODE_TUNING } from "../node/testing.ts";
+
 import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
@@ -11,7 +13,6 @@ import { RespClient } from "../node/resp/client.ts";
 import type { Reply } from "../node/resp/reply.ts";
 import { NAMES } from "../node/services.ts";
 import { DynamicSupervisor } from "../supervisor/mod.ts";
-import { DEFAULT_TUNING } from "../tuning/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -20,12 +21,7 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
   const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     report: () => {},
   });
   const port = node.clientPort;

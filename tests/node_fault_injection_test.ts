@@ -5,13 +5,14 @@
  * within the restart window, and no acknowledged write may be lost.
  */
 
+import { TEST_NODE_TUNING } from "../node/testing.ts";
+
 import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
 import { NAMES } from "../node/services.ts";
 import { readAll, runWriters } from "../node/testing.ts";
 import { checkDurability, WriteHistory } from "../node/write_history.ts";
-import { DEFAULT_TUNING } from "../tuning/mod.ts";
 import { DynamicSupervisor, type Pid } from "../supervisor/mod.ts";
 import { RespClient } from "../node/resp/client.ts";
 
@@ -35,12 +36,7 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
   const reports: string[] = [];
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     report: (line) => reports.push(line),
   });
   const rt = node.runtime;
@@ -156,12 +152,7 @@ Deno.test("fault injection: crashes beyond the root's restart intensity stop the
   const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     report: () => {},
   });
   const rt = node.runtime;
@@ -197,12 +188,7 @@ Deno.test("fault injection: a store crash restarts the store alone; the region p
   const reports: string[] = [];
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     report: (line) => reports.push(line),
   });
   const rt = node.runtime;

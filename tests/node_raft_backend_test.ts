@@ -5,12 +5,13 @@
  * engine directly (single-voter regions) and through ReadIndex.
  */
 
+import { TEST_NODE_TUNING } from "../node/testing.ts";
+
 import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
 import { RaftBackend } from "../node/raft_backend.ts";
 import { compareBytes } from "../node/region_meta.ts";
-import { DEFAULT_TUNING } from "../tuning/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -24,12 +25,7 @@ for (const readMode of ["auto", "readIndex"] as const) {
     });
     const node = await SpireNode.start({
       config,
-      tuning: {
-        ...DEFAULT_TUNING,
-        blockCacheSizeBytes: 8 << 20,
-        writeBufferSizeBytes: 4 << 20,
-        syncWrites: false, // the node default of spire start: the Raft log is the WAL
-      },
+      tuning: TEST_NODE_TUNING,
       report: () => {},
     });
     try {

@@ -6,6 +6,8 @@
  * no acknowledged write is lost.
  */
 
+import { TEST_NODE_TUNING } from "../node/testing.ts";
+
 import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
@@ -15,7 +17,6 @@ import { encodeReadRequest } from "../node/region_state_machine.ts";
 import { NAMES } from "../node/services.ts";
 import { readAll, runWriters } from "../node/testing.ts";
 import { checkDurability, WriteHistory } from "../node/write_history.ts";
-import { DEFAULT_TUNING } from "../tuning/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -34,12 +35,7 @@ Deno.test("split: regions split under concurrent writes and every key is served 
   });
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     report: () => {},
   });
   const rt = node.runtime;

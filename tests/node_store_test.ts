@@ -4,6 +4,8 @@
  * down gets its replicas removed instead).
  */
 
+import { TEST_NODE_TUNING } from "../node/testing.ts";
+
 import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
@@ -11,7 +13,6 @@ import { NAMES } from "../node/services.ts";
 import type { StoreCall } from "../node/store.ts";
 import { PdClient } from "../pd/mod.ts";
 import { RespClient } from "../node/resp/client.ts";
-import { DEFAULT_TUNING } from "../tuning/mod.ts";
 import { Supervisor } from "../supervisor/mod.ts";
 import type { RegionReply, RegionRequest } from "../node/region_peer_process.ts";
 import { encodeRegionCommand } from "../node/region_state_machine.ts";
@@ -31,12 +32,7 @@ Deno.test("store: heartbeats keep the store up in PD after 31 minutes, and regio
   });
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     now: () => clock,
     report: () => {},
   });
@@ -83,12 +79,7 @@ Deno.test("store: a split applied while PD is down reaches PD once PD is back, w
   });
   const node = await SpireNode.start({
     config,
-    tuning: {
-      ...DEFAULT_TUNING,
-      blockCacheSizeBytes: 8 << 20,
-      writeBufferSizeBytes: 4 << 20,
-      syncWrites: false, // the node default of spire start: the Raft log is the WAL
-    },
+    tuning: TEST_NODE_TUNING,
     report: () => {},
   });
   const rt = node.runtime;
