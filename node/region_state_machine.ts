@@ -28,6 +28,7 @@ import type { StateMachine } from "../raft/driver/mod.ts";
 import { type Region, splitRegionMeta } from "../pd/mod.ts";
 import { engineKeyOf } from "./commands/kv_model.ts";
 import type { EngineLike } from "./commands/memory_engine.ts";
+import { BatchReader } from "./commands/batch_reader.ts";
 import {
   applyWrite,
   decodeWriteCommand,
@@ -39,7 +40,6 @@ import {
 import type { Reply } from "./resp/reply.ts";
 import {
   appliedIndexKey,
-  compareBytes,
   decodeIndex,
   decodeRegion,
   encodeIndex,
@@ -181,49 +181,6 @@ export interface RegionApplyStats {
   keysPutSinceCount: number;
 }
 
-/** Reads through the changes a batch has made so far. */
-class BatchOverlay {
-  readonly #engine: EngineLike;
-  readonly #changes = new Map<string, Uint8Array | null>();
-  readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
-
-  constructor(engine: EngineLike) {
-    this.#engine = engine;
-  }
-
-  get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-    const id = keyId(key);
-    const c = this.#changes.get(id);
-    if (c !== undefined) return c ?? undefined;
-    for (const r of this.#cleared) {
-      if (compareBytes(key, r.start) >= 0 && compareBytes(key, r.end) < 0) return undefined;
-    }
-    return this.#engine.get(key);
-  }
-
-  record(ops: readonly EngineOp[]): void {
-    for (const op of ops) {
-      if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
-      else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
-      else {
-        for (const id of [...this.#changes.keys()]) {
-          const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
-          if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
-            this.#changes.set(id, null);
-          }
-        }
-        this.#cleared.push({ start: op.start, end: op.end });
-      }
-    }
-  }
-}
-
-function keyId(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i += 4096) s += String.fromCharCode(...key.subarray(i, i + 4096));
-  return s;
-}
-
 function opBytes(op: EngineOp): number {
   return op.op === "put"
     ? op.key.length + op.value.length
@@ -317,7 +274,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
    */
   async apply(commands: readonly Entry[], appliedIndex: number): Promise<RegionResult[]> {
     const results: RegionResult[] = [];
-    let overlay = new BatchOverlay(this.#engine);
+    let overlay = new BatchReader(this.#engine);
     let ops: EngineOp[] = [];
     let bytes = 0;
     let splits: { left: Region; right: Region }[] = [];
@@ -331,7 +288,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       }
       this.#applied = index;
       for (const s of splits) this.#onSplit(s.left, s.right);
-      overlay = new BatchOverlay(this.#engine);
+      overlay = new BatchReader(this.#engine);
       ops = [];
       bytes = 0;
       splits = [];
@@ -360,7 +317,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
   async #applyWrite(
     cmd: WriteCommand,
     nowMs: number,
-    overlay: BatchOverlay,
+    overlay: BatchReader,
   ): Promise<{ result: RegionResult; ops: EngineOp[] }> {
     const region = this.#region;
     for (const key of writeCommandKeys(cmd)) {

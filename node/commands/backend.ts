@@ -16,8 +16,9 @@ import {
   USER_KEY_RANGE,
   userKeyOf,
 } from "./kv_model.ts";
-import { compareBytes, type EngineLike, type ScanBatch } from "./memory_engine.ts";
-import { applyWrite, type EngineOp, type StateReader, type WriteCommand } from "./write_ops.ts";
+import type { EngineLike, ScanBatch } from "./memory_engine.ts";
+import { applyWrite, type EngineOp, type WriteCommand } from "./write_ops.ts";
+import { BatchReader } from "./batch_reader.ts";
 
 /** A user key with its stored value (expired values included). */
 export interface StoredEntry {
@@ -97,50 +98,6 @@ interface Pending {
   readonly cmd: WriteCommand;
   readonly resolve: (r: Reply) => void;
   readonly reject: (e: unknown) => void;
-}
-
-function keyId(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i += 4096) s += String.fromCharCode(...key.subarray(i, i + 4096));
-  return s;
-}
-
-/** State reader for one group commit: engine state plus the batch's own earlier writes. */
-class BatchReader implements StateReader {
-  readonly #engine: EngineLike;
-  readonly #changes = new Map<string, Uint8Array | null>();
-  readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
-
-  constructor(engine: EngineLike) {
-    this.#engine = engine;
-  }
-
-  get(engineKey: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-    const id = keyId(engineKey);
-    if (this.#changes.has(id)) return this.#changes.get(id) ?? undefined;
-    for (const r of this.#cleared) {
-      if (compareBytes(engineKey, r.start) >= 0 && compareBytes(engineKey, r.end) < 0) {
-        return undefined;
-      }
-    }
-    return this.#engine.get(engineKey);
-  }
-
-  record(ops: readonly EngineOp[]): void {
-    for (const op of ops) {
-      if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
-      else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
-      else {
-        for (const id of [...this.#changes.keys()]) {
-          const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
-          if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
-            this.#changes.delete(id);
-          }
-        }
-        this.#cleared.push({ start: op.start, end: op.end });
-      }
-    }
-  }
 }
 
 /**

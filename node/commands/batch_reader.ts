@@ -1,0 +1,56 @@
+/**
+ * The state a write sees while a batch of writes is applied: the engine's
+ * state plus the batch's own earlier writes, which are not in the engine yet
+ * (the whole batch goes to the engine as one write batch at the end).
+ *
+ * @module
+ */
+
+import { compareBytes, type EngineLike } from "./memory_engine.ts";
+import type { EngineOp, StateReader } from "./write_ops.ts";
+
+/** Reads through the changes a batch has made so far to the engine below it. */
+export class BatchReader implements StateReader {
+  readonly #engine: EngineLike;
+  /** Engine key (as a binary string) → value put, or null when deleted. */
+  readonly #changes = new Map<string, Uint8Array | null>();
+  readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
+
+  /** @param engine what the batch is applied to */
+  constructor(engine: EngineLike) {
+    this.#engine = engine;
+  }
+
+  /** The value of `key` as the batch's next write must see it. */
+  get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const c = this.#changes.get(keyId(key));
+    if (c !== undefined) return c ?? undefined;
+    for (const r of this.#cleared) {
+      if (compareBytes(key, r.start) >= 0 && compareBytes(key, r.end) < 0) return undefined;
+    }
+    return this.#engine.get(key);
+  }
+
+  /** Records the engine ops of one applied write so later writes of the batch see them. */
+  record(ops: readonly EngineOp[]): void {
+    for (const op of ops) {
+      if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
+      else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
+      else {
+        for (const id of [...this.#changes.keys()]) {
+          const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
+          if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
+            this.#changes.set(id, null);
+          }
+        }
+        this.#cleared.push({ start: op.start, end: op.end });
+      }
+    }
+  }
+}
+
+function keyId(key: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < key.length; i += 4096) s += String.fromCharCode(...key.subarray(i, i + 4096));
+  return s;
+}
