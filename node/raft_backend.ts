@@ -44,7 +44,13 @@ import {
 } from "../supervisor/mod.ts";
 import type { Region } from "../pd/mod.ts";
 import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
-import type { KeyPage, KvBackend, RangeScanResult, StoredEntry } from "./commands/backend.ts";
+import {
+  type KeyPage,
+  type KvBackend,
+  RangeScan,
+  type RangeScanResult,
+  type StoredEntry,
+} from "./commands/backend.ts";
 import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
 import { BATCHABLE_WRITE_OPS, type WriteCommand } from "./commands/write_ops.ts";
 import { error, integer, OK, type Reply } from "./resp/reply.ts";
@@ -642,33 +648,19 @@ export class RaftBackend implements KvBackend {
     options: { readonly batchSize: number; readonly limit: number; readonly nowMs: number },
   ): Promise<RangeScanResult> {
     const engine = this.#s.requireEngine("scan");
-    const rows: [Uint8Array, Uint8Array][] = [];
-    let rowsReturned = 0;
-    let bytesRead = 0;
-    let scanTimeMs = 0;
-    let batches = 0;
+    const scan = new RangeScan(options.limit, options.nowMs);
     const regions = this.#regionsFrom(start).filter((r) =>
       end.length === 0 || compareBytes(r.startKey, end) < 0
     );
-    outer: for (const region of regions) {
+    for (const region of regions) {
+      if (scan.full) break;
       await this.#barrier(region);
       const range = engineRangeOf(region);
       const s = inRegion(region, start) ? engineKeyOf(start) : range.start;
       const e = end.length > 0 && inRegion(region, end) ? engineKeyOf(end) : range.end;
-      for await (const batch of engine.scanRange(s, e, { batchSize: options.batchSize })) {
-        batches++;
-        rowsReturned += batch.rowsReturned;
-        bytesRead += batch.bytesRead;
-        scanTimeMs += batch.scanTimeMs;
-        for (const { key, value } of batch.entries) {
-          const v = decodeValue(value);
-          if (v.expireAtMs !== undefined && options.nowMs > v.expireAtMs) continue;
-          rows.push([userKeyOf(key).slice(), v.value.slice()]);
-          if (rows.length >= options.limit) break outer;
-        }
-      }
+      await scan.add(engine.scanRange(s, e, { batchSize: options.batchSize }));
     }
-    return { rows, rowsReturned, bytesRead, scanTimeMs, batches };
+    return scan.result();
   }
 }
 

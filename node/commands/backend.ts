@@ -101,6 +101,62 @@ interface Pending {
 }
 
 /**
+ * Gathers a range scan's live rows (expired keys skipped) and the engine's cost
+ * figures across one or more engine scans, up to a row limit.
+ */
+export class RangeScan {
+  readonly #rows: [Uint8Array, Uint8Array][] = [];
+  readonly #limit: number;
+  readonly #nowMs: number;
+  #rowsReturned = 0;
+  #bytesRead = 0;
+  #scanTimeMs = 0;
+  #batches = 0;
+
+  /**
+   * @param limit rows to return at most
+   * @param nowMs the clock reading that decides expiry
+   */
+  constructor(limit: number, nowMs: number) {
+    this.#limit = limit;
+    this.#nowMs = nowMs;
+  }
+
+  /** Whether the row limit is reached (further scans add nothing). */
+  get full(): boolean {
+    return this.#rows.length >= this.#limit;
+  }
+
+  /** Reads one engine scan of user keys until it ends or the limit is reached. */
+  async add(batches: AsyncIterable<ScanBatch>): Promise<void> {
+    if (this.full) return;
+    for await (const batch of batches) {
+      this.#batches++;
+      this.#rowsReturned += batch.rowsReturned;
+      this.#bytesRead += batch.bytesRead;
+      this.#scanTimeMs += batch.scanTimeMs;
+      for (const { key, value } of batch.entries) {
+        const v = decodeValue(value);
+        if (v.expireAtMs !== undefined && this.#nowMs > v.expireAtMs) continue;
+        this.#rows.push([userKeyOf(key).slice(), v.value.slice()]);
+        if (this.full) return;
+      }
+    }
+  }
+
+  /** The rows and figures gathered so far. */
+  result(): RangeScanResult {
+    return {
+      rows: this.#rows,
+      rowsReturned: this.#rowsReturned,
+      bytesRead: this.#bytesRead,
+      scanTimeMs: this.#scanTimeMs,
+      batches: this.#batches,
+    };
+  }
+}
+
+/**
  * A backend over one engine, for a single node without Raft (and for tests).
  * @example
  * ```ts
@@ -282,27 +338,11 @@ export class LocalBackend implements KvBackend {
   ): Promise<RangeScanResult> {
     if (this.#closed) throw new BackendClosedError();
     const engineEnd = end.length === 0 ? USER_KEY_RANGE.end : engineKeyOf(end);
-    const rows: [Uint8Array, Uint8Array][] = [];
-    let rowsReturned = 0;
-    let bytesRead = 0;
-    let scanTimeMs = 0;
-    let batches = 0;
-    const it = this.#engine.scanRange(engineKeyOf(start), engineEnd, {
-      batchSize: options.batchSize,
-    });
-    outer: for await (const batch of it as AsyncIterable<ScanBatch>) {
-      batches++;
-      rowsReturned += batch.rowsReturned;
-      bytesRead += batch.bytesRead;
-      scanTimeMs += batch.scanTimeMs;
-      for (const { key, value } of batch.entries) {
-        const v = decodeValue(value);
-        if (v.expireAtMs !== undefined && options.nowMs > v.expireAtMs) continue;
-        rows.push([userKeyOf(key).slice(), v.value.slice()]);
-        if (rows.length >= options.limit) break outer;
-      }
-    }
-    return { rows, rowsReturned, bytesRead, scanTimeMs, batches };
+    const scan = new RangeScan(options.limit, options.nowMs);
+    await scan.add(
+      this.#engine.scanRange(engineKeyOf(start), engineEnd, { batchSize: options.batchSize }),
+    );
+    return scan.result();
   }
 
   /** Waits for queued writes, then refuses new calls. Safe to call twice. */
