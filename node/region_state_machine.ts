@@ -34,6 +34,7 @@ import {
   decodeWriteCommand,
   encodeWriteCommand,
   type EngineOp,
+  engineOpsBytes,
   type WriteCommand,
   writeCommandKeys,
 } from "./commands/write_ops.ts";
@@ -181,14 +182,6 @@ export interface RegionApplyStats {
   keysPutSinceCount: number;
 }
 
-function opBytes(op: EngineOp): number {
-  return op.op === "put"
-    ? op.key.length + op.value.length
-    : op.op === "delete"
-    ? op.key.length
-    : op.start.length + op.end.length;
-}
-
 /**
  * One region's state machine over the shared engine.
  */
@@ -306,7 +299,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       if (r.result.kind === "split") splits.push({ left: r.result.left, right: r.result.right });
       overlay.record(r.ops);
       ops.push(...r.ops);
-      for (const op of r.ops) bytes += opBytes(op);
+      bytes += engineOpsBytes(r.ops);
       results.push(r.result);
       if (ops.length >= this.#batchOpsMax || bytes >= this.#batchBytesMax) await flush(e.index);
     }

@@ -17,7 +17,7 @@ import {
   userKeyOf,
 } from "./kv_model.ts";
 import type { EngineLike, ScanBatch } from "./memory_engine.ts";
-import { applyWrite, type EngineOp, type WriteCommand } from "./write_ops.ts";
+import { applyWrite, type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
 import { BatchReader } from "./batch_reader.ts";
 
 /** A user key with its stored value (expired values included). */
@@ -245,7 +245,7 @@ export class LocalBackend implements KvBackend {
       while (this.#queue.length > 0 && done.length < this.#groupCommitMax) {
         const p = this.#queue[0]!;
         const r = await applyWrite(p.cmd, this.#now(), reader);
-        const size = opsBytes(r.ops);
+        const size = engineOpsBytes(r.ops);
         const fitsAlone = r.ops.length <= this.#batchOpsMax && size <= this.#batchBytesMax;
         if (
           fitsAlone && done.length > 0 &&
@@ -350,18 +350,6 @@ export class LocalBackend implements KvBackend {
     this.#closed = true;
     while (this.#draining !== undefined) await this.#draining;
   }
-}
-
-function opsBytes(ops: readonly EngineOp[]): number {
-  let n = 0;
-  for (const op of ops) {
-    n += op.op === "put"
-      ? op.key.length + op.value.length
-      : op.op === "delete"
-      ? op.key.length
-      : op.start.length + op.end.length;
-  }
-  return n;
 }
 
 /** The smallest key greater than `key`. */

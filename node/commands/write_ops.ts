@@ -460,3 +460,16 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
   }
   return o as unknown as WriteCommand;
 }
+
+/** Bytes of keys and values that engine ops carry: what a batch of them costs to write. */
+export function engineOpsBytes(ops: readonly EngineOp[]): number {
+  let n = 0;
+  for (const op of ops) {
+    n += op.op === "put"
+      ? op.key.length + op.value.length
+      : op.op === "delete"
+      ? op.key.length
+      : op.start.length + op.end.length;
+  }
+  return n;
+}
