@@ -2,12 +2,14 @@
  * The storage engine: one RocksDB database through the C API.
  *
  * Threading: fast in-memory calls run on the JavaScript thread; slow ones
- * (synced writes, open, close, flush, compaction, checkpoints, reads that miss
- * the block cache) run on a worker thread through `nonblocking` FFI calls. A
- * point read is first tried from memtables and block cache only (read tier
- * kBlockCacheTier); only when RocksDB answers Incomplete is it repeated on a
- * worker thread. Synced writes go through a {@link GroupCommitter}, so writes
- * that arrive while one fsync is in flight share the next one.
+ * (synced writes, open, close, flush, compaction, checkpoints) run on a worker
+ * thread through `nonblocking` FFI calls. A point read is first tried from
+ * memtables and block cache only (read tier kBlockCacheTier); when RocksDB
+ * answers Incomplete, a {@link MissReadPolicy} decides whether the read runs
+ * again here (while such reads are measured to be served quickly, by the OS
+ * page cache) or on a worker thread. Synced writes go through a
+ * {@link GroupCommitter}, so writes that arrive while one fsync is in flight
+ * share the next one.
  *
  * @module
  */
@@ -32,6 +34,7 @@ import {
   type NativeOptions,
 } from "./_options.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
+import { type MissReadOptions, missReadOptions, MissReadPolicy } from "./miss_reads.ts";
 import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
 import {
   checkCount,
@@ -68,6 +71,10 @@ export interface EngineOpenOptions {
   libraryPath?: string;
   /** Limits of the group commit of synced writes. */
   groupCommit?: Partial<GroupCommitLimits>;
+  /** Where reads that miss the block cache run (see {@link MissReadOptions}). */
+  missReads?: Partial<MissReadOptions>;
+  /** Monotonic clock in milliseconds that times synchronous miss reads; default performance.now. */
+  clock?: () => number;
   /**
    * Test-only: knobs that are NOT applied to RocksDB, so that the knob proofs
    * can show they fail when a knob is left out. Never set this in production.
@@ -172,6 +179,10 @@ interface Cursor {
 /** RocksDB's Status::Incomplete text ("Result incomplete: ...") when a read needs disk I/O. */
 const INCOMPLETE = "Result incomplete";
 const READ_TIER_BLOCK_CACHE = 1;
+/** rocksdb_enable_count: perf context counters on, timers off. */
+const PERF_LEVEL_ENABLE_COUNT = 2;
+/** rocksdb_block_read_count: blocks read from files (not from the block cache). */
+const PERF_BLOCK_READ_COUNT = 2;
 const LEVELS = 7;
 
 /** Most cache-missing point reads sent to a worker thread as one MultiGet. */
@@ -198,6 +209,8 @@ interface Native {
   readOptions: Ptr;
   cacheTierReadOptions: Ptr;
   flushOptions: Ptr;
+  /** The JavaScript thread's perf context: counts block reads from files (cache misses). */
+  perfContext: Ptr;
   closed: boolean;
 }
 
@@ -211,6 +224,7 @@ function freeNative(n: Native): void {
   s.rocksdb_readoptions_destroy(n.readOptions);
   s.rocksdb_readoptions_destroy(n.cacheTierReadOptions);
   s.rocksdb_flushoptions_destroy(n.flushOptions);
+  s.rocksdb_perfcontext_destroy(n.perfContext);
   destroyOptions(s, n.opts);
   if (n.ownsLibrary) n.lib.close();
 }
@@ -247,6 +261,8 @@ export class Engine {
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #cursors = new Set<Cursor>();
   readonly #snapshots = new Set<Snapshot>();
+  /** Decides whether a block-cache miss is read here or on a worker thread. */
+  readonly #missPolicy: MissReadPolicy;
   /** Point reads that missed the block cache, waiting for a worker thread. */
   #misses: PendingMiss[] = [];
   #missRunner: Promise<void> | undefined;
@@ -266,8 +282,10 @@ export class Engine {
     tuning: RocksDbTuning,
     dataDir: string,
     limits: Partial<GroupCommitLimits>,
+    missPolicy: MissReadPolicy,
   ) {
     this.#native = native;
+    this.#missPolicy = missPolicy;
     this.#sym = native.lib.symbols;
     this.#db = native.db;
     this.#tuning = tuning;
@@ -298,6 +316,11 @@ export class Engine {
     const tuning: RocksDbTuning = { ...DEFAULT_TUNING, ...options.tuning };
     checkTuning(tuning);
     const limits = groupCommitLimits(options.groupCommit); // checked before RocksDB opens
+    const missReads = missReadOptions(options.missReads);
+    const clock = options.clock ?? (() => performance.now());
+    if (typeof clock !== "function") {
+      throw new TypeError("Cannot open engine: clock must be a function returning milliseconds");
+    }
     try {
       // RocksDB creates only the last path component; a node passes <data-dir>/data.
       Deno.mkdirSync(options.dataDir, { recursive: true });
@@ -329,6 +352,9 @@ export class Engine {
       sym.rocksdb_readoptions_set_read_tier(cacheTierReadOptions, READ_TIER_BLOCK_CACHE);
       const flushOptions = sym.rocksdb_flushoptions_create()!;
       sym.rocksdb_flushoptions_set_wait(flushOptions, 1);
+      // Counting only (no timers): lets a direct read tell a cache hit from a file read.
+      sym.rocksdb_set_perf_level(PERF_LEVEL_ENABLE_COUNT);
+      const perfContext = sym.rocksdb_perfcontext_create()!;
       const native: Native = {
         lib,
         ownsLibrary: true,
@@ -339,9 +365,16 @@ export class Engine {
         readOptions,
         cacheTierReadOptions,
         flushOptions,
+        perfContext,
         closed: false,
       };
-      return new Engine(native, tuning, options.dataDir, limits);
+      return new Engine(
+        native,
+        tuning,
+        options.dataDir,
+        limits,
+        new MissReadPolicy(missReads, clock),
+      );
     } catch (error) {
       if (opts !== undefined) destroyOptions(sym, opts);
       lib.close();
@@ -378,6 +411,8 @@ export class Engine {
     checkKey(key);
     const snap = this.#snapshotOf(options, "get");
     const sym = this.#sym;
+    const policy = this.#missPolicy;
+    if (policy.readDirect()) return this.#getDirect(key, snap);
     const ptr = sym.rocksdb_get(
       this.#db,
       snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions,
@@ -390,8 +425,65 @@ export class Engine {
       const status = this.#err.take(sym) ?? "";
       if (!status.startsWith(INCOMPLETE)) throw new EngineError("Cannot get", status);
       this.#memoryOnlyMisses++;
+      policy.recordLookup(true);
+      if (policy.syncAllowed()) return this.#getSync(key, snap);
       return await this.#getFromDisk(key, snap);
     }
+    policy.recordLookup(false);
+    if (ptr === null) return undefined;
+    const value = copyOut(sym, ptr, this.#size.value);
+    sym.rocksdb_free(ptr);
+    return value;
+  }
+
+  /**
+   * A point read from every tier at once, when most reads miss the cache and
+   * misses may be read on this thread: it saves the memory-only attempt. The
+   * perf context's block-read count tells whether it missed; only a miss is
+   * timed for the policy.
+   */
+  #getDirect(key: Uint8Array, snap: NativeSnapshot | undefined): Uint8Array | undefined {
+    const sym = this.#sym;
+    const policy = this.#missPolicy;
+    const perf = this.#native.perfContext;
+    const blocksBefore = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
+    const began = policy.now();
+    const ptr = sym.rocksdb_get(
+      this.#db,
+      snap?.readOptions ?? this.#native.readOptions,
+      key,
+      BigInt(key.length),
+      this.#size.bytes,
+      this.#err.bytes,
+    );
+    const elapsed = policy.now() - began;
+    if (sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT) !== blocksBefore) {
+      policy.recordLookup(true);
+      policy.recordSync(1, elapsed);
+    } else {
+      policy.recordLookup(false);
+    }
+    this.#err.check(sym, "Cannot get");
+    if (ptr === null) return undefined;
+    const value = copyOut(sym, ptr, this.#size.value);
+    sym.rocksdb_free(ptr);
+    return value;
+  }
+
+  /** A point read that missed the block cache, on this thread, timed for the miss policy. */
+  #getSync(key: Uint8Array, snap: NativeSnapshot | undefined): Uint8Array | undefined {
+    const sym = this.#sym;
+    const began = this.#missPolicy.now();
+    const ptr = sym.rocksdb_get(
+      this.#db,
+      snap?.readOptions ?? this.#native.readOptions,
+      key,
+      BigInt(key.length),
+      this.#size.bytes,
+      this.#err.bytes,
+    );
+    this.#missPolicy.recordSync(1, this.#missPolicy.now() - began);
+    this.#err.check(sym, "Cannot get");
     if (ptr === null) return undefined;
     const value = copyOut(sym, ptr, this.#size.value);
     sym.rocksdb_free(ptr);
@@ -446,6 +538,7 @@ export class Engine {
   ): Promise<(Uint8Array | undefined)[]> {
     const readOptions = snap?.readOptions ?? this.#native.readOptions;
     const sym = this.#sym;
+    this.#missPolicy.recordWorker(group.length);
     if (group.length > 1) {
       const values: (Uint8Array | undefined)[] = new Array(group.length).fill(undefined);
       const keys = group.map((m) => m.key);
@@ -503,16 +596,19 @@ export class Engine {
     ) as number[];
     if (misses.length > 0) {
       this.#memoryOnlyMisses += misses.length;
+      const readOptions = snap?.readOptions ?? this.#native.readOptions;
+      if (this.#missPolicy.syncAllowed(misses.length)) {
+        const began = this.#missPolicy.now();
+        try {
+          this.#multiGet(keys, misses, results, readOptions, false);
+        } finally {
+          this.#missPolicy.recordSync(misses.length, this.#missPolicy.now() - began);
+        }
+        return results;
+      }
+      this.#missPolicy.recordWorker(misses.length);
       await this.#track(
-        this.#multiGet(
-          keys,
-          misses,
-          results,
-          snap?.readOptions ?? this.#native.readOptions,
-          true,
-        ) as Promise<
-          number[]
-        >,
+        this.#multiGet(keys, misses, results, readOptions, true) as Promise<number[]>,
         snap,
       );
     }
@@ -1127,6 +1223,7 @@ export class Engine {
       groupCommit: this.#committer.counters,
       writeStallRetries: this.#stallRetries,
       memoryOnlyMisses: this.#memoryOnlyMisses,
+      missReads: this.#missPolicy.stats(),
       tickers: t,
       options: this.effectiveOptions(),
     };
@@ -1165,6 +1262,7 @@ export class Engine {
     sym.rocksdb_readoptions_destroy(native.readOptions);
     sym.rocksdb_readoptions_destroy(native.cacheTierReadOptions);
     sym.rocksdb_flushoptions_destroy(native.flushOptions);
+    sym.rocksdb_perfcontext_destroy(native.perfContext);
     destroyOptions(sym, native.opts);
     if (native.ownsLibrary) native.lib.close();
     this.#state = "closed";

@@ -317,6 +317,7 @@ Deno.test("concurrent cache misses share worker-thread reads, also on a snapshot
   const engine = await Engine.open({
     dataDir: t.dir,
     tuning: { syncWrites: false, blockCacheSizeBytes: 64 * 1024 },
+    missReads: { mode: "worker" },
   });
   try {
     const snap = engine.snapshot();
@@ -332,6 +333,9 @@ Deno.test("concurrent cache misses share worker-thread reads, also on a snapshot
     });
     (await Promise.all(onSnap)).forEach((v, i) => assert.equal(s(v), `v${i * 7}`.repeat(30)));
     assert.equal(await missing, undefined);
+    const { missReads } = engine.getStats();
+    assert.equal(missReads.sync, 0, "worker mode never reads a miss on the JavaScript thread");
+    assert.ok(missReads.worker > 0);
   } finally {
     await engine.close();
   }

@@ -33,6 +33,13 @@ export {
   GroupCommitter,
 } from "./group_commit.ts";
 export {
+  DEFAULT_MISS_READS,
+  type MissReadOptions,
+  missReadOptions,
+  MissReadPolicy,
+  type MissReadStats,
+} from "./miss_reads.ts";
+export {
   GET_BATCH_KEYS_MAX,
   KEY_SIZE_MAX_BYTES,
   SCAN_BATCH_SIZE_MAX,

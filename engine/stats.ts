@@ -6,6 +6,7 @@
  */
 
 import type { RocksDbTuning } from "../tuning/types.ts";
+import type { MissReadStats } from "./miss_reads.ts";
 
 /** One histogram of RocksDB's statistics (microseconds or bytes, per its name). */
 export interface Histogram {
@@ -161,9 +162,15 @@ export interface EngineStats {
   writeStallRetries: number;
   /**
    * Point reads whose memory-only first attempt (memtables and block cache)
-   * answered Incomplete and went to disk on a worker thread.
+   * answered Incomplete and were read again from the files.
    */
   memoryOnlyMisses: number;
+  /**
+   * Where those reads ran: on the JavaScript thread (`sync`, while such reads stay
+   * within the budget) or on a worker thread (`worker`); `slowSync` counts the
+   * synchronous ones over the budget and `syncMaxUs` is the longest of them.
+   */
+  missReads: MissReadStats;
   /**
    * Every ticker RocksDB keeps, by its name, raw: a point read that missed the block
    * cache appears twice in the read, block cache and bloom tickers (memory-only

@@ -97,6 +97,14 @@ export const SYMBOLS = {
   rocksdb_cache_create_lru: { parameters: ["usize"], result: "pointer" },
   // void rocksdb_cache_destroy(rocksdb_cache_t* cache);
   rocksdb_cache_destroy: { parameters: ["pointer"], result: "void" },
+  // void rocksdb_set_perf_level(int);   (per thread: the JavaScript thread's level)
+  rocksdb_set_perf_level: { parameters: ["i32"], result: "void" },
+  // rocksdb_perfcontext_t* rocksdb_perfcontext_create(void);   (the calling thread's context)
+  rocksdb_perfcontext_create: { parameters: [], result: "pointer" },
+  // uint64_t rocksdb_perfcontext_metric(rocksdb_perfcontext_t* context, int metric);
+  rocksdb_perfcontext_metric: { parameters: ["pointer", "i32"], result: "u64" },
+  // void rocksdb_perfcontext_destroy(rocksdb_perfcontext_t* context);
+  rocksdb_perfcontext_destroy: { parameters: ["pointer"], result: "void" },
   // size_t rocksdb_cache_get_capacity(rocksdb_cache_t* cache);
   rocksdb_cache_get_capacity: { parameters: ["pointer"], result: "usize" },
   // size_t rocksdb_cache_get_usage(rocksdb_cache_t* cache);
