@@ -273,7 +273,14 @@ async function openSpire(dir: string, cacheBytes: number, sync: boolean): Promis
       }
       return rows;
     },
-    close: () => engine.close(),
+    close: () => {
+      const { missReads } = engine.getStats();
+      if (missReads.sync + missReads.worker > 0) {
+        // Where the cache misses were read (JavaScript thread or worker thread), for the notes.
+        console.error(`spire miss reads: ${JSON.stringify(missReads)}`);
+      }
+      return engine.close();
+    },
   };
 }
 
@@ -606,6 +613,9 @@ async function runSystemPhase(
     if (line === undefined) throw new Error(`Cannot read ${system} ${phase} result:\n${r.stdout}`);
     result = JSON.parse(line.slice("SPIRE_RESULT ".length));
     peakRssMb = r.peakRssMb;
+    for (const note of r.stdout.split("\n").filter((l) => l.startsWith("spire miss reads"))) {
+      console.error(`${phase}: ${note}`);
+    }
   }
   const out: Partial<Record<WorkloadName, Measure>> = {};
   for (const [name, m] of Object.entries(result) as [WorkloadName, Omit<Measure, "peakRssMb">][]) {

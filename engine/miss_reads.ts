@@ -11,9 +11,11 @@
  * their time per key (each sample capped at four times the budget, so that one
  * preempted read cannot decide alone) must stay within `syncBudgetUs`, and no
  * single read may take longer than `syncLimitUs`. When either is exceeded, the
- * misses that follow go to the worker thread for a back-off period (doubling
- * from `backoffMs` to `backoffMaxMs` while probes stay slow); after it, one miss
- * is read synchronously as a probe. A multi-key read goes to the worker thread
+ * misses that follow go to the worker thread for a back-off period, and then
+ * are read synchronously again, judged afresh. A back-off starts at `backoffMs`
+ * and doubles, up to `backoffMaxMs`, each time reads are found slow again soon
+ * after the previous one (a device-bound workload); a lone slow read (a
+ * preempted thread on a busy machine) costs one short back-off. A multi-key read goes to the worker thread
  * when its keys times the budget exceed the limit. While most point reads miss
  * the cache and misses may run here, a point read skips the memory-only
  * attempt and reads every tier at once (RocksDB's perf context then tells
@@ -36,7 +38,7 @@ export interface MissReadOptions {
   syncBudgetUs: number;
   /** Longest synchronous read of misses, in µs; a slower one sends misses to the worker. */
   syncLimitUs: number;
-  /** First back-off after a slow synchronous read, in milliseconds. */
+  /** First back-off after slow synchronous reads, in milliseconds. */
   backoffMs: number;
   /** Longest back-off, in milliseconds. */
   backoffMaxMs: number;
@@ -47,7 +49,7 @@ export const DEFAULT_MISS_READS: Readonly<MissReadOptions> = Object.freeze({
   mode: "adaptive",
   syncBudgetUs: 50,
   syncLimitUs: 1_000,
-  backoffMs: 100,
+  backoffMs: 10,
   backoffMaxMs: 5_000,
 });
 
@@ -120,6 +122,8 @@ export function missReadOptions(options?: Partial<MissReadOptions>): MissReadOpt
 const AVERAGE_WEIGHT = 1 / 16;
 /** Above this share of misses, point reads skip the memory-only attempt. */
 const DIRECT_MISS_RATIO = 0.5;
+/** A back-off this many synchronous reads or fewer after the last one doubles it. */
+export const RELAPSE_READS = 16;
 /** A sample counts at most this many budgets in the moving average. */
 const SAMPLE_CAP_BUDGETS = 4;
 
@@ -128,9 +132,10 @@ export class MissReadPolicy {
   readonly #options: MissReadOptions;
   readonly #now: () => number;
   #workerUntil = -Infinity;
+  /** The last back-off, in milliseconds (doubled on a relapse). */
   #backoffMs: number;
-  /** The next synchronous read is the first after a back-off: it decides alone. */
-  #probing = false;
+  /** Synchronous reads since the last back-off ended (Infinity before the first). */
+  #readsSinceBackoff = Infinity;
   #averageUs = 0;
   /** Moving average of the share of point reads that missed the cache. */
   #missRatio = 0;
@@ -173,35 +178,30 @@ export class MissReadPolicy {
   }
 
   /**
-   * Records a synchronous read of `keys` keys that took `elapsedMs`. Over the
-   * limit, or with the average over the budget, a back-off starts (doubling the
-   * next one); a probe within the budget resets the back-off.
+   * Records a synchronous read of `keys` keys that took `elapsedMs`. A read over
+   * the limit, or the moving average over the budget, starts a back-off. The
+   * back-off doubles when the previous one ended less than
+   * {@link RELAPSE_READS} synchronous reads ago, and starts again from
+   * `backoffMs` otherwise.
    */
   recordSync(keys: number, elapsedMs: number): void {
     const o = this.#options;
     this.#stats.sync += keys;
+    this.#readsSinceBackoff++;
     const us = elapsedMs * 1000;
     if (us > this.#stats.syncMaxUs) this.#stats.syncMaxUs = us;
-    const perKeyUs = us / Math.max(1, keys);
-    let slow: boolean;
-    if (this.#probing) {
-      this.#probing = false;
-      slow = us > o.syncLimitUs || perKeyUs > o.syncBudgetUs;
-      this.#averageUs = Math.min(perKeyUs, o.syncBudgetUs);
-    } else {
-      const sample = Math.min(perKeyUs, o.syncBudgetUs * SAMPLE_CAP_BUDGETS);
-      this.#averageUs += (sample - this.#averageUs) * AVERAGE_WEIGHT;
-      slow = us > o.syncLimitUs || this.#averageUs > o.syncBudgetUs;
-    }
-    if (!slow) {
-      this.#backoffMs = o.backoffMs;
-      return;
-    }
+    const sample = Math.min(us / Math.max(1, keys), o.syncBudgetUs * SAMPLE_CAP_BUDGETS);
+    this.#averageUs += (sample - this.#averageUs) * AVERAGE_WEIGHT;
+    if (us <= o.syncLimitUs && this.#averageUs <= o.syncBudgetUs) return;
     this.#stats.slowSync++;
+    this.#backoffMs = this.#readsSinceBackoff <= RELAPSE_READS
+      ? Math.min(this.#backoffMs * 2, o.backoffMaxMs)
+      : o.backoffMs;
     this.#workerUntil = this.#now() + this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, o.backoffMaxMs);
-    this.#probing = true;
+    this.#readsSinceBackoff = 0;
+    this.#averageUs = 0; // the reads after the back-off are judged afresh
   }
+
   /** Records keys sent to the worker thread. */
   recordWorker(keys: number): void {
     this.#stats.worker += keys;

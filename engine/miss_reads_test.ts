@@ -5,6 +5,7 @@ import {
   type MissReadOptions,
   missReadOptions,
   MissReadPolicy,
+  RELAPSE_READS,
 } from "./miss_reads.ts";
 import { b, s, tempEngine } from "./_test_util.ts";
 
@@ -24,29 +25,49 @@ Deno.test("miss reads: fast synchronous reads stay on the JavaScript thread", ()
   assert.deepEqual(p.stats(), { sync: 1000, worker: 0, slowSync: 0, syncMaxUs: 8 });
 });
 
-Deno.test("miss reads: one read over the limit backs off, probes, and doubles the back-off while probes stay slow", () => {
+Deno.test("miss reads: a read over the limit backs off; slow again soon after doubles the back-off, a lone one does not", () => {
   const { p, clock } = policy({ backoffMs: 100, backoffMaxMs: 300 });
   p.recordSync(1, 2); // 2 ms: over the 1 ms limit
   assert.equal(p.syncAllowed(), false);
   clock.ms = 99.9;
   assert.equal(p.syncAllowed(), false, "still backing off");
   clock.ms = 100;
-  assert.equal(p.syncAllowed(), true, "probe after 100 ms");
-  p.recordSync(1, 0.2); // probe: 200 µs per key, over the 50 µs budget
-  assert.equal(p.syncAllowed(), false);
+  assert.equal(p.syncAllowed(), true, "synchronous again after 100 ms");
+  p.recordSync(1, 2); // slow again at once: a relapse
   clock.ms = 299;
   assert.equal(p.syncAllowed(), false, "second back-off is 200 ms");
   clock.ms = 300;
-  p.recordSync(1, 0.2);
+  p.recordSync(1, 2);
   clock.ms = 599;
   assert.equal(p.syncAllowed(), false, "third back-off is capped at 300 ms");
   clock.ms = 600;
   assert.equal(p.syncAllowed(), true);
-  p.recordSync(1, 0.005); // a fast probe resets the back-off
-  p.recordSync(1, 5);
+  for (let i = 0; i < RELAPSE_READS; i++) p.recordSync(1, 0.005); // fast for a while
+  p.recordSync(1, 2); // a lone slow read: back to the first back-off
   clock.ms = 700;
   assert.equal(p.syncAllowed(), true, "back-off back to 100 ms");
   assert.equal(p.stats().slowSync, 4);
+});
+
+Deno.test("miss reads: a device-bound workload holds the thread for a few reads per back-off, and the back-offs grow", () => {
+  const { p, clock } = policy({ backoffMs: 10, backoffMaxMs: 5000 });
+  const syncReadsPerBackoff: number[] = [];
+  for (let round = 0; round < 12; round++) {
+    let reads = 0;
+    while (p.syncAllowed() && reads < 1000) {
+      p.recordSync(1, 0.15); // 150 µs device reads, under the 1 ms limit
+      reads++;
+    }
+    syncReadsPerBackoff.push(reads);
+    clock.ms += 10_000; // past any back-off
+  }
+  assert.ok(syncReadsPerBackoff.every((n) => n >= 1 && n <= 8), `${syncReadsPerBackoff}`);
+  // 10, 20, 40, ... ms: the back-off reached its maximum.
+  const before = clock.ms;
+  p.recordSync(1, 0.15);
+  while (p.syncAllowed()) p.recordSync(1, 0.15);
+  clock.ms = before + 4999;
+  assert.equal(p.syncAllowed(), false, "back-off at its 5 s maximum");
 });
 
 Deno.test("miss reads: the moving average decides, so one preempted read does not", () => {
