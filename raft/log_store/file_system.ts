@@ -57,11 +57,22 @@ class DenoAppendFile implements AppendFile {
     return this.#file;
   }
 
-  async append(data: Uint8Array): Promise<void> {
-    const file = this.#open();
-    let done = 0;
-    while (done < data.length) done += await file.write(data.subarray(done));
-    this.#size += data.length;
+  /**
+   * A synchronous write: it only copies into the page cache (the fsync that
+   * follows is the slow, asynchronous part), and an asynchronous write costs a
+   * round trip through Deno's thread pool and event loop (0.2-0.3 ms under
+   * load, as much as the fsync itself) on every `Ready`.
+   */
+  append(data: Uint8Array): Promise<void> {
+    try {
+      const file = this.#open();
+      let done = 0;
+      while (done < data.length) done += file.writeSync(data.subarray(done));
+      this.#size += data.length;
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async sync(): Promise<void> {
