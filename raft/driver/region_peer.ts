@@ -3,7 +3,10 @@
  * for everything that arrived together) before sending its messages, applies
  * committed entries to a state machine, answers proposals when they apply and
  * reads once they are linearizable, streams snapshots in chunks and compacts
- * the log.
+ * the log. Persisting a `Ready` overlaps applying the one before it (two
+ * stages, as etcd's raft allows): entries are applied in order, only once
+ * durable, and a proposal is answered only after its entry is durable and
+ * applied.
  *
  * @module
  */
@@ -193,6 +196,8 @@ export class RegionPeer<R> {
   #failure: Error | null = null;
   #wake: (() => void) | null = null;
   #busy = false;
+  /** The apply stage of the last `Ready` taken, while it runs (see #handle). */
+  #applying: Promise<void> | null = null;
   #loop: Promise<void> = Promise.resolve();
   /** Incoming snapshot chunks per sender. */
   readonly #incoming = new Map<
@@ -421,14 +426,14 @@ export class RegionPeer<R> {
     return this.#failure;
   }
 
-  /** Whether the processing loop is handling a `Ready` right now. */
+  /** Whether the processing loop is handling a `Ready` (persisting or applying it) right now. */
   get busy(): boolean {
-    return this.#busy;
+    return this.#busy || this.#applying !== null;
   }
 
-  /** Whether the peer has work: a `Ready` in hand or waiting to be taken. */
+  /** Whether the peer has work: a `Ready` in hand, being applied or waiting to be taken. */
   get pending(): boolean {
-    return !this.#stopped && (this.#busy || this.#node.hasReady());
+    return !this.#stopped && (this.#busy || this.#applying !== null || this.#node.hasReady());
   }
 
   /** The log this peer writes (for inspection by tests and the simulation). */
@@ -463,25 +468,61 @@ export class RegionPeer<R> {
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
-      if (!this.#node.hasReady()) {
-        this.#busy = false;
-        await new Promise<void>((resolve) => this.#wake = resolve);
-        continue;
-      }
-      this.#busy = true;
       try {
+        if (!this.#node.hasReady()) {
+          if (this.#applying !== null) {
+            // Finish the apply in flight unless new work arrives first.
+            const woken = new Promise<void>((resolve) => this.#wake = resolve);
+            await Promise.race([this.#applying, woken]);
+            if (!this.#node.hasReady()) await this.#settle();
+            continue;
+          }
+          this.#busy = false;
+          await new Promise<void>((resolve) => this.#wake = resolve);
+          continue;
+        }
+        this.#busy = true;
         await this.#handle(this.#node.ready());
       } catch (error) {
-        if (!this.#stopped) {
-          this.#failure = error as Error;
-          this.#stopped = true;
-          this.#failPending(`the peer failed: ${(error as Error).message}`);
-        }
+        this.#fail(error as Error);
       }
     }
+    await this.#applying;
+    this.#applying = null;
     this.#busy = false;
   }
 
+  #fail(error: Error): void {
+    if (this.#stopped) return;
+    this.#failure = error;
+    this.#stopped = true;
+    this.#failPending(`the peer failed: ${error.message}`);
+    this.#kick();
+  }
+
+  /**
+   * Waits for the apply stage in flight (the previous `Ready`'s committed
+   * entries and reads), then compacts the log if due; nothing else writes the
+   * log meanwhile.
+   */
+  async #settle(): Promise<void> {
+    const applying = this.#applying;
+    if (applying === null) return;
+    await applying;
+    this.#applying = null;
+    if (!this.#stopped) await this.#maybeCompact();
+  }
+
+  /**
+   * Handles one `Ready` in two stages. Persist: its entries, snapshot and hard
+   * state are written and fsynced while the previous `Ready`'s apply stage
+   * may still be running (so the next fsync overlaps the previous apply);
+   * then, once that apply has finished, messages go out, the `Ready` is
+   * advanced and its apply stage starts: committed entries are applied in
+   * order (each already durable: it was persisted by this `Ready` or an
+   * earlier one), proposals answered, ready reads served. The loop may take
+   * the next `Ready` while it runs.
+   */
   async #handle(rd: Ready): Promise<void> {
     this.#stats.readies++;
     if (rd.hardState !== undefined) this.#readyTerm = rd.hardState.term;
@@ -493,6 +534,7 @@ export class RegionPeer<R> {
       ...(rd.hardState === undefined ? {} : { hardState: rd.hardState }),
     };
     if (rd.entries.length > 0 || rd.snapshot !== undefined || rd.hardState !== undefined) {
+      if (rd.snapshot !== undefined) await this.#settle(); // installing replaces the log
       await this.#storage.save(update, rd.mustSync);
       if (rd.mustSync) this.#stats.syncedReadies++;
       this.#stats.entriesPersisted += rd.entries.length;
@@ -500,6 +542,8 @@ export class RegionPeer<R> {
         this.#observer.persisted?.(this.id, rd.hardState, this.#readyRole);
       }
     }
+    // The previous apply stage ends before this Ready's effects (its apply stays in order).
+    await this.#settle();
     if (this.#stopped) return;
     if (rd.snapshot !== undefined && rd.snapshot.metadata.index > this.#applied) {
       await this.#sm.restore(rd.snapshot);
@@ -512,7 +556,6 @@ export class RegionPeer<R> {
       this.#observer.softState?.(this.id, rd.softState, this.#readyTerm);
       if (rd.softState.raftState !== "leader") this.#failPending("leadership changed");
     }
-    // 3. Apply.
     for (const rs of rd.readStates) {
       const v = new DataView(
         rs.requestCtx.buffer,
@@ -525,12 +568,19 @@ export class RegionPeer<R> {
       read.index = rs.index;
       this.#readyReads.push(read);
     }
-    if (rd.committedEntries.length > 0) await this.#apply(rd.committedEntries);
+    // 3. Acknowledge (everything in it is durable) and start applying; the loop goes on.
+    const committed = rd.committedEntries;
+    this.#node.advance(rd);
+    if (committed.length > 0 || this.#readyReads.length > 0) {
+      this.#applying = this.#applyStage(committed).catch((error) => this.#fail(error as Error));
+    }
+  }
+
+  /** Applies committed entries in order, then serves the reads whose index they reached. */
+  async #applyStage(committed: readonly Entry[]): Promise<void> {
+    if (committed.length > 0) await this.#apply(committed);
     if (this.#stopped) return;
     await this.#serveReads();
-    // 4. Acknowledge, then compact if due.
-    this.#node.advance(rd);
-    await this.#maybeCompact();
   }
 
   async #apply(entries: readonly Entry[]): Promise<void> {

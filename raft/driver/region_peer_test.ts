@@ -5,6 +5,8 @@ import { MemoryLogStorage } from "./log_storage.ts";
 import { encodeKvRequest, type KvResult, KvStateMachine } from "./state_machine.ts";
 import { NotLeaderError, RegionPeer } from "./region_peer.ts";
 import type { LogStorage } from "./log_storage.ts";
+import type { Entry, Snapshot } from "../core/mod.ts";
+import type { StateMachine } from "./state_machine.ts";
 
 const settle = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -141,4 +143,96 @@ Deno.test("region peer restarts from its durable log and catches up by chunked s
   assert.equal(await l3.read(get("b79")), "y79");
   assert.equal(await l3.read(get("a3")), "x3");
   await c.stop();
+});
+
+/** A log whose saves take a while and that records what is durable. */
+class SlowLog extends MemoryLogStorage {
+  durable = 0;
+  saving = false;
+  savesDuringApply = 0;
+  applying = false;
+  override async save(
+    update: Parameters<MemoryLogStorage["save"]>[0],
+    sync: boolean,
+  ): Promise<void> {
+    this.saving = true;
+    if (this.applying) this.savesDuringApply++;
+    await new Promise((r) => setTimeout(r, 2));
+    await super.save(update, sync);
+    const last = update.entries[update.entries.length - 1];
+    if (last !== undefined) this.durable = last.index;
+    this.saving = false;
+  }
+}
+
+/** A state machine whose applies take a while and check they only apply durable entries. */
+class CheckedMachine implements StateMachine<KvResult> {
+  readonly order: number[] = [];
+  readonly violations: string[] = [];
+  readonly #kv = new KvStateMachine();
+  constructor(readonly log: SlowLog) {}
+  async apply(commands: readonly Entry[], appliedIndex: number): Promise<KvResult[]> {
+    this.log.applying = true;
+    for (const e of commands) {
+      if (e.index > this.log.durable) {
+        this.violations.push(`entry ${e.index} applied before durable (${this.log.durable})`);
+      }
+      const prev = this.order[this.order.length - 1] ?? 0;
+      if (e.index <= prev) this.violations.push(`entry ${e.index} applied after ${prev}`);
+      this.order.push(e.index);
+    }
+    await new Promise((r) => setTimeout(r, 2));
+    const results = this.#kv.apply(commands, appliedIndex);
+    this.log.applying = false;
+    return results;
+  }
+  query(request: Uint8Array): KvResult {
+    return this.#kv.query(request);
+  }
+  snapshot(): Uint8Array {
+    return this.#kv.snapshot();
+  }
+  restore(snapshot: Snapshot): void {
+    this.#kv.restore(snapshot);
+  }
+  appliedIndex(): number {
+    return this.#kv.appliedIndex();
+  }
+}
+
+Deno.test("region peer persists the next Ready while it applies the previous one, in order", async () => {
+  const net = new MemoryNetwork();
+  const log = new SlowLog({ voters: [1], learners: [] });
+  const sm = new CheckedMachine(log);
+  const slot: { peer?: RegionPeer<KvResult> } = {};
+  const peer = await RegionPeer.start({
+    id: 1,
+    peers: [1],
+    storage: log,
+    stateMachine: sm,
+    transport: net.endpoint(1, (f) => slot.peer?.receive(f)),
+    random: seeded(1),
+  });
+  slot.peer = peer;
+  peer.campaign();
+  for (let i = 0; i < 50 && !peer.isLeader; i++) await settle();
+  assert.ok(peer.isLeader);
+  // Proposals keep arriving one by one: each waits for the one before it only to be taken.
+  const answers: Promise<KvResult>[] = [];
+  const answeredAt: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const p = peer.propose(put(`k${i}`, `v${i}`));
+    answers.push(p.then((r) => {
+      answeredAt.push(sm.appliedIndex());
+      assert.ok(log.durable >= sm.appliedIndex(), "answered before its entry was durable");
+      return r;
+    }));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.ok((await Promise.all(answers)).every((r) => r === true));
+  assert.deepEqual(sm.violations, []);
+  assert.ok(log.savesDuringApply > 0, "no save overlapped an apply: the driver is serial");
+  assert.equal(await peer.read(get("k39")), "v39");
+  await peer.stop();
+  net.close();
 });
