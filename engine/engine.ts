@@ -179,6 +179,8 @@ interface Cursor {
 /** RocksDB's Status::Incomplete text ("Result incomplete: ...") when a read needs disk I/O. */
 const INCOMPLETE = "Result incomplete";
 const READ_TIER_BLOCK_CACHE = 1;
+/** rocksdb_disable: no perf context counting (RocksDB's default). */
+const PERF_LEVEL_DISABLE = 1;
 /** rocksdb_enable_count: perf context counters on, timers off. */
 const PERF_LEVEL_ENABLE_COUNT = 2;
 /** rocksdb_block_read_count: blocks read from files (not from the block cache). */
@@ -263,6 +265,8 @@ export class Engine {
   readonly #snapshots = new Set<Snapshot>();
   /** Decides whether a block-cache miss is read here or on a worker thread. */
   readonly #missPolicy: MissReadPolicy;
+  /** Whether this engine turned on the JavaScript thread's perf counting for direct reads. */
+  #perfCounting = false;
   /** Point reads that missed the block cache, waiting for a worker thread. */
   #misses: PendingMiss[] = [];
   #missRunner: Promise<void> | undefined;
@@ -352,8 +356,6 @@ export class Engine {
       sym.rocksdb_readoptions_set_read_tier(cacheTierReadOptions, READ_TIER_BLOCK_CACHE);
       const flushOptions = sym.rocksdb_flushoptions_create()!;
       sym.rocksdb_flushoptions_set_wait(flushOptions, 1);
-      // Counting only (no timers): lets a direct read tell a cache hit from a file read.
-      sym.rocksdb_set_perf_level(PERF_LEVEL_ENABLE_COUNT);
       const perfContext = sym.rocksdb_perfcontext_create()!;
       const native: Native = {
         lib,
@@ -413,6 +415,10 @@ export class Engine {
     const sym = this.#sym;
     const policy = this.#missPolicy;
     if (policy.readDirect()) return this.#getDirect(key, snap);
+    if (this.#perfCounting) {
+      sym.rocksdb_set_perf_level(PERF_LEVEL_DISABLE); // cache hits do not pay for counting
+      this.#perfCounting = false;
+    }
     const ptr = sym.rocksdb_get(
       this.#db,
       snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions,
@@ -446,6 +452,9 @@ export class Engine {
     const sym = this.#sym;
     const policy = this.#missPolicy;
     const perf = this.#native.perfContext;
+    // Counting only, no timers, on this thread; set per read, as another engine may turn it off.
+    sym.rocksdb_set_perf_level(PERF_LEVEL_ENABLE_COUNT);
+    this.#perfCounting = true;
     const blocksBefore = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
     const began = policy.now();
     const ptr = sym.rocksdb_get(
