@@ -106,6 +106,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Keys of local reads served by one engine MultiGet, at most. */
 const READ_BATCH_KEYS_MAX = Math.min(GET_BATCH_KEYS_MAX, 4096);
 
+/** Rounds of group-committed writes in flight at once, at most (see #queueWrite). */
+const WRITE_ROUNDS_MAX = 2;
 /** Writes in one batch proposal, at most. */
 const WRITE_BATCH_COMMANDS_MAX = 512;
 /** Key and value bytes in one batch proposal, at most (one larger write goes alone). */
@@ -138,8 +140,10 @@ export class RaftBackend implements KvBackend {
   #pendingReadKeys = 0;
   /** Single-key writes waiting for the batch in flight to be answered. */
   #pendingWrites: PendingWrite[] = [];
-  /** The batch of writes in flight, if any (see #queueWrite). */
-  #writing: Promise<void> | undefined;
+  /** Rounds of queued writes in flight (see #queueWrite). */
+  #rounds = 0;
+  /** Whether a round is about to start (on the next microtask). */
+  #roundStarting = false;
 
   /**
    * Creates a backend over the node's regions.
@@ -361,33 +365,51 @@ export class RaftBackend implements KvBackend {
   }
 
   /**
-   * Group commit of single-key writes: one batch of writes is in flight at a
-   * time. Writes arriving meanwhile (from every connection) wait, and go as
-   * one `batch` proposal per region (in arrival order, up to
-   * WRITE_BATCH_COMMANDS_MAX writes or WRITE_BATCH_BYTES_MAX bytes each) once
-   * it is answered; the Raft driver would have put them in one fsync anyway,
-   * but one entry costs far less to propose, log and apply than hundreds. A
-   * write is still answered only after its entry is durable and applied.
-   * Writes of one key keep their order: a batch starts only after the one
-   * before it is answered, fallbacks included.
+   * Group commit of single-key writes: writes queued in one turn (from every
+   * connection) go as one round: one `batch` proposal per region (in arrival
+   * order, up to WRITE_BATCH_COMMANDS_MAX writes or WRITE_BATCH_BYTES_MAX
+   * bytes each). Up to WRITE_ROUNDS_MAX rounds are in flight, so the region
+   * persists one round's entry while it applies the one before; the writes
+   * arriving meanwhile wait for a round to end. One entry costs far less to
+   * propose, log and apply than hundreds. A write is still answered only
+   * after its entry is durable and applied.
+   *
+   * Order: the writes of one connection that are unanswered at the same time
+   * were queued in one turn, so they are in one round, where one region's
+   * chunks go one after the other (and a chunk refused because a split moved
+   * a key is resent write by write, in order, before the next chunk). Writes
+   * in different rounds in flight are concurrent, so either order is
+   * linearizable; a write queued after another was answered joins a later
+   * round, proposed after that one's entry was applied.
    */
   #queueWrite(key: Uint8Array, cmd: WriteCommand): Promise<Reply> {
     return new Promise((resolve) => {
       const bytes = key.length + ("value" in cmd ? cmd.value.length : 0);
       this.#pendingWrites.push({ key, cmd, bytes, resolve });
-      this.#writing ??= Promise.resolve().then(() => this.#writeLoop());
+      this.#startRound();
     });
   }
 
-  async #writeLoop(): Promise<void> {
+  /** Starts a round on the next microtask, if one may start. */
+  #startRound(): void {
+    if (this.#roundStarting || this.#rounds >= WRITE_ROUNDS_MAX) return;
+    this.#roundStarting = true;
+    queueMicrotask(() => {
+      this.#roundStarting = false;
+      void this.#round();
+    });
+  }
+
+  async #round(): Promise<void> {
+    if (this.#pendingWrites.length === 0 || this.#rounds >= WRITE_ROUNDS_MAX) return;
+    const batch = this.#pendingWrites;
+    this.#pendingWrites = [];
+    this.#rounds++;
     try {
-      while (this.#pendingWrites.length > 0) {
-        const batch = this.#pendingWrites;
-        this.#pendingWrites = [];
-        await this.#writeGroups(batch);
-      }
+      await this.#writeGroups(batch);
     } finally {
-      this.#writing = undefined;
+      this.#rounds--;
+      if (this.#pendingWrites.length > 0) this.#startRound();
     }
   }
 
