@@ -275,10 +275,25 @@ export function registerNodeMetrics(
       this.set(sources.clients()?.totalConnectionsReceived ?? 0);
     },
   });
+  // The labelled children of each command name, looked up once (prom-client hashes the
+  // labels on every call otherwise). Names come from the command table, plus "unknown".
+  const children = new Map<
+    string,
+    { ok: Counter.Internal; error: Counter.Internal; latency: Histogram.Internal<string> }
+  >();
   return {
     onCommand: (e) => {
-      commands.inc({ command: e.name, outcome: e.failed ? "error" : "ok" });
-      commandLatency.observe({ command: e.name }, e.durationMs / 1000);
+      let c = children.get(e.name);
+      if (c === undefined) {
+        c = {
+          ok: commands.labels(e.name, "ok"),
+          error: commands.labels(e.name, "error"),
+          latency: commandLatency.labels(e.name),
+        };
+        children.set(e.name, c);
+      }
+      (e.failed ? c.error : c.ok).inc();
+      c.latency.observe(e.durationMs / 1000);
     },
     close: unsubscribe,
   };

@@ -30,6 +30,7 @@ Deno.test({
       await c.call(["INCR", "counter"]);
       await c.call(["SET", "ttl", "x", "EX", "1000"]);
       await c.call(["DEL", "k7"]);
+      assert.equal((await c.call(["INCR", "k1"])).kind, "error"); // "v1" is not an integer
       c.close();
       const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
       assert.equal(regions.length, 3);
@@ -49,6 +50,9 @@ Deno.test({
         );
       }
       assert.match(metrics, /spire_client_commands_total\{command="set",outcome="ok"\} [1-9]/);
+      assert.match(metrics, /spire_client_command_duration_seconds_count\{command="set"\} [1-9]/);
+      assert.match(metrics, /spire_client_commands_total\{command="incr",outcome="error"\} 1\n/);
+      assert.match(metrics, /spire_client_commands_total\{command="incr",outcome="ok"\} 1\n/);
       assert.match(metrics, /spire_actor_mailbox_length\{path="root\/storage\/engine"\} 0/);
       assert.match(metrics, /spire_pd_tso_limit_ms \d+/);
       assert.match(metrics, /spire_engine_/);
