@@ -31,7 +31,16 @@ import { EventQueue } from "./_event_queue.ts";
 import { Prng } from "./prng.ts";
 
 /** Fault kinds the simulation can inject. */
-export const FAULTS = ["loss", "dup", "reorder", "delay", "partition", "crash", "drift"] as const;
+export const FAULTS = [
+  "loss",
+  "dup",
+  "reorder",
+  "delay",
+  "partition",
+  "crash",
+  "drift",
+  "transfer",
+] as const;
 
 /** One kind of fault. */
 export type Fault = (typeof FAULTS)[number];
@@ -80,6 +89,8 @@ export interface SimStats {
   crashes: number;
   /** Partitions injected. */
   partitions: number;
+  /** Leadership transfers asked of the leader (the `transfer` fault). */
+  transfers: number;
   /** Frames sent / dropped by the network. */
   framesSent: number;
   /** Frames the network dropped (loss, partitions, dead receivers). */
@@ -226,6 +237,7 @@ class Simulation {
     leaders: 0,
     crashes: 0,
     partitions: 0,
+    transfers: 0,
     framesSent: 0,
     framesDropped: 0,
     appliedMax: 0,
@@ -250,6 +262,7 @@ class Simulation {
     heal: number;
     crash: number;
     leaderCrash: number;
+    transfer: number;
   };
   readonly #faultEnd: number;
   readonly #clientEnd: number;
@@ -298,6 +311,8 @@ class Simulation {
       heal: this.#chaos.range(0.05, 1),
       crash: this.#chaos.range(0.05, 1),
       leaderCrash: this.#chaos.range(0.05, 1),
+      // Drawn only with the fault, so that seeds without it replay as before.
+      transfer: this.#faults.has("transfer") ? this.#chaos.range(0.05, 1) : 0,
     };
     this.#ids = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
     const driftMax = cfg.driftRatioMax ?? DEFAULT_DRIFT_RATIO;
@@ -644,6 +659,14 @@ class Simulation {
         options.push([w.leaderCrash, () => this.#crash(this.#chaos.pick(leaders))]);
       }
     }
+    if (this.#faults.has("transfer")) {
+      const up = [...this.#slots.values()].filter((s) => !s.down);
+      const leader = up.find((s) => s.inc.peer?.isLeader === true);
+      const others = up.filter((s) => s !== leader);
+      if (leader !== undefined && others.length > 0) {
+        options.push([w.transfer, () => this.#transfer(leader, this.#chaos.pick(others))]);
+      }
+    }
     let total = 0;
     for (const [weight] of options) total += weight;
     let roll = this.#chaos.range(0, total);
@@ -683,6 +706,13 @@ class Simulation {
         if (x !== y) this.#blocked.add(`${x}>${y}`);
       }
     }
+  }
+
+  /** Asks the leader to hand leadership to `to` (it may fail: `to` may lag or be cut off). */
+  #transfer(leader: Slot, to: Slot): void {
+    this.#stats.transfers++;
+    this.#trace(() => `transfer leadership ${leader.id} -> ${to.id}`);
+    leader.inc.peer?.transferLeader(to.id);
   }
 
   /** Cuts a (presumed) leader off from everyone, both ways. */

@@ -27,9 +27,20 @@ Deno.test("sim replays a seed exactly", async () => {
   assert.ok(a.stats.crashes + a.stats.partitions > 0, "faults must be injected");
   assert.equal(
     replayCommand({ ...cfg, plant: "no-conflict-truncate" }),
-    "./spire sim --seed 7 --nodes 3 --faults loss,dup,reorder,delay,partition,crash,drift " +
-      "--plant no-conflict-truncate",
+    "./spire sim --seed 7 --nodes 3 --faults loss,dup,reorder,delay,partition,crash,drift," +
+      "transfer --plant no-conflict-truncate",
   );
+});
+
+Deno.test("sim: leadership transfers under client load move the leader and keep every check", async () => {
+  let moved = 0;
+  for (let seed = 1; seed <= 20; seed++) {
+    const r = await runSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, faults: ["transfer"] });
+    assert.deepEqual(r.violations, [], `seed ${seed}: ${r.replay}`);
+    assert.ok(r.stats.transfers > 0, `seed ${seed}: no transfer was asked`);
+    if (r.stats.leaders > 1) moved++;
+  }
+  assert.ok(moved >= 15, `the leader moved in only ${moved} of 20 runs`);
 });
 
 Deno.test("sim: 3-node groups hold every check for 200 seeds with all faults", async () => {
