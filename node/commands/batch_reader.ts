@@ -15,6 +15,11 @@ export class BatchReader implements StateReader {
   /** Engine key (as a binary string) → value put, or null when deleted. */
   readonly #changes = new Map<string, Uint8Array | null>();
   readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
+  /**
+   * Ops recorded but not yet in #changes: indexed on the next read only, so a
+   * batch of blind writes (plain SETs) never computes a key id.
+   */
+  #unindexed: (readonly EngineOp[])[] = [];
 
   /** @param engine what the batch is applied to */
   constructor(engine: EngineLike) {
@@ -23,6 +28,7 @@ export class BatchReader implements StateReader {
 
   /** The value of `key` as the batch's next write must see it. */
   get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    if (this.#unindexed.length > 0) this.#index();
     const c = this.#changes.get(keyId(key));
     if (c !== undefined) return c ?? undefined;
     for (const r of this.#cleared) {
@@ -33,17 +39,26 @@ export class BatchReader implements StateReader {
 
   /** Records the engine ops of one applied write so later writes of the batch see them. */
   record(ops: readonly EngineOp[]): void {
-    for (const op of ops) {
-      if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
-      else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
-      else {
-        for (const id of [...this.#changes.keys()]) {
-          const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
-          if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
-            this.#changes.set(id, null);
+    if (ops.length > 0) this.#unindexed.push(ops);
+  }
+
+  /** Indexes the recorded ops, in the order they were recorded. */
+  #index(): void {
+    const recorded = this.#unindexed;
+    this.#unindexed = [];
+    for (const ops of recorded) {
+      for (const op of ops) {
+        if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
+        else if (op.op === "delete") this.#changes.set(keyId(op.key), null);
+        else {
+          for (const id of [...this.#changes.keys()]) {
+            const k = Uint8Array.from(id, (c) => c.charCodeAt(0));
+            if (compareBytes(k, op.start) >= 0 && compareBytes(k, op.end) < 0) {
+              this.#changes.set(id, null);
+            }
           }
+          this.#cleared.push({ start: op.start, end: op.end });
         }
-        this.#cleared.push({ start: op.start, end: op.end });
       }
     }
   }

@@ -131,6 +131,8 @@ class Overlay {
   readonly #reader: StateReader;
   readonly #nowMs: number;
   readonly #changed = new Map<string, StoredValue | null>();
+  /** Changes not yet in #changed: indexed on the next read only (a blind SET never is). */
+  #unindexed: { key: Uint8Array; value: StoredValue | null }[] = [];
   readonly ops: EngineOp[] = [];
 
   constructor(reader: StateReader, nowMs: number) {
@@ -138,8 +140,14 @@ class Overlay {
     this.#nowMs = nowMs;
   }
 
+  #index(): void {
+    for (const c of this.#unindexed) this.#changed.set(keyId(c.key), c.value);
+    this.#unindexed = [];
+  }
+
   /** The live (unexpired) value of a user key, or undefined. */
   async live(key: Uint8Array): Promise<StoredValue | undefined> {
+    if (this.#unindexed.length > 0) this.#index();
     const id = keyId(key);
     if (this.#changed.has(id)) {
       // A value written earlier in this command (or batch) may already be expired (EX -1).
@@ -151,18 +159,19 @@ class Overlay {
 
   /** True when the engine holds bytes for the key (live or expired). */
   async present(key: Uint8Array): Promise<boolean> {
+    if (this.#unindexed.length > 0) this.#index();
     const id = keyId(key);
     if (this.#changed.has(id)) return this.#changed.get(id) !== null;
     return (await this.#reader.get(engineKeyOf(key))) !== undefined;
   }
 
   put(key: Uint8Array, value: StoredValue): void {
-    this.#changed.set(keyId(key), value);
+    this.#unindexed.push({ key, value });
     this.ops.push({ op: "put", key: engineKeyOf(key), value: encodeValue(value) });
   }
 
   delete(key: Uint8Array): void {
-    this.#changed.set(keyId(key), null);
+    this.#unindexed.push({ key, value: null });
     this.ops.push({ op: "delete", key: engineKeyOf(key) });
   }
 }
