@@ -195,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     unknownOps: 0,
     crashes: 0,
     partitions: 0,
+    transfers: 0,
     leaders: 0,
     inconclusive: 0,
   };
@@ -205,6 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     totals.unknownOps += r.stats.unknownOps;
     totals.crashes += r.stats.crashes;
     totals.partitions += r.stats.partitions;
+    totals.transfers += r.stats.transfers;
     totals.leaders += r.stats.leaders;
     if (r.stats.linInconclusive) totals.inconclusive++;
     if (!r.ok) {
@@ -226,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
       `${a.faults.join(",") || "none"}${a.plant ? `, plant ${a.plant}` : ""}: ` +
       `${failed.length} violations, ${secs.toFixed(1)} s; ops ${totals.ops} (ok ${totals.okOps}, ` +
       `unknown ${totals.unknownOps}), leaders ${totals.leaders}, crashes ${totals.crashes}, ` +
-      `partitions ${totals.partitions}, lin searches inconclusive ${totals.inconclusive}`,
+      `partitions ${totals.partitions}, transfers ${totals.transfers}, lin searches inconclusive ${totals.inconclusive}`,
   );
   if (failed.length > 0) console.log(`failing seeds: ${failed.join(", ")}`);
   return failed.length === 0 ? 0 : 1;
