@@ -419,14 +419,7 @@ export class Engine {
       sym.rocksdb_set_perf_level(PERF_LEVEL_DISABLE); // cache hits do not pay for counting
       this.#perfCounting = false;
     }
-    const ptr = sym.rocksdb_get(
-      this.#db,
-      snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions,
-      key,
-      BigInt(key.length),
-      this.#size.bytes,
-      this.#err.bytes,
-    );
+    const ptr = this.#getHere(key, snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions);
     if (this.#err.isSet()) {
       const status = this.#err.take(sym) ?? "";
       if (!status.startsWith(INCOMPLETE)) throw new EngineError("Cannot get", status);
@@ -436,6 +429,25 @@ export class Engine {
       return await this.#getFromDisk(key, snap);
     }
     policy.recordLookup(false);
+    return this.#takeValue(ptr);
+  }
+
+  /** rocksdb_get on this thread; its size and status are left in #size and #err. */
+  #getHere(key: Uint8Array, readOptions: Ptr): Deno.PointerValue {
+    return this.#sym.rocksdb_get(
+      this.#db,
+      readOptions,
+      key,
+      BigInt(key.length),
+      this.#size.bytes,
+      this.#err.bytes,
+    );
+  }
+
+  /** Throws the status #getHere left, or copies its value out and frees RocksDB's copy. */
+  #takeValue(ptr: Deno.PointerValue): Uint8Array | undefined {
+    const sym = this.#sym;
+    this.#err.check(sym, "Cannot get");
     if (ptr === null) return undefined;
     const value = copyOut(sym, ptr, this.#size.value);
     sym.rocksdb_free(ptr);
@@ -457,14 +469,7 @@ export class Engine {
     this.#perfCounting = true;
     const blocksBefore = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
     const began = policy.now();
-    const ptr = sym.rocksdb_get(
-      this.#db,
-      snap?.readOptions ?? this.#native.readOptions,
-      key,
-      BigInt(key.length),
-      this.#size.bytes,
-      this.#err.bytes,
-    );
+    const ptr = this.#getHere(key, snap?.readOptions ?? this.#native.readOptions);
     const elapsed = policy.now() - began;
     if (sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT) !== blocksBefore) {
       policy.recordLookup(true);
@@ -472,31 +477,15 @@ export class Engine {
     } else {
       policy.recordLookup(false);
     }
-    this.#err.check(sym, "Cannot get");
-    if (ptr === null) return undefined;
-    const value = copyOut(sym, ptr, this.#size.value);
-    sym.rocksdb_free(ptr);
-    return value;
+    return this.#takeValue(ptr);
   }
 
   /** A point read that missed the block cache, on this thread, timed for the miss policy. */
   #getSync(key: Uint8Array, snap: NativeSnapshot | undefined): Uint8Array | undefined {
-    const sym = this.#sym;
     const began = this.#missPolicy.now();
-    const ptr = sym.rocksdb_get(
-      this.#db,
-      snap?.readOptions ?? this.#native.readOptions,
-      key,
-      BigInt(key.length),
-      this.#size.bytes,
-      this.#err.bytes,
-    );
+    const ptr = this.#getHere(key, snap?.readOptions ?? this.#native.readOptions);
     this.#missPolicy.recordSync(1, this.#missPolicy.now() - began);
-    this.#err.check(sym, "Cannot get");
-    if (ptr === null) return undefined;
-    const value = copyOut(sym, ptr, this.#size.value);
-    sym.rocksdb_free(ptr);
-    return value;
+    return this.#takeValue(ptr);
   }
 
   /**
