@@ -29,6 +29,48 @@ export interface BenchRow {
   p50Ms: number;
   /** 99th percentile latency in milliseconds. */
   p99Ms: number;
+  /**
+   * The server's CPU time (user + system, all threads, from /proc) per request
+   * during the run, in microseconds; absent where /proc cannot be read.
+   */
+  cpuUsPerRequest?: number;
+}
+
+/** Linux reports process times in USER_HZ ticks, 100 per second on every Linux ABI. */
+const USER_HZ = 100;
+
+/**
+ * The CPU time of a process from the text of `/proc/<pid>/stat`.
+ *
+ * @param text the file's contents
+ * @returns user + system time of all its threads, in seconds
+ * @throws {Error} when the text is not a stat line
+ */
+export function parseProcStatCpuSeconds(text: string): number {
+  // The command name (field 2) is in parentheses and may hold spaces and parentheses.
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isInteger(utime) || !Number.isInteger(stime)) {
+    throw new Error(`Cannot parse /proc stat: "${text.slice(0, 80)}" has no utime and stime`);
+  }
+  return (utime + stime) / USER_HZ;
+}
+
+async function loadAverage(): Promise<string> {
+  try {
+    return (await Deno.readTextFile("/proc/loadavg")).split(" ")[0] ?? "n/a";
+  } catch {
+    return "n/a";
+  }
+}
+
+async function cpuSeconds(pid: number): Promise<number | undefined> {
+  try {
+    return parseProcStatCpuSeconds(await Deno.readTextFile(`/proc/${pid}/stat`));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options of one bench run, parsed from the command line. */
@@ -197,6 +239,7 @@ async function waitForPing(port: number, timeoutMs: number, password?: string): 
 interface Server {
   name: string;
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -224,6 +267,7 @@ async function startRedis(name: string, dir: string, extra: string[]): Promise<S
   return {
     name,
     port,
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -255,6 +299,7 @@ async function startSpire(dir: string): Promise<Server> {
   return {
     name: "spire",
     port,
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       const status = await child.status;
@@ -264,11 +309,13 @@ async function startSpire(dir: string): Promise<Server> {
 }
 
 async function runBenchmark(
-  port: number,
+  server: Server,
   test: "set" | "get",
   pipeline: number,
   opts: NodeBenchOptions,
 ): Promise<BenchRow> {
+  const port = server.port;
+  const cpuBefore = await cpuSeconds(server.pid);
   const out = await new Deno.Command("redis-benchmark", {
     args: [
       "-p",
@@ -298,17 +345,23 @@ async function runBenchmark(
         new TextDecoder().decode(out.stderr) + text,
     );
   }
+  const cpuAfter = await cpuSeconds(server.pid);
+  if (cpuBefore !== undefined && cpuAfter !== undefined) {
+    row.cpuUsPerRequest = (cpuAfter - cpuBefore) * 1e6 / opts.requests;
+  }
   return row;
 }
 
 async function median(
-  port: number,
+  server: Server,
   test: "set" | "get",
   pipeline: number,
   opts: NodeBenchOptions,
 ): Promise<BenchRow> {
   const rows: BenchRow[] = [];
-  for (let i = 0; i < opts.repeats; i++) rows.push(await runBenchmark(port, test, pipeline, opts));
+  for (let i = 0; i < opts.repeats; i++) {
+    rows.push(await runBenchmark(server, test, pipeline, opts));
+  }
   rows.sort((a, b) => a.rps - b.rps);
   return rows[Math.floor(rows.length / 2)]!;
 }
@@ -330,9 +383,10 @@ export function renderResults(
 ): string {
   const lines = [`Command: \`${command}\``, ""];
   lines.push(
-    "| test | pipeline | server | requests/s | p50 ms | p99 ms | Spire rps / server rps |",
+    "| test | pipeline | server | requests/s | p50 ms | p99 ms | server CPU µs/request | " +
+      "Spire rps / server rps |",
   );
-  lines.push("|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|");
   for (const test of ["SET", "GET"]) {
     for (const p of pipelines) {
       const spire = results.get(`spire/${test}/${p}`);
@@ -342,8 +396,8 @@ export function renderResults(
         const ratio = spire === undefined ? "n/a" : (spire.rps / r.rps).toFixed(2);
         lines.push(
           `| ${test} | ${p} | ${s} | ${fmt(r.rps)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${
-            s === "spire" ? "1.00" : ratio
-          } |`,
+            r.cpuUsPerRequest === undefined ? "n/a" : r.cpuUsPerRequest.toFixed(1)
+          } | ${s === "spire" ? "1.00" : ratio} |`,
         );
       }
     }
@@ -409,6 +463,8 @@ export async function main(args: string[]): Promise<number> {
   }
   if (opts.crashKills > 0) return await crashSoak(opts.crashKills);
   const root = await Deno.makeTempDir({ prefix: "spire_bench_node_" });
+  const startedAt = new Date().toISOString().slice(11, 16);
+  const loadAtStart = await loadAverage();
   const results: Results = new Map();
   const servers = ["spire", "redis (appendonly no)", "redis (appendfsync always)"];
   try {
@@ -428,12 +484,12 @@ export async function main(args: string[]): Promise<number> {
       try {
         for (const test of ["set", "get"] as const) {
           for (const p of opts.pipelines) {
-            const row = await median(server.port, test, p, opts);
+            const row = await median(server, test, p, opts);
             results.set(`${server.name}/${test.toUpperCase()}/${p}`, row);
             console.error(
               `${server.name} ${test.toUpperCase()} -P ${p}: ${fmt(row.rps)} req/s, p99 ${
                 fmtMs(row.p99Ms)
-              } ms`,
+              } ms, CPU ${row.cpuUsPerRequest?.toFixed(1) ?? "n/a"} µs/request`,
             );
           }
         }
@@ -445,7 +501,10 @@ export async function main(args: string[]): Promise<number> {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
   const command = `./spire bench node ${args.join(" ")}`.trim();
-  const md = renderResults(results, servers, opts.pipelines, command);
+  const md = renderResults(results, servers, opts.pipelines, command) +
+    `\nRun ${startedAt}-${new Date().toISOString().slice(11, 16)} UTC; load average (1 min) ` +
+    `${loadAtStart} at the start, ${await loadAverage()} at the end. Server CPU is user + ` +
+    "system time of all the server's threads from /proc during the run, per request.\n";
   console.log(md);
   if (opts.out !== undefined) await Deno.writeTextFile(opts.out, md);
   return 0;

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { parseBenchmarkCsv, parseNodeBenchArgs, renderResults } from "../bench/node.ts";
+import {
+  parseBenchmarkCsv,
+  parseNodeBenchArgs,
+  parseProcStatCpuSeconds,
+  renderResults,
+} from "../bench/node.ts";
 
 Deno.test("bench node: parses redis-benchmark CSV by column name", () => {
   const rows = parseBenchmarkCsv(
@@ -22,7 +27,14 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
   assert.deepEqual(parseNodeBenchArgs(["--pipelines", "1,4"]).pipelines, [1, 4]);
   assert.throws(() => parseNodeBenchArgs(["--clients", "0"]), /--clients: "0" is not an integer/);
   assert.throws(() => parseNodeBenchArgs(["--fast"]), /unknown flag "--fast"/);
-  const row = (rps: number) => ({ test: "", rps, avgMs: 1, p50Ms: 1, p99Ms: 2 });
+  const row = (rps: number) => ({
+    test: "",
+    rps,
+    avgMs: 1,
+    p50Ms: 1,
+    p99Ms: 2,
+    cpuUsPerRequest: 1000 / rps,
+  });
   const results = new Map([
     ["spire/GET/1", row(60)],
     ["redis (appendonly no)/GET/1", row(100)],
@@ -37,4 +49,14 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
   );
   assert.match(md, /GET >= 50% of redis-server: met \(60%\)/);
   assert.match(md, /durable SET >= redis-server appendfsync always: MISSED \(0\.90x\)/);
+  assert.match(md, /\| GET \| 1 \| spire \| 60 \| 1\.000 \| 2\.000 \| 16\.7 \| 1\.00 \|/);
+});
+
+Deno.test("bench node: CPU time is read from /proc stat past a command name with spaces", () => {
+  const line = "4242 (deno (main) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 1234 567 0 0 20 0 " +
+    "22 0 9999 1000000 100 18446744073709551615 1 1 0 0 0 0 0 4096 17922 0 0 0 17 1 0 0 0 0 0";
+  assert.equal(parseProcStatCpuSeconds(line), (1234 + 567) / 100);
+  assert.throws(() => parseProcStatCpuSeconds("4242 (x) S 1"), /no utime and stime/);
+  const own = parseProcStatCpuSeconds(Deno.readTextFileSync(`/proc/${Deno.pid}/stat`));
+  assert.ok(own > 0 && own < 3600, `this test process used ${own} s of CPU`);
 });
