@@ -78,6 +78,8 @@ Deno.test("admin HTTP serves /health, /stats and /metrics from a real engine on 
         100,
       );
       assert.match(text, /# TYPE spire_engine_wal_syncs_total counter/);
+      assert.match(text, /# TYPE spire_engine_miss_reads_sync_total counter/);
+      assert.match(text, /spire_engine_miss_read_sync_max_seconds \d/);
       assert.match(text, /# HELP spire_engine_memtable_bytes Bytes of all memtables\./);
 
       // Metrics are collected at scrape time: new writes show on the next scrape.

@@ -139,6 +139,30 @@ const SCALARS: readonly Scalar[] = [
   },
   { name: "wal_syncs_total", help: "WAL fsyncs.", kind: "counter", read: (s) => s.walSyncs },
   {
+    name: "miss_reads_sync_total",
+    help: "Keys that missed the block cache, read on the JavaScript thread.",
+    kind: "counter",
+    read: (s) => s.missReads.sync,
+  },
+  {
+    name: "miss_reads_worker_total",
+    help: "Keys that missed the block cache, read on a worker thread.",
+    kind: "counter",
+    read: (s) => s.missReads.worker,
+  },
+  {
+    name: "miss_read_backoffs_total",
+    help: "Times synchronous miss reads were found slow and sent to the worker thread.",
+    kind: "counter",
+    read: (s) => s.missReads.slowSync,
+  },
+  {
+    name: "miss_read_sync_max_seconds",
+    help: "Longest synchronous read of block-cache misses since open.",
+    kind: "gauge",
+    read: (s) => s.missReads.syncMaxUs / 1e6,
+  },
+  {
     name: "wal_written_bytes_total",
     help: "Bytes written to the WAL.",
     kind: "counter",
