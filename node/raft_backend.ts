@@ -377,7 +377,7 @@ export class RaftBackend implements KvBackend {
    * Order: the writes of one connection that are unanswered at the same time
    * were queued in one turn, so they are in one round, where one region's
    * chunks go one after the other (and a chunk refused because a split moved
-   * a key is resent write by write, in order, before the next chunk). Writes
+   * a key is resent as single writes, started in order, before the next chunk). Writes
    * in different rounds in flight are concurrent, so either order is
    * linearizable; a write queued after another was answered joins a later
    * round, proposed after that one's entry was applied.
