@@ -195,6 +195,35 @@ const EDGE_CASES: Cmd[] = [
   ["AUTH", "a", "b"],
   ["NOSUCHCMD", "a", "b"],
   ["nosuchcmd"],
+  ["SET", "t", "v"],
+  ["SETNX", "t", "x"],
+  ["SETNX", "t2", "x"],
+  ["GET", "t2"],
+  ["SETNX", "t"],
+  ["SETEX", "t", "0", "v"],
+  ["SETEX", "t", "-3", "v"],
+  ["SETEX", "t", "abc", "v"],
+  ["SETEX", "t", "9223372036854775807", "v"],
+  ["SETEX", "t", "100", "v"],
+  ["TTL", "t"],
+  ["PSETEX", "t", "0", "v"],
+  ["PSETEX", "t", "100000", "v"],
+  ["PTTL", "t"],
+  ["GETSET", "t", "new"],
+  ["TTL", "t"],
+  ["GETSET", "nokey", "v"],
+  ["GETSET", "t"],
+  ["TOUCH", "t", "t", "none"],
+  ["TOUCH"],
+  ["EXPIREAT", "t", "4000000000"],
+  ["EXPIRETIME", "t"],
+  ["PEXPIRETIME", "t"],
+  ["EXPIRETIME", "none"],
+  ["PEXPIRETIME", "none"],
+  ["PERSIST", "t"],
+  ["EXPIRETIME", "t"],
+  ["EXPIRETIME"],
+  ["TIME", "x"],
   ["QUIT", "x"],
 ];
 
@@ -237,6 +266,11 @@ const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   ) => ["SET", k, v, "EX", String(t)]),
   key.map((k) => ["GET", k]),
   key.map((k) => ["GETDEL", k]),
+  fc.tuple(key, val).map(([k, v]) => ["SETNX", k, v]),
+  fc.tuple(key, val).map(([k, v]) => ["GETSET", k, v]),
+  fc.tuple(key, fc.constantFrom("SETEX", "PSETEX"), fc.constantFrom("0", "-1", "x", "900000"), val)
+    .map(([k, c, t, v]) => [c, k, t, v]),
+  fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ["TOUCH", ...ks]),
   fc.tuple(key, fc.constantFrom("PERSIST", "EX 500", "PX 900000")).map((
     [k, o],
   ) => ["GETEX", k, ...o.split(" ")]),
@@ -287,5 +321,20 @@ Deno.test("after HELLO 3 Spire's RESP3 replies equal redis-server's", async () =
       ["SCAN", "0", "COUNT", "100"],
       ["GETDEL", "nope"],
     ]);
+  });
+});
+
+Deno.test("TIME answers the server clock as seconds and microseconds, like redis-server", async () => {
+  await withBoth(async (spire, redis) => {
+    for (const client of [spire, redis]) {
+      const before = Date.now();
+      const [r] = await client.pipeline([["TIME"]]);
+      const after = Date.now();
+      assert.equal(r!.kind, "array");
+      const [secs, micros] = r!.items!.map((x) => Number(showReply(x).replace(/"/g, "")));
+      const ms = secs! * 1000 + Math.floor(micros! / 1000);
+      assert.ok(micros! >= 0 && micros! < 1_000_000, `microseconds ${micros}`);
+      assert.ok(ms >= before - 1000 && ms <= after + 1000, `${ms} not near ${before}..${after}`);
+    }
   });
 });

@@ -382,6 +382,18 @@ export class CommandExecutor {
         return this.#set(args);
       case "getdel":
         return b.execute({ op: "getdel", key: a1 });
+      case "setnx":
+        return b.execute({ op: "set", key: a1, value: args[2]!, cond: "nx" }).then((r) =>
+          r.kind === "error" ? r : integer(r.kind === "simple" ? 1 : 0)
+        );
+      case "getset":
+        return b.execute({ op: "set", key: a1, value: args[2]!, get: true });
+      case "setex":
+      case "psetex": {
+        const expire = parseSetExpiry(name === "setex" ? "ex" : "px", args[2]!, name);
+        if (isReply(expire)) return expire;
+        return b.execute({ op: "set", key: a1, value: args[3]!, expire });
+      }
       case "getex":
         return this.#getex(args);
       case "mget":
@@ -400,6 +412,7 @@ export class CommandExecutor {
       case "unlink":
         return b.execute({ op: "del", keys: args.slice(1) });
       case "exists":
+      case "touch":
         return this.#readLive(args.slice(1)).then((vs) =>
           integer(vs.filter((v) => v !== undefined).length)
         );
@@ -431,6 +444,17 @@ export class CommandExecutor {
           const ms = Math.max(0, v.expireAtMs - this.#o.now());
           return integer(name === "pttl" ? ms : Math.floor((ms + 500) / 1000));
         });
+      case "expiretime":
+      case "pexpiretime":
+        return this.#readOne(a1).then((v) => {
+          if (v === undefined) return integer(-2);
+          if (v.expireAtMs === undefined) return integer(-1);
+          return integer(name === "pexpiretime" ? v.expireAtMs : Math.floor(v.expireAtMs / 1000));
+        });
+      case "time": {
+        const ms = this.#o.now(); // the node's clock has millisecond resolution
+        return array([bulk(String(Math.floor(ms / 1000))), bulk(String((ms % 1000) * 1000))]);
+      }
       case "persist":
         return b.execute({ op: "persist", key: a1 });
       case "scan":
