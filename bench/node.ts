@@ -4,7 +4,9 @@
  * 100-byte values, pipeline 1 and 16. redis-server runs twice: without
  * persistence (`appendonly no`, no RDB saves) and durable (`appendonly yes`,
  * `appendfsync always`), because every Spire write is fsynced before it is
- * acknowledged. Prints a Markdown section for bench/RESULTS.md.
+ * acknowledged. The three servers run side by side and take turns run by
+ * run, so each ratio compares neighbouring runs. Prints a Markdown section
+ * for bench/RESULTS.md.
  *
  * Goals (issue 5): GET >= 50% of redis-server's requests/s; durable SET >=
  * redis-server with appendfsync always.
@@ -352,18 +354,10 @@ async function runBenchmark(
   return row;
 }
 
-async function median(
-  server: Server,
-  test: "set" | "get",
-  pipeline: number,
-  opts: NodeBenchOptions,
-): Promise<BenchRow> {
-  const rows: BenchRow[] = [];
-  for (let i = 0; i < opts.repeats; i++) {
-    rows.push(await runBenchmark(server, test, pipeline, opts));
-  }
-  rows.sort((a, b) => a.rps - b.rps);
-  return rows[Math.floor(rows.length / 2)]!;
+/** The run with the median requests/s. */
+function medianByRps(rows: BenchRow[]): BenchRow {
+  const sorted = [...rows].sort((a, b) => a.rps - b.rps);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 type Results = Map<string, BenchRow>; // key: `${server}/${test}/${pipeline}`
@@ -467,6 +461,7 @@ export async function main(args: string[]): Promise<number> {
   const loadAtStart = await loadAverage();
   const results: Results = new Map();
   const servers = ["spire", "redis (appendonly no)", "redis (appendfsync always)"];
+  const running: Server[] = [];
   try {
     const starts: Array<() => Promise<Server>> = [
       () => startSpire(`${root}/spire`),
@@ -479,25 +474,30 @@ export async function main(args: string[]): Promise<number> {
           "always",
         ]),
     ];
-    for (const start of starts) {
-      const server = await start();
-      try {
-        for (const test of ["set", "get"] as const) {
-          for (const p of opts.pipelines) {
-            const row = await median(server, test, p, opts);
-            results.set(`${server.name}/${test.toUpperCase()}/${p}`, row);
-            console.error(
-              `${server.name} ${test.toUpperCase()} -P ${p}: ${fmt(row.rps)} req/s, p99 ${
-                fmtMs(row.p99Ms)
-              } ms, CPU ${row.cpuUsPerRequest?.toFixed(1) ?? "n/a"} µs/request`,
-            );
+    // All servers run at once and take turns, run by run, so that each ratio compares runs
+    // made minutes apart at most under the same load (an idle Spire node uses ~3% of a core).
+    for (const start of starts) running.push(await start());
+    for (const test of ["set", "get"] as const) {
+      for (const p of opts.pipelines) {
+        const rows = new Map<string, BenchRow[]>(running.map((s) => [s.name, []]));
+        for (let i = 0; i < opts.repeats; i++) {
+          for (const server of running) {
+            rows.get(server.name)!.push(await runBenchmark(server, test, p, opts));
           }
         }
-      } finally {
-        await server.stop();
+        for (const server of running) {
+          const row = medianByRps(rows.get(server.name)!);
+          results.set(`${server.name}/${test.toUpperCase()}/${p}`, row);
+          console.error(
+            `${server.name} ${test.toUpperCase()} -P ${p}: ${fmt(row.rps)} req/s, p99 ${
+              fmtMs(row.p99Ms)
+            } ms, CPU ${row.cpuUsPerRequest?.toFixed(1) ?? "n/a"} µs/request`,
+          );
+        }
       }
     }
   } finally {
+    for (const server of running) await server.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
   const command = `./spire bench node ${args.join(" ")}`.trim();
