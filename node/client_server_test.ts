@@ -331,7 +331,7 @@ Deno.test("INFO rocksdb, SPIRE.STATS and SPIRE.REGIONS come from the injected so
   await t.stop();
 });
 
-Deno.test("MGET and SPIRE.SCANRANGE replies are bounded by replyBytesMax", async () => {
+Deno.test("MGET, KEYS and SPIRE.SCANRANGE replies are bounded by replyBytesMax", async () => {
   const t = startTestServer({ replyBytesMax: 1000 });
   const c = await RespClient.connect({ port: t.port });
   await c.call(["MSET", "a", "x".repeat(600), "b", "y".repeat(600)]);
@@ -343,6 +343,16 @@ Deno.test("MGET and SPIRE.SCANRANGE replies are bounded by replyBytesMax", async
   assert.match(
     showReply(await c.call(["SPIRE.SCANRANGE", "a", ""])),
     /^-ERR reply too large: 1202 bytes/,
+  );
+  // KEYS reads page by page (scanCountMax keys each) and stops once the keys pass the bound.
+  await c.call([
+    "MSET",
+    ...Array.from({ length: 30 }, (_, i) => [`key${"k".repeat(40)}${i}`, "v"]).flat(),
+  ]);
+  assert.equal(showReply(await c.call(["KEYS", "a"])), `["a"]`);
+  assert.match(
+    showReply(await c.call(["KEYS", "key*"])),
+    /^-ERR reply too large: \d+ bytes; at most 1000/,
   );
   assert.equal(showReply(await c.call(["PING"])), "+PONG");
   c.close();

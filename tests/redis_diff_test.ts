@@ -24,6 +24,9 @@ function normalize(cmd: Cmd, r: Reply): string {
     // Key order differs (hash table vs sorted keys); compare the set of keys.
     return `scan-keys ${r.items[1].items!.map(showReply).sort().join(",")}`;
   }
+  if (name === "keys" && r.kind === "array") {
+    return `keys ${r.items!.map(showReply).sort().join(",")}`; // same set, other order
+  }
   return showReply(r);
 }
 
@@ -224,6 +227,14 @@ const EDGE_CASES: Cmd[] = [
   ["EXPIRETIME", "t"],
   ["EXPIRETIME"],
   ["TIME", "x"],
+  ["MSET", "ka", "1", "kb", "2", "x", "3", "k*", "4"],
+  ["KEYS", "k*"],
+  ["KEYS", "*"],
+  ["KEYS", "[a-k]?"],
+  ["KEYS", "k\\*"],
+  ["KEYS", "nomatch"],
+  ["KEYS"],
+  ["KEYS", "a", "b"],
   ["QUIT", "x"],
 ];
 
@@ -271,6 +282,7 @@ const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.tuple(key, fc.constantFrom("SETEX", "PSETEX"), fc.constantFrom("0", "-1", "x", "900000"), val)
     .map(([k, c, t, v]) => [c, k, t, v]),
   fc.array(key, { minLength: 1, maxLength: 3 }).map((ks) => ["TOUCH", ...ks]),
+  fc.constantFrom("*", "a", "[ab]", "?", "c*").map((p) => ["KEYS", p]),
   fc.tuple(key, fc.constantFrom("PERSIST", "EX 500", "PX 900000")).map((
     [k, o],
   ) => ["GETEX", k, ...o.split(" ")]),

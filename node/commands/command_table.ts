@@ -202,6 +202,15 @@ const ROWS: Row[] = [
     "Returns the number of existing keys out of those specified after updating the time they were last accessed",
   ],
   [
+    "keys",
+    2,
+    "readonly",
+    NO_KEYS,
+    "@keyspace @read @slow @dangerous",
+    "generic",
+    "Returns all key names that match a pattern",
+  ],
+  [
     "expiretime",
     2,
     "readonly fast",

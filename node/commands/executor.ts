@@ -459,6 +459,8 @@ export class CommandExecutor {
         return b.execute({ op: "persist", key: a1 });
       case "scan":
         return this.#scan(args);
+      case "keys":
+        return this.#keys(a1);
       case "type":
         return this.#readOne(a1).then((v) => simple(v === undefined ? "none" : v.type));
       case "spire.stats":
@@ -586,6 +588,26 @@ export class CommandExecutor {
       expire: relative ? { in: Number(ms) } : { at: Number(ms) },
       ...(cond !== undefined ? { cond } : {}),
     });
+  }
+
+  /** KEYS: every live key matching the pattern, in key order, page by page; the reply is bounded. */
+  async #keys(pattern: Uint8Array): Promise<Reply> {
+    const keys: Reply[] = [];
+    let bytes = 0;
+    let after: Uint8Array | undefined;
+    for (;;) {
+      const page = await this.#o.backend.scanKeys(after, this.#scanCountMax);
+      const now = this.#o.now();
+      for (const { key, value } of page.entries) {
+        if (isExpired(value, now) || !globMatch(pattern, key)) continue;
+        bytes += key.length;
+        if (bytes > this.#replyBytesMax) return this.#replyTooLarge(bytes);
+        keys.push(bulk(key));
+      }
+      const last = page.entries[page.entries.length - 1];
+      if (page.done || last === undefined) return array(keys);
+      after = last.key;
+    }
   }
 
   async #scan(args: readonly Uint8Array[]): Promise<Reply> {
