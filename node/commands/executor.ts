@@ -371,6 +371,7 @@ export class CommandExecutor {
       case "dbsize":
         return b.dbsize().then(integer);
       case "flushdb":
+      case "flushall":
         if (args.length > 2 || (args.length === 2 && !["async", "sync"].includes(lc(a1)))) {
           return error(SYNTAX);
         }
@@ -429,6 +430,17 @@ export class CommandExecutor {
       }
       case "append":
         return b.execute({ op: "append", key: a1, value: args[2]! });
+      case "setrange": {
+        const offset = parseInt64(args[2]!);
+        if (offset === undefined) return error(WRONG_INT);
+        if (offset < 0n) return error("ERR offset is out of range");
+        // Past the value limit the write is refused at apply time with Redis's own error.
+        const capped = offset > BigInt(VALUE_BYTES_MAX) ? VALUE_BYTES_MAX + 1 : Number(offset);
+        return b.execute({ op: "setrange", key: a1, offset: capped, value: args[3]! });
+      }
+      case "getrange":
+      case "substr":
+        return this.#getrange(args);
       case "strlen":
         return this.#readOne(a1).then((v) => integer(v?.value.length ?? 0));
       case "expire":
@@ -588,6 +600,22 @@ export class CommandExecutor {
       expire: relative ? { in: Number(ms) } : { at: Number(ms) },
       ...(cond !== undefined ? { cond } : {}),
     });
+  }
+
+  /** GETRANGE (and its old name SUBSTR) with Redis's rules for negative and out-of-range ends. */
+  async #getrange(args: readonly Uint8Array[]): Promise<Reply> {
+    const start = parseInt64(args[2]!), end = parseInt64(args[3]!);
+    if (start === undefined || end === undefined) return error(WRONG_INT);
+    const value = (await this.#readOne(args[1]!))?.value ?? new Uint8Array(0);
+    const n = BigInt(value.length);
+    if (start < 0n && end < 0n && start > end) return bulk("");
+    let from = start < 0n ? n + start : start;
+    let to = end < 0n ? n + end : end;
+    if (from < 0n) from = 0n;
+    if (to < 0n) to = 0n;
+    if (to >= n) to = n - 1n;
+    if (n === 0n || from > to) return bulk("");
+    return bulk(value.subarray(Number(from), Number(to) + 1));
   }
 
   /** KEYS: every live key matching the pattern, in key order, page by page; the reply is bounded. */

@@ -52,6 +52,12 @@ export type WriteCommand =
   | { readonly op: "incrby"; readonly key: Uint8Array; readonly delta: string }
   | { readonly op: "append"; readonly key: Uint8Array; readonly value: Uint8Array }
   | {
+    readonly op: "setrange";
+    readonly key: Uint8Array;
+    readonly offset: number;
+    readonly value: Uint8Array;
+  }
+  | {
     readonly op: "expire";
     readonly key: Uint8Array;
     readonly expire: Expiry;
@@ -73,6 +79,7 @@ export const BATCHABLE_WRITE_OPS: ReadonlySet<string> = new Set([
   "set",
   "incrby",
   "append",
+  "setrange",
   "getdel",
   "persist",
 ]);
@@ -299,6 +306,20 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
       o.put(cmd.key, { type: "string", value, expireAtMs: old?.expireAtMs });
       return integer(value.length);
     }
+    case "setrange": {
+      const old = await o.live(cmd.key);
+      const oldBytes = old?.value ?? new Uint8Array(0);
+      if (cmd.value.length === 0) return integer(oldBytes.length); // nothing written, no key made
+      const length = Math.max(oldBytes.length, cmd.offset + cmd.value.length);
+      if (cmd.offset + cmd.value.length > VALUE_BYTES_MAX) {
+        return error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+      }
+      const value = new Uint8Array(length); // a gap before the offset is zero bytes, as in Redis
+      value.set(oldBytes);
+      value.set(cmd.value, cmd.offset);
+      o.put(cmd.key, { type: "string", value, expireAtMs: old?.expireAtMs });
+      return integer(length);
+    }
     case "expire": {
       const old = await o.live(cmd.key);
       if (old === undefined) return integer(0);
@@ -444,6 +465,10 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
       break;
     case "append":
       ok = isBytes(o.key) && isBytes(o.value);
+      break;
+    case "setrange":
+      ok = isBytes(o.key) && isBytes(o.value) && Number.isSafeInteger(o.offset) &&
+        (o.offset as number) >= 0;
       break;
     case "expire":
       ok = isBytes(o.key) && isExpiry(o.expire) &&

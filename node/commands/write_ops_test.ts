@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
 import { showReply } from "../resp/reply_parser.ts";
-import { decodeValue, USER_KEY_RANGE, userKeyOf } from "./kv_model.ts";
+import { decodeValue, USER_KEY_RANGE, userKeyOf, VALUE_BYTES_MAX } from "./kv_model.ts";
 import { MemoryEngine } from "./memory_engine.ts";
 import {
   applyWrite,
@@ -350,6 +350,34 @@ Deno.test("applyWrite handles repeated keys within one command", async () => {
   assert.equal(td.decode(decodeValue((await e.get(Uint8Array.of(0x75, 107)))!).value), "2");
   assert.equal(await run({ op: "del", keys: [k, k] }), ":1");
   assert.equal(await run({ op: "msetnx", entries: [k, te.encode("1"), k, te.encode("2")] }), ":1");
+});
+
+Deno.test("SETRANGE pads with zero bytes, keeps the expiry and refuses values past the size limit", async () => {
+  const e = new MemoryEngine();
+  const k = te.encode("k");
+  const run = async (c: WriteCommand, now = 0) => {
+    const r = await applyWrite(c, now, e);
+    await e.writeBatch(r.ops);
+    return showReply(r.reply);
+  };
+  const stored = async () => decodeValue((await e.get(Uint8Array.of(0x75, 107)))!);
+  assert.equal(await run({ op: "setrange", key: k, offset: 2, value: te.encode("ab") }), ":4");
+  assert.deepEqual([...(await stored()).value], [0, 0, 97, 98]);
+  assert.equal(
+    await run({ op: "set", key: k, value: te.encode("xyz"), expire: { at: 5000 } }),
+    "+OK",
+  );
+  assert.equal(await run({ op: "setrange", key: k, offset: 1, value: te.encode("Q") }), ":3");
+  assert.equal((await stored()).expireAtMs, 5000);
+  assert.equal(
+    await run({ op: "setrange", key: k, offset: VALUE_BYTES_MAX, value: te.encode("x") }),
+    "-ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+  );
+  assert.equal(td.decode((await stored()).value), "xQz", "a refused SETRANGE changes nothing");
+  const negative = encodeWriteCommand(
+    { op: "setrange", key: k, offset: -1, value: te.encode("x") } as WriteCommand,
+  );
+  assert.throws(() => decodeWriteCommand(negative), WriteCommandDecodeError);
 });
 
 Deno.test("decodeWriteCommand rejects malformed log entries", () => {
