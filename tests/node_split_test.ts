@@ -93,6 +93,15 @@ Deno.test("split: regions split under concurrent writes and every key is served 
         counts.set(key, serving);
       }
       if (ids() !== before) continue; // a split applied meanwhile: ask again
+      // A region applies a split before the store hears of it and updates the routing table,
+      // so just after a split the routing table can still list the old parent: a key of the
+      // new right half is then served by none of the listed regions. Ask again a little later;
+      // a key really lost or served twice stays so, and the last attempt reports it.
+      const wrong = [...counts.values()].some((serving) => serving !== 1);
+      if (wrong && attempt < 19) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       for (const [key, serving] of counts) {
         assert.equal(serving, 1, `key ${key} is served by ${serving} regions`);
       }
