@@ -187,6 +187,18 @@ const PERF_LEVEL_ENABLE_COUNT = 2;
 const PERF_BLOCK_READ_COUNT = 2;
 const LEVELS = 7;
 
+/** Buffers of a scan batch's rows: the first size, doubling up to the maximum. */
+const SCAN_SLAB_FIRST_BYTES = 4 * 1024;
+const SCAN_SLAB_MAX_BYTES = 64 * 1024;
+/**
+ * Point reads copy values of at most POINT_SLAB_VALUE_BYTES_MAX into shared
+ * buffers of POINT_SLAB_BYTES (as Node's Buffer pool does): allocating an
+ * ArrayBuffer per value costs more than the copy. A value kept alive keeps its
+ * 8 KiB buffer alive; larger values get their own.
+ */
+const POINT_SLAB_BYTES = 8 * 1024;
+const POINT_SLAB_VALUE_BYTES_MAX = 1024;
+
 /** Most cache-missing point reads sent to a worker thread as one MultiGet. */
 const MISS_GROUP_KEYS_MAX = 256;
 
@@ -265,6 +277,8 @@ export class Engine {
   readonly #snapshots = new Set<Snapshot>();
   /** Decides whether a block-cache miss is read here or on a worker thread. */
   readonly #missPolicy: MissReadPolicy;
+  /** Shared buffers for small values of point reads (see POINT_SLAB_BYTES). */
+  readonly #valueSlab: Slab;
   /** Whether this engine turned on the JavaScript thread's perf counting for direct reads. */
   #perfCounting = false;
   /** Point reads that missed the block cache, waiting for a worker thread. */
@@ -290,6 +304,7 @@ export class Engine {
   ) {
     this.#native = native;
     this.#missPolicy = missPolicy;
+    this.#valueSlab = new Slab(native.lib.symbols, POINT_SLAB_BYTES, POINT_SLAB_BYTES);
     this.#sym = native.lib.symbols;
     this.#db = native.db;
     this.#tuning = tuning;
@@ -405,7 +420,7 @@ export class Engine {
    * Reads one key.
    * @param key the key
    * @param options `snapshot` to read from
-   * @returns the value, or undefined when the key is missing
+   * @returns the value (up to 1 KiB: a view into a shared 8 KiB buffer, see docs/engine.md), or undefined when the key is missing
    * @throws {TypeError|RangeError} for a bad key; {@link EngineClosedError}; {@link EngineError}
    */
   async get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
@@ -449,7 +464,10 @@ export class Engine {
     const sym = this.#sym;
     this.#err.check(sym, "Cannot get");
     if (ptr === null) return undefined;
-    const value = copyOut(sym, ptr, this.#size.value);
+    const length = this.#size.value;
+    const value = length <= POINT_SLAB_VALUE_BYTES_MAX
+      ? this.#valueSlab.copy(ptr, length)
+      : copyOut(sym, ptr, length);
     sym.rocksdb_free(ptr);
     return value;
   }
@@ -564,7 +582,7 @@ export class Engine {
    * Reads many keys at once (RocksDB MultiGet).
    * @param keys the keys (at most {@link GET_BATCH_KEYS_MAX})
    * @param options `snapshot` to read from
-   * @returns the values in the order of `keys`, undefined for missing keys
+   * @returns the values in the order of `keys` (small ones are views into shared buffers, as for `get`), undefined for missing keys
    * @throws {TypeError|RangeError} for bad keys; {@link EngineClosedError}; {@link EngineError}
    */
   async getBatch(
@@ -663,8 +681,13 @@ export class Engine {
         if (values32[2 * j] !== 0 || values32[2 * j + 1] !== 0) {
           const address = values[j]!;
           const length = valueSizes32[2 * j]! + valueSizes32[2 * j + 1]! * 0x1_0000_0000;
-          const out = new Uint8Array(length);
-          if (length > 0) sym.memcpy_from_address(out, address, BigInt(length));
+          let out: Uint8Array;
+          if (length <= POINT_SLAB_VALUE_BYTES_MAX) {
+            out = this.#valueSlab.copyAddress(address, length);
+          } else {
+            out = new Uint8Array(length);
+            if (length > 0) sym.memcpy_from_address(out, address, BigInt(length));
+          }
           sym.rocksdb_free_address(address);
           results[indexes[j]!] = out;
         }
@@ -811,7 +834,7 @@ export class Engine {
     const valueSize = this.#size2;
     // Rows are copied into shared slabs and handed out as views: allocating one
     // small Uint8Array per key and value costs several times the copy itself.
-    const slab = new Slab(sym);
+    const slab = new Slab(sym, SCAN_SLAB_FIRST_BYTES, SCAN_SLAB_MAX_BYTES);
     let bytesRead = 0;
     let count = 0;
     while (count < rows && sym.rocksdb_iter_valid(it) !== 0) {
@@ -1315,31 +1338,50 @@ function words(n: number): BigUint64Array<ArrayBuffer> {
 }
 
 /**
- * Bump allocator for the rows of one scan batch: views into buffers that start
- * at 4 KiB and double up to 64 KiB, so short scans do not pay for big buffers.
+ * Bump allocator: hands out views into shared buffers. A scan batch uses one
+ * whose buffers start at 4 KiB and double up to 64 KiB, so short scans do not
+ * pay for big buffers; point reads share one of 8 KiB buffers for small values.
  */
 class Slab {
-  static readonly FIRST_BYTES = 4 * 1024;
-  static readonly MAX_BYTES = 64 * 1024;
   readonly #sym: RocksDbSymbols;
+  readonly #firstBytes: number;
+  readonly #maxBytes: number;
   #buffer = new Uint8Array(0);
   #offset = 0;
 
-  /** @param sym the library (for its memcpy) */
-  constructor(sym: RocksDbSymbols) {
+  /**
+   * @param sym the library (for its memcpy)
+   * @param firstBytes size of the first buffer
+   * @param maxBytes size the buffers double up to
+   */
+  constructor(sym: RocksDbSymbols, firstBytes: number, maxBytes: number) {
     this.#sym = sym;
+    this.#firstBytes = firstBytes;
+    this.#maxBytes = maxBytes;
   }
 
   /** Copies `length` bytes at `ptr` into the slab and returns the view. */
   copy(ptr: Ptr, length: number): Uint8Array {
+    const view = this.#take(length);
+    if (length > 0) this.#sym.memcpy(view, ptr, BigInt(length));
+    return view;
+  }
+
+  /** The same, with the source as a plain address (MultiGet's value arrays). */
+  copyAddress(address: bigint, length: number): Uint8Array {
+    const view = this.#take(length);
+    if (length > 0) this.#sym.memcpy_from_address(view, address, BigInt(length));
+    return view;
+  }
+
+  #take(length: number): Uint8Array {
     if (this.#offset + length > this.#buffer.length) {
-      const next = Math.min(Slab.MAX_BYTES, Math.max(Slab.FIRST_BYTES, this.#buffer.length * 2));
+      const next = Math.min(this.#maxBytes, Math.max(this.#firstBytes, this.#buffer.length * 2));
       this.#buffer = new Uint8Array(Math.max(next, length));
       this.#offset = 0;
     }
     const view = this.#buffer.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
-    if (length > 0) this.#sym.memcpy(view, ptr, BigInt(length));
     return view;
   }
 }

@@ -370,3 +370,21 @@ Deno.test("a point read that misses the block cache counts once in keysRead and 
     await engine.close();
   }
 });
+
+Deno.test("small values share buffers but stay independent: later reads and writes to one never change another", async () => {
+  await using t = await tempEngine();
+  const value = (i: number) => `value-${i}-`.repeat(1 + (i % 40)); // 9 to 600 bytes
+  for (let i = 0; i < 500; i++) await t.engine.put(key(i), b(value(i)));
+  await t.engine.put(key(999), new Uint8Array(5000).fill(7)); // above the shared-buffer size
+  const got: (Uint8Array | undefined)[] = [];
+  for (let i = 0; i < 500; i++) got.push(await t.engine.get(key(i)));
+  got.push(...await t.engine.getBatch(Array.from({ length: 100 }, (_, i) => key(i))));
+  const big = await t.engine.get(key(999));
+  assert.equal(big!.byteLength, big!.buffer.byteLength, "a large value has its own buffer");
+  got[0]!.fill(0); // scribble on one value
+  got[500]!.fill(1);
+  for (let i = 1; i < 500; i++) assert.equal(s(got[i]), value(i), `get ${i} kept its bytes`);
+  for (let i = 1; i < 100; i++) assert.equal(s(got[500 + i]), value(i), `getBatch ${i}`);
+  assert.ok(got[1]!.buffer.byteLength <= 8192, "small values come from 8 KiB buffers");
+  assert.equal(s(await t.engine.get(key(0))), value(0), "the stored value is untouched");
+});
