@@ -66,3 +66,47 @@ Deno.test("raft backend: concurrent single-key writes share batch proposals, kee
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("raft backend: a second round of writes is proposed while the first is in flight, never a third", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_backend_rounds_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, initialRegionCount: 1 },
+  });
+  const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+  try {
+    // Count the proposals in flight at once (the region's calls, as the backend makes them).
+    const runtime = node.services.runtime as unknown as {
+      call(name: string, req: { op: string }, opts: unknown): Promise<unknown>;
+    };
+    const call = runtime.call.bind(runtime);
+    let inFlight = 0;
+    let inFlightMax = 0;
+    runtime.call = (name, req, opts) => {
+      if (req.op !== "propose") return call(name, req, opts);
+      inFlight++;
+      inFlightMax = Math.max(inFlightMax, inFlight);
+      // Each answer comes 10 ms late, so the rounds overlap whatever the disk's speed.
+      return call(name, req, opts)
+        .then((r) => new Promise((resolve) => setTimeout(() => resolve(r), 10)))
+        .finally(() => inFlight--);
+    };
+    const backend = new RaftBackend({ services: node.services });
+    const replies: Promise<unknown>[] = [];
+    for (let i = 0; i < 30; i++) {
+      // One write per turn: each turn's write waits for a round to end or starts one.
+      replies.push(
+        backend.execute({ op: "set", key: enc.encode(`k${i}`), value: enc.encode(`v${i}`) }),
+      );
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    for (const r of await Promise.all(replies)) {
+      assert.deepEqual(r, { kind: "simple", value: "OK" });
+    }
+    assert.equal(inFlightMax, 2, `${inFlightMax} rounds were in flight at once`);
+    const values = await backend.read([enc.encode("k0"), enc.encode("k29")]);
+    assert.deepEqual(values.map((v) => v && dec.decode(v.value)), ["v0", "v29"]);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
