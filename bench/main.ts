@@ -10,6 +10,7 @@ type SuiteMain = (args: string[]) => Promise<number>;
 
 const SUITES: Record<string, () => Promise<{ main: SuiteMain }>> = {
   engine: () => import("./engine.ts"),
+  misses: () => import("./misses.ts"),
   supervisor: () => import("./supervisor.ts"),
   raft: () => import("./raft.ts"),
   node: () => import("./node.ts"),
