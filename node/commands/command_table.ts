@@ -238,6 +238,15 @@ const ROWS: Row[] = [
     "Removes all keys from all databases",
   ],
   [
+    "incrbyfloat",
+    3,
+    "write denyoom fast",
+    ONE_KEY,
+    "@write @string @fast",
+    "string",
+    "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist",
+  ],
+  [
     "keys",
     2,
     "readonly",

@@ -32,7 +32,8 @@ import {
   type StoredValue,
   VALUE_BYTES_MAX,
 } from "./kv_model.ts";
-import type { Expiry, WriteCommand } from "./write_ops.ts";
+import { type Expiry, latin1, NOT_A_FLOAT, type WriteCommand } from "./write_ops.ts";
+import { LONG_DOUBLE_CHARS_MAX, parseLongDouble } from "./_long_double.ts";
 
 /** Per-connection state that commands read and change. */
 export interface Session {
@@ -427,6 +428,11 @@ export class CommandExecutor {
         if (d === undefined) return error(WRONG_INT);
         if (name === "decrby" && d === INT64_MIN) return error("ERR decrement would overflow");
         return b.execute({ op: "incrby", key: a1, delta: String(name === "decrby" ? -d : d) });
+      }
+      case "incrbyfloat": {
+        const delta = args[2]!.length < LONG_DOUBLE_CHARS_MAX ? latin1(args[2]!) : "";
+        if (parseLongDouble(delta) === undefined) return error(NOT_A_FLOAT);
+        return b.execute({ op: "incrbyfloat", key: a1, delta });
       }
       case "append":
         return b.execute({ op: "append", key: a1, value: args[2]! });

@@ -12,6 +12,12 @@
  * @module
  */
 
+import {
+  addLongDouble,
+  formatLongDouble,
+  LONG_DOUBLE_CHARS_MAX,
+  parseLongDouble,
+} from "./_long_double.ts";
 import { pack, unpack } from "msgpackr";
 import { array, bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
 import { INT64_MAX, INT64_MIN, int64Bytes, parseInt64 } from "./_int.ts";
@@ -50,6 +56,8 @@ export type WriteCommand =
   | { readonly op: "msetnx"; readonly entries: readonly Uint8Array[] }
   | { readonly op: "del"; readonly keys: readonly Uint8Array[] }
   | { readonly op: "incrby"; readonly key: Uint8Array; readonly delta: string }
+  /** `delta` is the increment as the client sent it (a valid float, see _long_double.ts). */
+  | { readonly op: "incrbyfloat"; readonly key: Uint8Array; readonly delta: string }
   | { readonly op: "append"; readonly key: Uint8Array; readonly value: Uint8Array }
   | {
     readonly op: "setrange";
@@ -74,10 +82,25 @@ export type WriteCommand =
    */
   | { readonly op: "batch"; readonly cmds: readonly WriteCommand[] };
 
+/** Redis's error for a value or increment that is not a float. */
+export const NOT_A_FLOAT = "ERR value is not a valid float";
+
+const encoder = new TextEncoder();
+
+/** Bytes as Latin-1 text: each byte one character, so any non-ASCII byte fails a number parse. */
+export function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return s;
+}
+
 /** The ops a `batch` write may hold: single-key writes. */
 export const BATCHABLE_WRITE_OPS: ReadonlySet<string> = new Set([
   "set",
   "incrby",
+  "incrbyfloat",
   "append",
   "setrange",
   "getdel",
@@ -126,11 +149,7 @@ export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
 }
 
 function keyId(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i += 4096) {
-    s += String.fromCharCode(...key.subarray(i, i + 4096));
-  }
-  return s;
+  return latin1(key);
 }
 
 /** Reads through the changes the command has made so far (for repeated keys). */
@@ -306,6 +325,23 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
       o.put(cmd.key, { type: "string", value, expireAtMs: old?.expireAtMs });
       return integer(value.length);
     }
+    case "incrbyfloat": {
+      const old = await o.live(cmd.key);
+      const base = old === undefined
+        ? parseLongDouble("0")
+        : old.value.length < LONG_DOUBLE_CHARS_MAX
+        ? parseLongDouble(latin1(old.value))
+        : undefined;
+      const delta = parseLongDouble(cmd.delta);
+      if (base === undefined || delta === undefined) return error(NOT_A_FLOAT);
+      const sum = addLongDouble(base, delta);
+      if (sum === undefined || sum.kind === "inf") {
+        return error("ERR increment would produce NaN or Infinity");
+      }
+      const text = formatLongDouble(sum);
+      o.put(cmd.key, { type: "string", value: encoder.encode(text), expireAtMs: old?.expireAtMs });
+      return bulk(text);
+    }
     case "setrange": {
       const old = await o.live(cmd.key);
       const oldBytes = old?.value ?? new Uint8Array(0);
@@ -462,6 +498,9 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
     case "incrby":
       ok = isBytes(o.key) && typeof o.delta === "string" && /^-?\d{1,19}$/.test(o.delta) &&
         BigInt(o.delta) >= INT64_MIN && BigInt(o.delta) <= INT64_MAX;
+      break;
+    case "incrbyfloat":
+      ok = isBytes(o.key) && typeof o.delta === "string" && parseLongDouble(o.delta) !== undefined;
       break;
     case "append":
       ok = isBytes(o.key) && isBytes(o.value);

@@ -392,6 +392,10 @@ Deno.test("decodeWriteCommand rejects malformed log entries", () => {
     { op: "incrby", key: te.encode("k"), delta: "99999999999999999999" } as WriteCommand,
   );
   assert.throws(() => decodeWriteCommand(tampered), WriteCommandDecodeError);
+  const notAFloat = encodeWriteCommand(
+    { op: "incrbyfloat", key: te.encode("k"), delta: "1.5x" } as WriteCommand,
+  );
+  assert.throws(() => decodeWriteCommand(notAFloat), WriteCommandDecodeError);
   assert.throws(
     () => encodeWriteCommand({ op: "append", key: te.encode("k"), value: new Uint8Array(100) }, 50),
     RangeError,
