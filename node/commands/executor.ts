@@ -32,7 +32,7 @@ import {
   type StoredValue,
   VALUE_BYTES_MAX,
 } from "./kv_model.ts";
-import { type Expiry, latin1, NOT_A_FLOAT, type WriteCommand } from "./write_ops.ts";
+import { type Expiry, NOT_A_FLOAT, type WriteCommand } from "./write_ops.ts";
 import { LONG_DOUBLE_CHARS_MAX, parseLongDouble } from "./_long_double.ts";
 
 /** Per-connection state that commands read and change. */
@@ -430,7 +430,7 @@ export class CommandExecutor {
         return b.execute({ op: "incrby", key: a1, delta: String(name === "decrby" ? -d : d) });
       }
       case "incrbyfloat": {
-        const delta = args[2]!.length < LONG_DOUBLE_CHARS_MAX ? latin1(args[2]!) : "";
+        const delta = args[2]!.length < LONG_DOUBLE_CHARS_MAX ? str(args[2]!) : "";
         if (parseLongDouble(delta) === undefined) return error(NOT_A_FLOAT);
         return b.execute({ op: "incrbyfloat", key: a1, delta });
       }
