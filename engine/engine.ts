@@ -199,6 +199,10 @@ const SCAN_SLAB_MAX_BYTES = 64 * 1024;
 const POINT_SLAB_BYTES = 8 * 1024;
 const POINT_SLAB_VALUE_BYTES_MAX = 1024;
 
+/** A synchronous MultiGet of at most this many keys and key bytes reuses the engine's buffers. */
+const MULTI_GET_SCRATCH_KEYS = 256;
+const MULTI_GET_SCRATCH_KEY_BYTES = 16 * 1024;
+
 /** Most cache-missing point reads sent to a worker thread as one MultiGet. */
 const MISS_GROUP_KEYS_MAX = 256;
 
@@ -277,6 +281,8 @@ export class Engine {
   readonly #snapshots = new Set<Snapshot>();
   /** Decides whether a block-cache miss is read here or on a worker thread. */
   readonly #missPolicy: MissReadPolicy;
+  /** Buffers of synchronous MultiGets, made on first use. */
+  #multiGetScratch: MultiGetBuffers | undefined;
   /** Shared buffers for small values of point reads (see POINT_SLAB_BYTES). */
   readonly #valueSlab: Slab;
   /** Whether this engine turned on the JavaScript thread's perf counting for direct reads. */
@@ -642,34 +648,30 @@ export class Engine {
     const n = indexes.length;
     let total = 0;
     for (const i of indexes) total += keys[i]!.length;
-    const packed = new Uint8Array(new ArrayBuffer(Math.max(total, 1)));
-    const ptrs = words(n);
-    const sizes = words(n);
-    // Addresses and sizes are written as 32-bit halves: no BigInt per key.
-    const ptrs32 = new Uint32Array(ptrs.buffer);
-    const sizes32 = new Uint32Array(sizes.buffer);
-    const base = addressOf(packed);
-    const baseLo = Number(base & 0xffff_ffffn);
-    const baseHi = Number(base >> 32n);
+    // A synchronous call reuses the engine's buffers; a call on a worker thread
+    // gets its own, which stay alive (and unmoved) until it is done.
+    const buf = !nonblocking && n <= MULTI_GET_SCRATCH_KEYS && total <= MULTI_GET_SCRATCH_KEY_BYTES
+      ? (this.#multiGetScratch ??= new MultiGetBuffers(
+        MULTI_GET_SCRATCH_KEYS,
+        MULTI_GET_SCRATCH_KEY_BYTES,
+      ))
+      : new MultiGetBuffers(n, total);
+    const { packed, ptrs32, sizes32, values, values32, valueSizes32, errs, errs32 } = buf;
     let offset = 0;
     for (let j = 0; j < n; j++) {
       const key = keys[indexes[j]!]!;
       packed.set(key, offset);
-      const lo = baseLo + offset;
+      // Addresses and sizes are written as 32-bit halves: no BigInt per key.
+      const lo = buf.baseLo + offset;
       ptrs32[2 * j] = lo >>> 0;
-      ptrs32[2 * j + 1] = baseHi + Math.floor(lo / 0x1_0000_0000);
+      ptrs32[2 * j + 1] = buf.baseHi + Math.floor(lo / 0x1_0000_0000);
       sizes32[2 * j] = key.length;
+      sizes32[2 * j + 1] = 0;
       offset += key.length;
     }
-    const values = words(n);
-    const valueSizes = words(n);
-    const errs = words(n);
     const finish = (): number[] => {
-      void packed; // kept alive until RocksDB is done with the key addresses
+      void buf; // kept alive until RocksDB is done with the key addresses
       const sym = this.#sym;
-      const values32 = new Uint32Array(values.buffer);
-      const valueSizes32 = new Uint32Array(valueSizes.buffer);
-      const errs32 = new Uint32Array(errs.buffer);
       const incomplete: number[] = [];
       let failure: string | undefined;
       for (let j = 0; j < n; j++) {
@@ -699,11 +701,11 @@ export class Engine {
       this.#db,
       readOptions,
       BigInt(n),
-      new Uint8Array(ptrs.buffer),
-      new Uint8Array(sizes.buffer),
-      new Uint8Array(values.buffer),
-      new Uint8Array(valueSizes.buffer),
-      new Uint8Array(errs.buffer),
+      buf.ptrsBytes,
+      buf.sizesBytes,
+      buf.valuesBytes,
+      buf.valueSizesBytes,
+      buf.errsBytes,
     ] as const;
     if (nonblocking) return this.#sym.rocksdb_multi_get_nb(...args).then(finish);
     this.#sym.rocksdb_multi_get(...args);
@@ -1330,11 +1332,56 @@ export class Engine {
 }
 
 /**
- * `n` 64-bit words in their own ArrayBuffer: V8 never moves such memory, which
- * matters when a worker thread writes into it during a nonblocking call.
+ * The arrays of one RocksDB MultiGet: packed key bytes and, per key, its
+ * address, size, value address, value size and error, as 64-bit words with
+ * 32-bit views (no BigInt per key). The packed keys' address is taken once: V8
+ * never moves an ArrayBuffer's memory.
  */
-function words(n: number): BigUint64Array<ArrayBuffer> {
-  return new BigUint64Array(new ArrayBuffer(8 * Math.max(n, 1)), 0, n);
+class MultiGetBuffers {
+  readonly packed: Uint8Array<ArrayBuffer>;
+  readonly baseLo: number;
+  readonly baseHi: number;
+  readonly ptrs32: Uint32Array;
+  readonly sizes32: Uint32Array;
+  readonly values: BigUint64Array;
+  readonly values32: Uint32Array;
+  readonly valueSizes32: Uint32Array;
+  readonly errs: BigUint64Array;
+  readonly errs32: Uint32Array;
+  readonly ptrsBytes: Uint8Array<ArrayBuffer>;
+  readonly sizesBytes: Uint8Array<ArrayBuffer>;
+  readonly valuesBytes: Uint8Array<ArrayBuffer>;
+  readonly valueSizesBytes: Uint8Array<ArrayBuffer>;
+  readonly errsBytes: Uint8Array<ArrayBuffer>;
+
+  /**
+   * @param keys how many keys it holds
+   * @param keyBytes how many key bytes it holds
+   */
+  constructor(keys: number, keyBytes: number) {
+    this.packed = new Uint8Array(new ArrayBuffer(Math.max(keyBytes, 1)));
+    const base = addressOf(this.packed);
+    this.baseLo = Number(base & 0xffff_ffffn);
+    this.baseHi = Number(base >> 32n);
+    const n = Math.max(keys, 1);
+    const all = new ArrayBuffer(5 * 8 * n);
+    const part = (i: number) => new Uint8Array(all, i * 8 * n, 8 * n);
+    [this.ptrsBytes, this.sizesBytes, this.valuesBytes, this.valueSizesBytes, this.errsBytes] = [
+      part(0),
+      part(1),
+      part(2),
+      part(3),
+      part(4),
+    ];
+    const w32 = (b: Uint8Array<ArrayBuffer>) => new Uint32Array(all, b.byteOffset, 2 * n);
+    this.ptrs32 = w32(this.ptrsBytes);
+    this.sizes32 = w32(this.sizesBytes);
+    this.values32 = w32(this.valuesBytes);
+    this.valueSizes32 = w32(this.valueSizesBytes);
+    this.errs32 = w32(this.errsBytes);
+    this.values = new BigUint64Array(all, this.valuesBytes.byteOffset, n);
+    this.errs = new BigUint64Array(all, this.errsBytes.byteOffset, n);
+  }
 }
 
 /**

@@ -388,3 +388,18 @@ Deno.test("small values share buffers but stay independent: later reads and writ
   assert.ok(got[1]!.buffer.byteLength <= 8192, "small values come from 8 KiB buffers");
   assert.equal(s(await t.engine.get(key(0))), value(0), "the stored value is untouched");
 });
+
+Deno.test("getBatch calls that reuse the engine's MultiGet buffers never see an earlier call's keys or values", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 300; i++) await t.engine.put(key(i), b(`v${i}`));
+  const many = await t.engine.getBatch(Array.from({ length: 256 }, (_, i) => key(i)));
+  many.forEach((v, i) => assert.equal(s(v), `v${i}`));
+  assert.deepEqual((await t.engine.getBatch([key(5000)])).map(s), [undefined]);
+  assert.deepEqual((await t.engine.getBatch([b("k"), key(7), b("")])).map(s), [
+    undefined,
+    "v7",
+    undefined,
+  ]);
+  const big = await t.engine.getBatch(Array.from({ length: 300 }, (_, i) => key(299 - i)));
+  big.forEach((v, i) => assert.equal(s(v), `v${299 - i}`), "over the reuse size: own buffers");
+});
