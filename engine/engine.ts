@@ -605,9 +605,9 @@ export class Engine {
       );
     }
     for (const key of keys) checkKey(key);
+    const snap = this.#snapshotOf(options, "getBatch");
     // One key: a point read is cheaper than RocksDB's MultiGet machinery (about 1 µs here).
     if (keys.length === 1) return [await this.get(keys[0]!, options)];
-    const snap = this.#snapshotOf(options, "getBatch");
     const results: (Uint8Array | undefined)[] = new Array(keys.length).fill(undefined);
     if (keys.length === 0) return results;
     const all = keys.map((_, i) => i);
