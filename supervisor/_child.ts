@@ -5,7 +5,8 @@ import { StartError, SupervisorError } from "./errors.ts";
 import type { ExitReason } from "./exit_reason.ts";
 import { isCleanExit } from "./exit_reason.ts";
 import { Pid } from "./pid.ts";
-import type { Context, Runtime } from "./runtime.ts";
+import type { ChildInfo, Context, Runtime, Target } from "./runtime.ts";
+import type { ChildCounts } from "./supervisor.ts";
 
 /** When a child is restarted: always, only after a crash, never. */
 export type RestartType = "permanent" | "transient" | "temporary";
@@ -149,6 +150,29 @@ export type Answer<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly code: SupervisorError["code"]; readonly message: string }
   | { readonly ok: false; readonly startFailed: ExitReason };
+
+/** Sends a request to a supervisor of either kind and waits (no timeout, as OTP's infinity). */
+export function callSupervisor<R>(caller: Caller, sup: Target, req: R): Promise<Answer<unknown>> {
+  return caller.call<R, Answer<unknown>>(sup as Target<R, Answer<unknown>>, req, {
+    timeoutMs: Infinity,
+  });
+}
+
+/** The children of a supervisor of either kind. */
+export async function whichChildren(caller: Caller, sup: Target): Promise<ChildInfo[]> {
+  return unwrap(
+    await callSupervisor(caller, sup, { op: "which_children" }),
+    "list children",
+  ) as ChildInfo[];
+}
+
+/** Counts of specs, active children, supervisors and workers of either kind of supervisor. */
+export async function countChildren(caller: Caller, sup: Target): Promise<ChildCounts> {
+  return unwrap(
+    await callSupervisor(caller, sup, { op: "count_children" }),
+    "count children",
+  ) as ChildCounts;
+}
 
 /** Unwraps an answer on the client side. */
 export function unwrap<T>(answer: Answer<T>, what: string): T {

@@ -9,14 +9,17 @@
 import {
   type Answer,
   type Caller,
+  callSupervisor,
   checkPid,
   type ChildSpec,
+  countChildren,
   Intensity,
   normalizeSpec,
   type NormalSpec,
   shouldRestart,
   shutdownChild,
   unwrap,
+  whichChildren,
 } from "./_child.ts";
 import { StartError } from "./errors.ts";
 import { type ExitReason, toExitReason } from "./exit_reason.ts";
@@ -277,12 +280,6 @@ function labelled(label: string | undefined): typeof DynamicServer {
   return label === undefined ? DynamicServer : { ...DynamicServer, label };
 }
 
-function call(caller: Caller, sup: Target, req: Request): Promise<Answer<unknown>> {
-  return caller.call<Request, Answer<unknown>>(sup as Target<Request, Answer<unknown>>, req, {
-    timeoutMs: Infinity,
-  });
-}
-
 /**
  * DynamicSupervisor functions, as Elixir's `DynamicSupervisor` module.
  *
@@ -343,29 +340,29 @@ export class DynamicSupervisor {
       { ...spec, id: spec.id ?? ANONYMOUS },
       "DynamicSupervisor.startChild",
     );
-    return unwrap(await call(caller, sup, { op: "start_child", spec: normal }), "start child") as
+    return unwrap(
+      await callSupervisor<Request>(caller, sup, { op: "start_child", spec: normal }),
+      "start child",
+    ) as
       | Pid
       | null;
   }
 
   /** Stops a child and forgets it. @throws {SupervisorError} not_found */
   static async terminateChild(caller: Caller, sup: Target, pid: Pid): Promise<void> {
-    unwrap(await call(caller, sup, { op: "terminate_child", pid }), `terminate child ${pid}`);
+    unwrap(
+      await callSupervisor<Request>(caller, sup, { op: "terminate_child", pid }),
+      `terminate child ${pid}`,
+    );
   }
 
   /** The children, oldest first. */
-  static async whichChildren(caller: Caller, sup: Target): Promise<ChildInfo[]> {
-    return unwrap(
-      await call(caller, sup, { op: "which_children" }),
-      "list children",
-    ) as ChildInfo[];
+  static whichChildren(caller: Caller, sup: Target): Promise<ChildInfo[]> {
+    return whichChildren(caller, sup);
   }
 
   /** Counts of specs, active children, supervisors and workers. */
-  static async countChildren(caller: Caller, sup: Target): Promise<ChildCounts> {
-    return unwrap(
-      await call(caller, sup, { op: "count_children" }),
-      "count children",
-    ) as ChildCounts;
+  static countChildren(caller: Caller, sup: Target): Promise<ChildCounts> {
+    return countChildren(caller, sup);
   }
 }

@@ -10,14 +10,17 @@
 import {
   type Answer,
   type Caller,
+  callSupervisor,
   checkPid,
   type ChildSpec,
+  countChildren,
   Intensity,
   normalizeSpec,
   type NormalSpec,
   shouldRestart,
   shutdownChild,
   unwrap,
+  whichChildren,
 } from "./_child.ts";
 import { StartError, SupervisorError } from "./errors.ts";
 import { type ExitReason, shutdownWith, toExitReason } from "./exit_reason.ts";
@@ -456,47 +459,46 @@ export class Supervisor {
    */
   static async startChild(caller: Caller, sup: Target, spec: ChildSpec): Promise<Pid | null> {
     const req: Request = { op: "start_child", spec: normalizeSpec(spec, "startChild") };
-    return unwrap(await call(caller, sup, req), `start child ${spec.id}`) as Pid | null;
+    return unwrap(await callSupervisor<Request>(caller, sup, req), `start child ${spec.id}`) as
+      | Pid
+      | null;
   }
 
   /** Stops a child with its shutdown procedure; its spec stays (unless temporary). @throws {SupervisorError} not_found */
   static async terminateChild(caller: Caller, sup: Target, id: string): Promise<void> {
-    unwrap(await call(caller, sup, { op: "terminate_child", id }), `terminate child ${id}`);
+    unwrap(
+      await callSupervisor<Request>(caller, sup, { op: "terminate_child", id }),
+      `terminate child ${id}`,
+    );
   }
 
   /** Starts a stopped child again. @throws {SupervisorError} not_found, running, restarting. @throws {StartError} */
   static async restartChild(caller: Caller, sup: Target, id: string): Promise<Pid | null> {
-    return unwrap(await call(caller, sup, { op: "restart_child", id }), `restart child ${id}`) as
+    return unwrap(
+      await callSupervisor<Request>(caller, sup, { op: "restart_child", id }),
+      `restart child ${id}`,
+    ) as
       | Pid
       | null;
   }
 
   /** Removes a stopped child's spec. @throws {SupervisorError} not_found, running, restarting */
   static async deleteChild(caller: Caller, sup: Target, id: string): Promise<void> {
-    unwrap(await call(caller, sup, { op: "delete_child", id }), `delete child ${id}`);
+    unwrap(
+      await callSupervisor<Request>(caller, sup, { op: "delete_child", id }),
+      `delete child ${id}`,
+    );
   }
 
   /** The children, in start order. */
-  static async whichChildren(caller: Caller, sup: Target): Promise<ChildInfo[]> {
-    return unwrap(
-      await call(caller, sup, { op: "which_children" }),
-      "list children",
-    ) as ChildInfo[];
+  static whichChildren(caller: Caller, sup: Target): Promise<ChildInfo[]> {
+    return whichChildren(caller, sup);
   }
 
   /** Counts of specs, active children, supervisors and workers. */
-  static async countChildren(caller: Caller, sup: Target): Promise<ChildCounts> {
-    return unwrap(
-      await call(caller, sup, { op: "count_children" }),
-      "count children",
-    ) as ChildCounts;
+  static countChildren(caller: Caller, sup: Target): Promise<ChildCounts> {
+    return countChildren(caller, sup);
   }
-}
-
-function call(caller: Caller, sup: Target, req: Request): Promise<Answer<unknown>> {
-  return caller.call<Request, Answer<unknown>>(sup as Target<Request, Answer<unknown>>, req, {
-    timeoutMs: Infinity,
-  });
 }
 
 /**
