@@ -235,8 +235,13 @@ interface Native {
 function freeNative(n: Native): void {
   if (n.closed) return;
   n.closed = true;
+  n.lib.symbols.rocksdb_close(n.db);
+  freeHandles(n);
+}
+
+/** Frees what outlives the database handle (options, perf context, the library); after close. */
+function freeHandles(n: Native): void {
   const s = n.lib.symbols;
-  s.rocksdb_close(n.db);
   s.rocksdb_writeoptions_destroy(n.writeOptions);
   s.rocksdb_writeoptions_destroy(n.noStallWriteOptions);
   s.rocksdb_readoptions_destroy(n.readOptions);
@@ -1282,14 +1287,7 @@ export class Engine {
     native.closed = true;
     const sym = this.#sym;
     await sym.rocksdb_close_nb(native.db);
-    sym.rocksdb_writeoptions_destroy(native.writeOptions);
-    sym.rocksdb_writeoptions_destroy(native.noStallWriteOptions);
-    sym.rocksdb_readoptions_destroy(native.readOptions);
-    sym.rocksdb_readoptions_destroy(native.cacheTierReadOptions);
-    sym.rocksdb_flushoptions_destroy(native.flushOptions);
-    sym.rocksdb_perfcontext_destroy(native.perfContext);
-    destroyOptions(sym, native.opts);
-    if (native.ownsLibrary) native.lib.close();
+    freeHandles(native);
     this.#state = "closed";
   }
 
