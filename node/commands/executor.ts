@@ -137,8 +137,34 @@ function parseSetExpiry(kind: string, raw: Uint8Array, cmd: string): ExpiryParse
   return kind === "ex" || kind === "px" ? { in: Number(ms) } : { at: Number(ms) };
 }
 
-function isReply(x: ExpiryParse): x is Reply {
-  return "kind" in x;
+/** The EX/PX/EXAT/PXAT option of SET and GETEX: given once (the same kind may repeat). */
+class ExpiryOption {
+  #kind: string | undefined;
+  #raw: Uint8Array | undefined;
+
+  /** Whether the option was given. */
+  get given(): boolean {
+    return this.#kind !== undefined;
+  }
+
+  /** Takes `opt` and its value when it is an expiry option that may come here. */
+  take(opt: string, value: Uint8Array | undefined): boolean {
+    if (opt !== "ex" && opt !== "px" && opt !== "exat" && opt !== "pxat") return false;
+    if ((this.#kind !== undefined && this.#kind !== opt) || value === undefined) return false;
+    this.#kind = opt;
+    this.#raw = value;
+    return true;
+  }
+
+  /** The expiry (undefined when not given), or the error reply for a bad value. */
+  parse(cmd: string): ExpiryParse | undefined {
+    if (this.#kind === undefined || this.#raw === undefined) return undefined;
+    return parseSetExpiry(this.#kind, this.#raw, cmd);
+  }
+}
+
+function isReply(x: ExpiryParse | undefined): x is Reply {
+  return x !== undefined && "kind" in x;
 }
 
 /** Remembers where SCAN cursors stopped, bounded in count and bytes, oldest forgotten first. */
@@ -512,30 +538,18 @@ export class CommandExecutor {
     let cond: "nx" | "xx" | undefined;
     let get = false;
     let keepTtl = false;
-    let expKind: string | undefined;
-    let expRaw: Uint8Array | undefined;
+    const expiry = new ExpiryOption();
     for (let i = 3; i < args.length; i++) {
       const opt = lc(args[i]!);
-      const next = args[i + 1];
       if (opt === "nx" && cond !== "xx") cond = "nx";
       else if (opt === "xx" && cond !== "nx") cond = "xx";
       else if (opt === "get") get = true;
-      else if (opt === "keepttl" && expKind === undefined) keepTtl = true;
-      else if (
-        (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") && !keepTtl &&
-        (expKind === undefined || expKind === opt) && next !== undefined
-      ) {
-        expKind = opt;
-        expRaw = next;
-        i++;
-      } else return error(SYNTAX);
+      else if (opt === "keepttl" && !expiry.given) keepTtl = true;
+      else if (!keepTtl && expiry.take(opt, args[i + 1])) i++;
+      else return error(SYNTAX);
     }
-    let expire: Expiry | undefined;
-    if (expKind !== undefined && expRaw !== undefined) {
-      const e = parseSetExpiry(expKind, expRaw, "set");
-      if (isReply(e)) return e;
-      expire = e;
-    }
+    const expire = expiry.parse("set");
+    if (isReply(expire)) return expire;
     const cmd: WriteCommand = {
       op: "set",
       key: args[1]!,
@@ -550,27 +564,15 @@ export class CommandExecutor {
 
   #getex(args: readonly Uint8Array[]): Promise<Reply> | Reply {
     let persist = false;
-    let expKind: string | undefined;
-    let expRaw: Uint8Array | undefined;
+    const expiry = new ExpiryOption();
     for (let i = 2; i < args.length; i++) {
       const opt = lc(args[i]!);
-      const next = args[i + 1];
-      if (opt === "persist" && expKind === undefined) persist = true;
-      else if (
-        (opt === "ex" || opt === "px" || opt === "exat" || opt === "pxat") && !persist &&
-        (expKind === undefined || expKind === opt) && next !== undefined
-      ) {
-        expKind = opt;
-        expRaw = next;
-        i++;
-      } else return error(SYNTAX);
+      if (opt === "persist" && !expiry.given) persist = true;
+      else if (!persist && expiry.take(opt, args[i + 1])) i++;
+      else return error(SYNTAX);
     }
-    let expire: Expiry | undefined;
-    if (expKind !== undefined && expRaw !== undefined) {
-      const e = parseSetExpiry(expKind, expRaw, "getex");
-      if (isReply(e)) return e;
-      expire = e;
-    }
+    const expire = expiry.parse("getex");
+    if (isReply(expire)) return expire;
     return this.#o.backend.execute({
       op: "getex",
       key: args[1]!,
