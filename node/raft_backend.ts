@@ -565,8 +565,7 @@ export class RaftBackend implements KvBackend {
     const engine = this.#s.engine;
     if (engine === undefined || engine.closed) return undefined;
     try {
-      if (keys.length === 1) return [await engine.get(keys[0]!)];
-      if (keys.length <= READ_BATCH_KEYS_MAX) return await engine.getBatch(keys);
+      if (keys.length <= READ_BATCH_KEYS_MAX) return await engine.getBatch(keys); // 1 key: a get
       const out: (Uint8Array | undefined)[] = [];
       for (let i = 0; i < keys.length; i += READ_BATCH_KEYS_MAX) {
         out.push(...await engine.getBatch(keys.slice(i, i + READ_BATCH_KEYS_MAX)));

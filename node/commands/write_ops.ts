@@ -88,7 +88,7 @@ export const NOT_A_FLOAT = "ERR value is not a valid float";
 const encoder = new TextEncoder();
 
 /** Bytes as Latin-1 text: each byte one character, so any non-ASCII byte fails a number parse. */
-export function latin1(bytes: Uint8Array): string {
+function latin1(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 4096) {
     s += String.fromCharCode(...bytes.subarray(i, i + 4096));
