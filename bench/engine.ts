@@ -20,6 +20,7 @@
  */
 
 import { Engine } from "../engine/mod.ts";
+import { intFlag, parseFlags, UsageError } from "../cli/flags.ts";
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
@@ -98,31 +99,19 @@ interface Config {
 // --- argument parsing ----------------------------------------------------------------
 
 function parseConfig(args: string[]): Config {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("--")) {
-      throw new TypeError(`Cannot parse bench arguments: unexpected "${arg}"`);
-    }
-    const next = args[i + 1];
-    if (next === undefined || next.startsWith("--")) {
-      throw new TypeError(`Cannot parse bench arguments: ${arg} needs a value`);
-    }
-    flags.set(arg.slice(2), next);
-    i++;
-  }
-  const int = (name: string, fallback: number, max: number): number => {
-    const raw = flags.get(name);
-    flags.delete(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isSafeInteger(value) || value < 1 || value > max) {
-      throw new RangeError(
-        `Cannot parse --${name}: "${raw}"; an integer from 1 to ${max} is allowed`,
-      );
-    }
-    return value;
-  };
+  const command = "spire bench engine";
+  const flags = parseFlags(command, args, {
+    num: "N",
+    reads: "N",
+    runs: "N",
+    "sync-ops": "N",
+    "sync64-ops": "N",
+    "cache-mb": "N",
+    "small-cache-kb": "N",
+    systems: "LIST",
+  });
+  const int = (name: string, fallback: number, max: number) =>
+    intFlag(command, flags, name, fallback, max);
   const num = int("num", 200_000, 50_000_000);
   const config: Config = {
     num,
@@ -134,19 +123,16 @@ function parseConfig(args: string[]): Config {
     smallCacheBytes: int("small-cache-kb", 1024, 1_048_576) * 1024,
     systems: [...SYSTEMS],
   };
-  const systems = flags.get("systems");
-  flags.delete("systems");
-  if (systems !== undefined) {
+  const systems = flags.systems;
+  if (typeof systems === "string") {
     config.systems = systems.split(",").map((s) => {
       if (!(SYSTEMS as readonly string[]).includes(s)) {
-        throw new RangeError(`Cannot parse --systems: "${s}" is not one of ${SYSTEMS.join(", ")}`);
+        throw new UsageError(
+          `Cannot parse ${command} arguments: --systems "${s}" is not one of ${SYSTEMS.join(", ")}`,
+        );
       }
       return s as System;
     });
-  }
-  const unknown = [...flags.keys()];
-  if (unknown.length > 0) {
-    throw new TypeError(`Cannot parse bench arguments: unknown --${unknown[0]}`);
   }
   return config;
 }

@@ -20,29 +20,7 @@
  */
 
 import { Engine } from "../engine/mod.ts";
-
-/** A bad command line. */
-class UsageError extends Error {}
-
-/** `--name value` pairs of the allowed names. */
-function parseFlags(args: string[], allowed: readonly string[]): Record<string, string> {
-  const flags: Record<string, string> = {};
-  for (let i = 0; i < args.length; i += 2) {
-    const name = args[i]!.replace(/^--/, "");
-    const value = args[i + 1];
-    if (!args[i]!.startsWith("--") || !allowed.includes(name)) {
-      throw new UsageError(
-        `Cannot parse spire bench misses arguments: "${args[i]}"; allowed: ` +
-          allowed.map((a) => `--${a} N`).join(", "),
-      );
-    }
-    if (value === undefined) {
-      throw new UsageError(`Cannot parse spire bench misses arguments: --${name} needs a value`);
-    }
-    flags[name] = value;
-  }
-  return flags;
-}
+import { intFlag, parseFlags, UsageError } from "../cli/flags.ts";
 
 type Mode = "adaptive" | "worker";
 type Setting = "page cache" | "device";
@@ -160,20 +138,12 @@ const fmt = (n: number, digits = 0) =>
 export async function main(args: string[]): Promise<number> {
   let keys: number, reads: number, runs: number, dirFlag: string | undefined;
   try {
-    const flags = parseFlags(args, ["keys", "reads", "runs", "dir"]);
-    const int = (name: string, fallback: number, max: number) => {
-      const raw = flags[name];
-      if (raw === undefined) return fallback;
-      const n = Number(raw);
-      if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-        throw new UsageError(`Cannot parse --${name}: "${raw}"; a whole number from 1 to ${max}`);
-      }
-      return n;
-    };
-    keys = int("keys", 2_000_000, 100_000_000);
-    reads = int("reads", 20_000, 10_000_000);
-    runs = int("runs", 3, 20);
-    dirFlag = flags.dir;
+    const command = "spire bench misses";
+    const flags = parseFlags(command, args, { keys: "N", reads: "N", runs: "N", dir: "DIR" });
+    keys = intFlag(command, flags, "keys", 2_000_000, 100_000_000);
+    reads = intFlag(command, flags, "reads", 20_000, 10_000_000);
+    runs = intFlag(command, flags, "runs", 3, 20);
+    dirFlag = typeof flags.dir === "string" ? flags.dir : undefined;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     console.error(error.message);

@@ -8,7 +8,7 @@
  */
 
 import { formatSize, KNOBS, loadTuning, type ResolvedTuning, TuningError } from "../tuning/mod.ts";
-import { parseFlags, UsageError } from "./_flags.ts";
+import { parseFlags, UsageError } from "./flags.ts";
 
 const USAGE = "usage: spire config [--json] [--config FILE]";
 

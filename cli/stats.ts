@@ -8,7 +8,7 @@
 
 import { Engine, type EngineStats } from "../engine/mod.ts";
 import { formatSize, TuningError } from "../tuning/mod.ts";
-import { parseFlags, UsageError } from "./_flags.ts";
+import { parseFlags, UsageError } from "./flags.ts";
 import { loadCliTuning } from "./config.ts";
 
 const USAGE = "usage: spire stats --data-dir DIR [--json] [--config FILE]";

@@ -1,7 +1,7 @@
 /**
- * A small, strict command-line flag parser for `spire config|stats|start`
- * (private to cli/). `--name value` and `--name=value`; unknown flags,
- * missing values and positional arguments are errors.
+ * A small, strict command-line flag parser for the `spire` commands and
+ * benchmarks. `--name value` and `--name=value`; unknown flags, missing
+ * values and positional arguments are errors.
  *
  * @module
  */
@@ -88,4 +88,33 @@ export function parsePort(command: string, name: string, text: string): number {
     );
   }
   return Number(text);
+}
+
+/**
+ * Reads a whole-number flag.
+ *
+ * @param command The command name, for messages.
+ * @param flags Parsed flags.
+ * @param name The flag name.
+ * @param fallback The value when the flag is absent.
+ * @param max The largest value allowed (the smallest is 1).
+ * @returns The number.
+ * @throws {UsageError} When the value is not a whole number from 1 to `max`.
+ */
+export function intFlag(
+  command: string,
+  flags: Flags,
+  name: string,
+  fallback: number,
+  max: number,
+): number {
+  const raw = flags[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== "string" || !Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new UsageError(
+      `Cannot parse ${command} arguments: --${name} "${raw}"; allowed: a whole number from 1 to ${max}`,
+    );
+  }
+  return n;
 }
