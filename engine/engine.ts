@@ -33,6 +33,7 @@ import {
   LEVELED_COMPACTION,
   type NativeOptions,
 } from "./_options.ts";
+import { compareBytes } from "./codec/tuple.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
 import { type MissReadOptions, missReadOptions, MissReadPolicy } from "./miss_reads.ts";
 import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
@@ -1439,16 +1440,6 @@ function copyOp(o: WriteOp): WriteOp {
   return { op: "deleteRange", start: o.start.slice(), end: o.end.slice() };
 }
 
-/** Bytewise order of keys (RocksDB's default comparator). */
-function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
-
 function validateOps(ops: readonly WriteOp[]): number {
   let bytes = 0;
   for (const o of ops) {
@@ -1467,7 +1458,7 @@ function validateOps(ops: readonly WriteOp[]): number {
       checkKey(o.end, "end");
       // RocksDB refuses a reversed range only after the batch is in the WAL: the ops
       // before it stay applied and every later write fails until reopen. Refuse it here.
-      if (compareKeys(o.end, o.start) < 0) {
+      if (compareBytes(o.end, o.start) < 0) {
         throw new RangeError(
           "Invalid deleteRange: end sorts before start; allowed: end >= start " +
             "(an empty end is not unbounded here)",

@@ -54,7 +54,8 @@ import {
 import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
 import { BATCHABLE_WRITE_OPS, type WriteCommand } from "./commands/write_ops.ts";
 import { error, integer, OK, type Reply } from "./resp/reply.ts";
-import { compareBytes, engineRangeOf, inRegion } from "./region_meta.ts";
+import { engineRangeOf, inRegion } from "./region_meta.ts";
+import { compareBytes } from "../engine/codec/mod.ts";
 import type { RegionReply, RegionRequest } from "./region_peer_process.ts";
 import {
   encodeReadRequest,

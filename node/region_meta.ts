@@ -16,6 +16,7 @@
 
 import { pack, unpack } from "msgpackr";
 import type { Region } from "../pd/mod.ts";
+import { compareBytes } from "../engine/codec/mod.ts";
 import { engineKeyOf, USER_KEY_RANGE } from "./commands/kv_model.ts";
 
 /** Prefix byte of Spire's metadata in the engine. */
@@ -134,16 +135,6 @@ export function engineRangeOf(region: Pick<Region, "startKey" | "endKey">): {
     start: engineKeyOf(region.startKey),
     end: region.endKey.length === 0 ? USER_KEY_RANGE.end : engineKeyOf(region.endKey),
   };
-}
-
-/** Lexicographic byte comparison (RocksDB's default order). */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
 }
 
 /** Whether a Redis key lies in a region's range. */

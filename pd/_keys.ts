@@ -5,15 +5,10 @@
  * @module
  */
 
-/** Compares two keys bytewise (memcmp order, a prefix sorts first). */
-export function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
+import { compareBytes } from "../engine/codec/mod.ts";
+
+/** Compares two keys bytewise (memcmp order, a prefix sorts first): the engine codec's order. */
+export const compareKeys: (a: Uint8Array, b: Uint8Array) => number = compareBytes;
 
 /** True when both keys hold the same bytes. */
 export function keysEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { SpireNode } from "../node/app.ts";
 import { resolveNodeConfig } from "../node/config.ts";
 import { RaftBackend } from "../node/raft_backend.ts";
-import { compareBytes } from "../node/region_meta.ts";
+import { compareBytes } from "../engine/codec/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

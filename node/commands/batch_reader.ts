@@ -6,7 +6,8 @@
  * @module
  */
 
-import { compareBytes, type EngineLike } from "./memory_engine.ts";
+import { compareBytes } from "../../engine/codec/mod.ts";
+import type { EngineLike } from "./memory_engine.ts";
 import type { EngineOp, StateReader } from "./write_ops.ts";
 
 /** Reads through the changes a batch has made so far to the engine below it. */

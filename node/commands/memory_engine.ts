@@ -6,6 +6,7 @@
  * @module
  */
 
+import { compareBytes } from "../../engine/codec/mod.ts";
 import type { EngineOp } from "./write_ops.ts";
 
 /** One key-value pair from a range scan. */
@@ -50,21 +51,6 @@ export interface EngineLike {
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
-}
-
-/**
- * Compares byte strings in lexicographic order (as RocksDB's default comparator).
- * @param a first
- * @param b second
- * @returns negative, zero or positive
- */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
 }
 
 /**

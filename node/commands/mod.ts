@@ -45,7 +45,6 @@ export {
   type StoredEntry,
 } from "./backend.ts";
 export {
-  compareBytes,
   type EngineLike,
   type KeyValue,
   MemoryEngine,
