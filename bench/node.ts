@@ -18,6 +18,7 @@
  */
 
 import { crashLoop } from "../node/testing.ts";
+import { startRedisServer } from "../node/commands/testing.ts";
 
 /** One redis-benchmark result row. */
 export interface BenchRow {
@@ -246,35 +247,9 @@ interface Server {
 }
 
 async function startRedis(name: string, dir: string, extra: string[]): Promise<Server> {
-  const port = freePort();
   await Deno.mkdir(dir, { recursive: true });
-  const child = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--dir",
-      dir,
-      "--daemonize",
-      "no",
-      ...extra,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitForPing(port, 10_000);
-  return {
-    name,
-    port,
-    pid: child.pid,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-    },
-  };
+  const redis = await startRedisServer(["--dir", dir, ...extra]); // later options win
+  return { name, ...redis };
 }
 
 async function startSpire(dir: string): Promise<Server> {

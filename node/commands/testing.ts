@@ -66,6 +66,8 @@ export function startTestServerOn<E extends EngineLike>(
 export interface RedisProcess {
   /** Its port. */
   readonly port: number;
+  /** Its process id (for CPU figures). */
+  readonly pid: number;
   /** Kills it and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -108,7 +110,7 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<RedisP
     try {
       const c = await RespClient.connect({ port });
       c.close();
-      return { port, stop };
+      return { port, pid: child.pid, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 50));
     }
