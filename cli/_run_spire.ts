@@ -7,19 +7,7 @@ export async function runSpire(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const base: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "DENO_DIR", "SPIRE_ROCKSDB_LIB"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) base[name] = value;
-  }
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", ...args],
-    cwd: ROOT,
-    env: { ...base, ...env },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await spireCommand(args, env).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -38,19 +26,7 @@ export interface SpireChild {
 
 /** Starts `main.ts <args>` in the background (same environment rules as runSpire). */
 export function spawnSpire(args: string[], env: Record<string, string> = {}): SpireChild {
-  const base: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "DENO_DIR", "SPIRE_ROCKSDB_LIB"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) base[name] = value;
-  }
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", ...args],
-    cwd: ROOT,
-    env: { ...base, ...env },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const process = spireCommand(args, env).spawn();
   const line = Promise.withResolvers<string>();
   const stdout = (async () => {
     let text = "";
@@ -66,4 +42,21 @@ export function spawnSpire(args: string[], env: Record<string, string> = {}): Sp
   line.promise.catch(() => {}); // the caller may only look at stdout
   const stderr = new Response(process.stderr).text();
   return { process, firstLine: line.promise, stdout, stderr };
+}
+
+/** `main.ts <args>` with a clean environment: PATH, HOME, DENO_DIR, SPIRE_ROCKSDB_LIB and `env`. */
+function spireCommand(args: string[], env: Record<string, string>): Deno.Command {
+  const base: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "DENO_DIR", "SPIRE_ROCKSDB_LIB"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) base[name] = value;
+  }
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", "main.ts", ...args],
+    cwd: ROOT,
+    env: { ...base, ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  });
 }
