@@ -16,6 +16,7 @@
 
 import { DEFAULT_TUNING, type RocksDbTuning } from "../tuning/types.ts";
 import { openLibrary, type RocksDbLibrary } from "./_ffi/library.ts";
+import { GET_FOUND, GET_TOO_LONG, type HelperLibrary, openHelpers } from "./_ffi/helpers.ts";
 import {
   addressOf,
   copyOut,
@@ -76,6 +77,15 @@ export interface EngineOpenOptions {
   missReads?: Partial<MissReadOptions>;
   /** Monotonic clock in milliseconds that times synchronous miss reads; default performance.now. */
   clock?: () => number;
+  /**
+   * Use Spire's native helpers (engine/_native, built by `./spire`) for point
+   * reads and scans when they are built: default true. `false` makes every
+   * call from TypeScript (same results, slower); {@link Engine.nativeHelpers}
+   * tells which is in use.
+   */
+  helpers?: boolean;
+  /** Path of the native helpers' library; default `.build/libspire_rocksdb.so` in the repository. */
+  helpersPath?: string;
   /**
    * Test-only: knobs that are NOT applied to RocksDB, so that the knob proofs
    * can show they fail when a knob is left out. Never set this in production.
@@ -180,7 +190,11 @@ interface Cursor {
 /** RocksDB's Status::Incomplete text ("Result incomplete: ...") when a read needs disk I/O. */
 const INCOMPLETE = "Result incomplete";
 const READ_TIER_BLOCK_CACHE = 1;
-/** rocksdb_disable: no perf context counting (RocksDB's default). */
+/**
+ * rocksdb_disable: no perf context counting. Not RocksDB's default: a thread
+ * starts at kEnableCount (monitoring/perf_level.cc), which costs every read and
+ * scan step a few thread-local counter updates; db_bench turns it off too.
+ */
 const PERF_LEVEL_DISABLE = 1;
 /** rocksdb_enable_count: perf context counters on, timers off. */
 const PERF_LEVEL_ENABLE_COUNT = 2;
@@ -191,6 +205,8 @@ const LEVELS = 7;
 /** Buffers of a scan batch's rows: the first size, doubling up to the maximum. */
 const SCAN_SLAB_FIRST_BYTES = 4 * 1024;
 const SCAN_SLAB_MAX_BYTES = 64 * 1024;
+/** Most rows one native scan call copies (the size of the engine's lengths array). */
+const SCAN_HELPER_ROWS_MAX = 4096;
 /**
  * Point reads copy values of at most POINT_SLAB_VALUE_BYTES_MAX into shared
  * buffers of POINT_SLAB_BYTES (as Node's Buffer pool does): allocating an
@@ -219,6 +235,8 @@ const COUNT_CHUNK_ROWS = 65_536;
 
 interface Native {
   lib: RocksDbLibrary;
+  /** Spire's native helpers, when built and asked for. */
+  helpers: HelperLibrary | undefined;
   ownsLibrary: boolean;
   db: Ptr;
   opts: NativeOptions;
@@ -250,6 +268,7 @@ function freeHandles(n: Native): void {
   s.rocksdb_flushoptions_destroy(n.flushOptions);
   s.rocksdb_perfcontext_destroy(n.perfContext);
   destroyOptions(s, n.opts);
+  n.helpers?.close();
   if (n.ownsLibrary) n.lib.close();
 }
 
@@ -289,6 +308,8 @@ export class Engine {
   readonly #missPolicy: MissReadPolicy;
   /** Buffers of synchronous MultiGets, made on first use. */
   #multiGetScratch: MultiGetBuffers | undefined;
+  /** Key and value lengths of the rows a native scan call copied; made on first use. */
+  #scanLengths: Uint32Array<ArrayBuffer> | undefined;
   /** Shared buffers for small values of point reads (see POINT_SLAB_BYTES). */
   readonly #valueSlab: Slab;
   /** Whether this engine turned on the JavaScript thread's perf counting for direct reads. */
@@ -326,6 +347,8 @@ export class Engine {
       limits,
     );
     Engine.#finalizer.register(this, native, this);
+    // The JavaScript thread counts only around direct reads (#getDirect), which turn it on.
+    this.#sym.rocksdb_set_perf_level(PERF_LEVEL_DISABLE);
   }
 
   /**
@@ -386,6 +409,7 @@ export class Engine {
       const perfContext = sym.rocksdb_perfcontext_create()!;
       const native: Native = {
         lib,
+        helpers: options.helpers === false ? undefined : openHelpers(lib, options.helpersPath),
         ownsLibrary: true,
         db,
         opts,
@@ -414,6 +438,15 @@ export class Engine {
   /** The directory this engine was opened on. */
   get dataDir(): string {
     return this.#dataDir;
+  }
+
+  /**
+   * Whether point reads and scans go through Spire's native helpers
+   * (engine/_native, built by `./spire`); false: every call is made from
+   * TypeScript, with the same results, more slowly.
+   */
+  get nativeHelpers(): boolean {
+    return this.#native.helpers !== undefined;
   }
 
   /** The complete tuning the engine applied. */
@@ -446,7 +479,10 @@ export class Engine {
       sym.rocksdb_set_perf_level(PERF_LEVEL_DISABLE); // cache hits do not pay for counting
       this.#perfCounting = false;
     }
-    const ptr = this.#getHere(key, snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions);
+    const value = this.#readHere(
+      key,
+      snap?.cacheTierReadOptions ?? this.#native.cacheTierReadOptions,
+    );
     if (this.#err.isSet()) {
       const status = this.#err.take(sym) ?? "";
       if (!status.startsWith(INCOMPLETE)) throw new EngineError("Cannot get", status);
@@ -456,12 +492,37 @@ export class Engine {
       return await this.#getFromDisk(key, snap);
     }
     policy.recordLookup(false);
-    return this.#takeValue(ptr);
+    return value;
   }
 
-  /** rocksdb_get on this thread; its size and status are left in #size and #err. */
-  #getHere(key: Uint8Array, readOptions: Ptr): Deno.PointerValue {
-    return this.#sym.rocksdb_get(
+  /**
+   * A point read on this thread: the value, or undefined when the key is
+   * missing or RocksDB answered a status, which is left in #err for the caller.
+   * Values of up to POINT_SLAB_VALUE_BYTES_MAX land in the shared value slab,
+   * longer ones in an array of their own.
+   */
+  #readHere(key: Uint8Array, readOptions: Ptr): Uint8Array | undefined {
+    const helpers = this.#native.helpers;
+    if (helpers !== undefined) {
+      const slab = this.#valueSlab;
+      const buffer = slab.reserve(POINT_SLAB_VALUE_BYTES_MAX);
+      const found = helpers.symbols.spire_get(
+        this.#db,
+        readOptions,
+        key,
+        key.length,
+        buffer,
+        slab.offset,
+        POINT_SLAB_VALUE_BYTES_MAX,
+        this.#size.bytes,
+        this.#err.bytes,
+      );
+      if (found === GET_FOUND) return slab.commit(this.#size.value);
+      if (found !== GET_TOO_LONG) return undefined; // missing, or a status in #err
+      // longer than the slab takes: read it again the plain way, into its own array
+    }
+    const sym = this.#sym;
+    const ptr = sym.rocksdb_get(
       this.#db,
       readOptions,
       key,
@@ -469,12 +530,6 @@ export class Engine {
       this.#size.bytes,
       this.#err.bytes,
     );
-  }
-
-  /** Throws the status #getHere left, or copies its value out and frees RocksDB's copy. */
-  #takeValue(ptr: Deno.PointerValue): Uint8Array | undefined {
-    const sym = this.#sym;
-    this.#err.check(sym, "Cannot get");
     if (ptr === null) return undefined;
     const length = this.#size.value;
     const value = length <= POINT_SLAB_VALUE_BYTES_MAX
@@ -499,7 +554,7 @@ export class Engine {
     this.#perfCounting = true;
     const blocksBefore = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
     const began = policy.now();
-    const ptr = this.#getHere(key, snap?.readOptions ?? this.#native.readOptions);
+    const value = this.#readHere(key, snap?.readOptions ?? this.#native.readOptions);
     const elapsed = policy.now() - began;
     if (sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT) !== blocksBefore) {
       policy.recordLookup(true);
@@ -507,15 +562,17 @@ export class Engine {
     } else {
       policy.recordLookup(false);
     }
-    return this.#takeValue(ptr);
+    this.#err.check(sym, "Cannot get");
+    return value;
   }
 
   /** A point read that missed the block cache, on this thread, timed for the miss policy. */
   #getSync(key: Uint8Array, snap: NativeSnapshot | undefined): Uint8Array | undefined {
     const began = this.#missPolicy.now();
-    const ptr = this.#getHere(key, snap?.readOptions ?? this.#native.readOptions);
+    const value = this.#readHere(key, snap?.readOptions ?? this.#native.readOptions);
     this.#missPolicy.recordSync(1, this.#missPolicy.now() - began);
-    return this.#takeValue(ptr);
+    this.#err.check(this.#sym, "Cannot get");
+    return value;
   }
 
   /**
@@ -835,6 +892,10 @@ export class Engine {
   }
 
   #readBatch(cursor: Cursor, rows: number, reverse: boolean, keysOnly: boolean): ScanBatch {
+    const helpers = this.#native.helpers;
+    if (helpers !== undefined) {
+      return this.#readBatchNative(helpers, cursor, rows, reverse, keysOnly);
+    }
     const sym = this.#sym;
     const it = cursor.iterator!;
     const began = performance.now();
@@ -859,6 +920,60 @@ export class Engine {
       if (reverse) sym.rocksdb_iter_prev(it);
       else sym.rocksdb_iter_next(it);
       count++;
+    }
+    if (sym.rocksdb_iter_valid(it) === 0) {
+      sym.rocksdb_iter_get_error(it, this.#err.bytes);
+      this.#err.check(sym, "Cannot scanRange");
+    }
+    return { entries, keys, rowsReturned: count, bytesRead, scanTimeMs: performance.now() - began };
+  }
+
+  /**
+   * #readBatch through the native helpers: each call copies as many rows as
+   * fit into a fresh buffer (4 KiB first, doubling up to 64 KiB, or as long as
+   * a longer row) and the rows are handed out as views of it, never reused.
+   */
+  #readBatchNative(
+    helpers: HelperLibrary,
+    cursor: Cursor,
+    rows: number,
+    reverse: boolean,
+    keysOnly: boolean,
+  ): ScanBatch {
+    const sym = this.#sym;
+    const it = cursor.iterator!;
+    const began = performance.now();
+    const keys: Uint8Array[] = [];
+    const entries: Entry[] = [];
+    const lengths = this.#scanLengths ??= new Uint32Array(2 * SCAN_HELPER_ROWS_MAX);
+    let bytesRead = 0;
+    let count = 0;
+    let bufferBytes = SCAN_SLAB_FIRST_BYTES;
+    while (count < rows) {
+      const buffer = new Uint8Array(bufferBytes);
+      const n = helpers.symbols.spire_iter_read(
+        it,
+        Math.min(rows - count, SCAN_HELPER_ROWS_MAX),
+        keysOnly ? 1 : 0,
+        reverse ? 1 : 0,
+        buffer,
+        bufferBytes,
+        lengths,
+      );
+      if (n < 0) {
+        bufferBytes = lengths[0]! + lengths[1]!; // the next row alone is longer: a buffer its size
+        continue;
+      }
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const key = buffer.subarray(at, at += lengths[2 * i]!);
+        keys.push(key);
+        if (!keysOnly) entries.push({ key, value: buffer.subarray(at, at += lengths[2 * i + 1]!) });
+      }
+      bytesRead += at;
+      count += n;
+      if (sym.rocksdb_iter_valid(it) === 0) break;
+      bufferBytes = Math.min(SCAN_SLAB_MAX_BYTES, bufferBytes * 2);
     }
     if (sym.rocksdb_iter_valid(it) === 0) {
       sym.rocksdb_iter_get_error(it, this.#err.bytes);
@@ -1255,6 +1370,7 @@ export class Engine {
       writeStallRetries: this.#stallRetries,
       memoryOnlyMisses: this.#memoryOnlyMisses,
       missReads: this.#missPolicy.stats(),
+      nativeHelpers: this.nativeHelpers,
       tickers: t,
       options: this.effectiveOptions(),
     };
@@ -1408,6 +1524,26 @@ class Slab {
     this.#maxBytes = maxBytes;
   }
 
+  /** Where the next view starts in the buffer that {@link reserve} returned. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * The buffer the next view will be cut from, with at least `length` bytes
+   * free from {@link offset}: for native code that copies into it before
+   * {@link commit} cuts the view.
+   */
+  reserve(length: number): Uint8Array {
+    if (this.#offset + length > this.#buffer.length) this.#grow(length);
+    return this.#buffer;
+  }
+
+  /** The view of the `length` bytes written at {@link offset}, which moves past them. */
+  commit(length: number): Uint8Array {
+    return this.#take(length);
+  }
+
   /** Copies `length` bytes at `ptr` into the slab and returns the view. */
   copy(ptr: Ptr, length: number): Uint8Array {
     const view = this.#take(length);
@@ -1423,14 +1559,17 @@ class Slab {
   }
 
   #take(length: number): Uint8Array {
-    if (this.#offset + length > this.#buffer.length) {
-      const next = Math.min(this.#maxBytes, Math.max(this.#firstBytes, this.#buffer.length * 2));
-      this.#buffer = new Uint8Array(Math.max(next, length));
-      this.#offset = 0;
-    }
+    if (this.#offset + length > this.#buffer.length) this.#grow(length);
     const view = this.#buffer.subarray(this.#offset, this.#offset + length);
     this.#offset += length;
     return view;
+  }
+
+  /** A fresh buffer (the old one stays with its views, never reused) of at least `length`. */
+  #grow(length: number): void {
+    const next = Math.min(this.#maxBytes, Math.max(this.#firstBytes, this.#buffer.length * 2));
+    this.#buffer = new Uint8Array(Math.max(next, length));
+    this.#offset = 0;
   }
 }
 

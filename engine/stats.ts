@@ -172,6 +172,11 @@ export interface EngineStats {
    */
   missReads: MissReadStats;
   /**
+   * Whether point reads and scans go through Spire's native helpers
+   * (engine/_native, built by `./spire`); false: through plain FFI calls, slower.
+   */
+  nativeHelpers: boolean;
+  /**
    * Every ticker RocksDB keeps, by its name, raw: a point read that missed the block
    * cache appears twice in the read, block cache and bloom tickers (memory-only
    * attempt, then the disk read).

@@ -163,6 +163,13 @@ const SCALARS: readonly Scalar[] = [
     read: (s) => s.missReads.syncMaxUs / 1e6,
   },
   {
+    name: "native_helpers",
+    help: "1 when point reads and scans go through Spire's native helpers (built by ./spire), " +
+      "0 when through plain FFI calls (slower).",
+    kind: "gauge",
+    read: (s) => s.nativeHelpers ? 1 : 0,
+  },
+  {
     name: "wal_written_bytes_total",
     help: "Bytes written to the WAL.",
     kind: "counter",

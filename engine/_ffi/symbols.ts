@@ -314,6 +314,21 @@ export const SYMBOLS = {
   },
   // void rocksdb_checkpoint_object_destroy(rocksdb_checkpoint_t* checkpoint);
   rocksdb_checkpoint_object_destroy: { parameters: ["pointer"], result: "void" },
+
+  // --- function addresses, handed to Spire's native helpers (./helpers.ts) ----
+  // rocksdb_pinnableslice_t* rocksdb_get_pinned(rocksdb_t*, const rocksdb_readoptions_t*,
+  //     const char* key, size_t keylen, char** errptr);
+  rocksdb_get_pinned_fn: { name: "rocksdb_get_pinned", type: "pointer" },
+  // const char* rocksdb_pinnableslice_value(const rocksdb_pinnableslice_t*, size_t* vlen);
+  rocksdb_pinnableslice_value_fn: { name: "rocksdb_pinnableslice_value", type: "pointer" },
+  // void rocksdb_pinnableslice_destroy(rocksdb_pinnableslice_t*);
+  rocksdb_pinnableslice_destroy_fn: { name: "rocksdb_pinnableslice_destroy", type: "pointer" },
+  // (the iterator functions above)
+  rocksdb_iter_valid_fn: { name: "rocksdb_iter_valid", type: "pointer" },
+  rocksdb_iter_key_fn: { name: "rocksdb_iter_key", type: "pointer" },
+  rocksdb_iter_value_fn: { name: "rocksdb_iter_value", type: "pointer" },
+  rocksdb_iter_next_fn: { name: "rocksdb_iter_next", type: "pointer" },
+  rocksdb_iter_prev_fn: { name: "rocksdb_iter_prev", type: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's callable symbols. */
