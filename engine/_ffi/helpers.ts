@@ -21,7 +21,7 @@
 import type { RocksDbLibrary } from "./library.ts";
 
 /** The version of the helpers' signatures; `spire_init` returns it. */
-export const HELPERS_ABI = 1;
+export const HELPERS_ABI = 2;
 
 /** The helpers' symbol table for `Deno.dlopen`. */
 export const HELPER_SYMBOLS = {
@@ -35,9 +35,9 @@ export const HELPER_SYMBOLS = {
     result: "i32",
   },
   // int32_t spire_iter_read(rocksdb_iterator_t* it, int32_t rows, int32_t keys_only,
-  //     int32_t reverse, char* out, uint32_t capacity, uint32_t* lengths);
+  //     int32_t reverse, char* out, uint32_t offset, uint32_t capacity, uint32_t* lengths);
   spire_iter_read: {
-    parameters: ["pointer", "i32", "i32", "i32", "buffer", "u32", "buffer"],
+    parameters: ["pointer", "i32", "i32", "i32", "buffer", "u32", "u32", "buffer"],
     result: "i32",
   },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -20,7 +20,7 @@
 #include <string.h>
 
 /* Bumped whenever a signature below changes; the engine refuses other versions. */
-#define SPIRE_HELPERS_ABI 1
+#define SPIRE_HELPERS_ABI 2
 
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;
@@ -88,7 +88,8 @@ int32_t spire_get(rocksdb_t* db, const rocksdb_readoptions_t* options, const cha
 }
 
 /*
- * Copies up to `rows` rows from the iterator's position into out[0..capacity),
+ * Copies up to `rows` rows from the iterator's position into
+ * out[offset..offset + capacity),
  * each key followed by its value (no value when keys_only), and moves the
  * iterator past them (backwards when reverse). lengths[2i] and lengths[2i+1]
  * receive row i's key and value lengths. Stops early when the iterator is no
@@ -98,8 +99,10 @@ int32_t spire_get(rocksdb_t* db, const rocksdb_readoptions_t* options, const cha
  * iterator where it was.
  */
 int32_t spire_iter_read(rocksdb_iterator_t* it, int32_t rows, int32_t keys_only,
-                        int32_t reverse, char* out, uint32_t capacity, uint32_t* lengths) {
+                        int32_t reverse, char* out, uint32_t offset, uint32_t capacity,
+                        uint32_t* lengths) {
   size_t used = 0;
+  out += offset;
   int32_t count = 0;
   while (count < rows && iter_valid(it)) {
     size_t key_len = 0;
