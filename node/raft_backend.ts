@@ -54,6 +54,7 @@ import {
 import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
 import { BATCHABLE_WRITE_OPS, type WriteCommand } from "./commands/write_ops.ts";
 import { error, integer, OK, type Reply } from "./resp/reply.ts";
+import { BytePool } from "./resp/byte_pool.ts";
 import { engineRangeOf, inRegion } from "./region_meta.ts";
 import { compareBytes } from "../engine/codec/mod.ts";
 import type { RegionReply, RegionRequest } from "./region_peer_process.ts";
@@ -139,6 +140,8 @@ export class RaftBackend implements KvBackend {
   /** Local reads waiting for the next microtask, served together by one MultiGet. */
   #pendingReads: PendingRead[] = [];
   #pendingReadKeys = 0;
+  /** The engine keys of local reads are cut from shared buffers (see BytePool). */
+  readonly #readKeys = new BytePool();
   /** Single-key writes waiting for the batch in flight to be answered. */
   #pendingWrites: PendingWrite[] = [];
   /** Rounds of queued writes in flight (see #queueWrite). */
@@ -541,7 +544,7 @@ export class RaftBackend implements KvBackend {
     this.#pendingReads = [];
     this.#pendingReadKeys = 0;
     const keys: Uint8Array[] = [];
-    for (const r of batch) for (const k of r.keys) keys.push(engineKeyOf(k));
+    for (const r of batch) for (const k of r.keys) keys.push(engineKeyOf(k, this.#readKeys));
     this.#readEngine(keys).then((raw) => {
       let at = 0;
       for (const r of batch) {

@@ -367,7 +367,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
     for (const key of keys) {
       if (!inRegion(this.#region, key)) return { kind: "keyNotInRegion", region: this.#region };
     }
-    const values = await this.#engine.getBatch(keys.map(engineKeyOf));
+    const values = await this.#engine.getBatch(keys.map((k) => engineKeyOf(k)));
     return { kind: "values", values };
   }
 

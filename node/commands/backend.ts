@@ -291,7 +291,7 @@ export class LocalBackend implements KvBackend {
     }
     const out: (StoredValue | undefined)[] = [];
     for (let i = 0; i < keys.length; i += this.#readKeysMax) {
-      const chunk = keys.slice(i, i + this.#readKeysMax).map(engineKeyOf);
+      const chunk = keys.slice(i, i + this.#readKeysMax).map((k) => engineKeyOf(k));
       const raw = await this.#engine.getBatch(chunk);
       for (const b of raw) out.push(b === undefined ? undefined : decodeValue(b));
     }

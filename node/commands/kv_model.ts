@@ -14,6 +14,8 @@
  * @module
  */
 
+import type { BytePool } from "../resp/byte_pool.ts";
+
 /** Prefix byte of the user keyspace in the engine. */
 export const USER_KEY_PREFIX = 0x75; // "u"
 
@@ -55,6 +57,7 @@ export interface StoredValue {
 /**
  * The engine key of a user key.
  * @param key the Redis key
+ * @param pool where to cut it from (a fresh array without one)
  * @returns the prefixed engine key
  * @example
  * ```ts
@@ -62,8 +65,8 @@ export interface StoredValue {
  * console.assert(engineKeyOf(new Uint8Array([7]))[0] === USER_KEY_PREFIX);
  * ```
  */
-export function engineKeyOf(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
+export function engineKeyOf(key: Uint8Array, pool?: BytePool): Uint8Array {
+  const out = pool === undefined ? new Uint8Array(key.length + 1) : pool.take(key.length + 1);
   out[0] = USER_KEY_PREFIX;
   out.set(key, 1);
   return out;

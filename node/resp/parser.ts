@@ -9,6 +9,8 @@
  * @module
  */
 
+import { BytePool } from "./byte_pool.ts";
+
 /** Limits of the request parser. */
 export interface RequestLimits {
   /** Largest bulk string argument, in bytes (Redis: proto-max-bulk-len, 512 MiB). */
@@ -66,6 +68,8 @@ export function validateRequestLimits(limits: RequestLimits): void {
 export class RequestParser {
   readonly #limits: RequestLimits;
   #buf = new Uint8Array(16 * 1024);
+  /** Where complete requests are copied to (see BytePool): their arguments are views of it. */
+  readonly #requests = new BytePool();
   #start = 0;
   #end = 0;
   #failed: string | undefined;
@@ -208,8 +212,8 @@ export class RequestParser {
       this.#bulkLen = -1;
       this.#remaining--;
     }
-    // One copy per request; the arguments are views of it (one allocation, not one each).
-    const block = this.#buf.slice(this.#cmdStart, this.#start);
+    // One copy per request, cut from a shared buffer; the arguments are views of it.
+    const block = this.#requests.copy(this.#buf.subarray(this.#cmdStart, this.#start));
     const spans = this.#spans;
     const args = new Array<Uint8Array>(spans.length / 2);
     for (let i = 0; i < args.length; i++) {
