@@ -316,6 +316,8 @@ export class Engine {
   readonly #missPolicy: MissReadPolicy;
   /** Buffers of synchronous MultiGets, made on first use. */
   #multiGetScratch: MultiGetBuffers | undefined;
+  /** Blocks the last counted point read took from files (see #readHere). */
+  readonly #blocksRead = new Uint32Array(1);
   /** Key and value lengths of the rows a native scan call copied; made on first use. */
   #scanLengths: Uint32Array<ArrayBuffer> | undefined;
   /** Shared buffers for small values of point reads (see POINT_SLAB_BYTES). */
@@ -515,26 +517,64 @@ export class Engine {
    * Values of up to POINT_SLAB_VALUE_BYTES_MAX land in the shared value slab,
    * longer ones in an array of their own.
    */
-  #readHere(key: Uint8Array, readOptions: Ptr): Uint8Array | undefined {
+  #readHere(key: Uint8Array, readOptions: Ptr, countBlocks = false): Uint8Array | undefined {
     const helpers = this.#native.helpers;
     if (helpers !== undefined) {
       const slab = this.#valueSlab;
       const buffer = slab.reserve(POINT_SLAB_VALUE_BYTES_MAX);
-      const found = helpers.symbols.spire_get(
-        this.#db,
-        readOptions,
-        key,
-        key.length,
-        buffer,
-        slab.offset,
-        POINT_SLAB_VALUE_BYTES_MAX,
-        this.#size.bytes,
-        this.#err.bytes,
-      );
+      const found = countBlocks
+        ? helpers.symbols.spire_get_counted(
+          this.#db,
+          readOptions,
+          key,
+          key.length,
+          buffer,
+          slab.offset,
+          POINT_SLAB_VALUE_BYTES_MAX,
+          this.#size.bytes,
+          this.#err.bytes,
+          this.#native.perfContext,
+          this.#blocksRead,
+        )
+        : helpers.symbols.spire_get(
+          this.#db,
+          readOptions,
+          key,
+          key.length,
+          buffer,
+          slab.offset,
+          POINT_SLAB_VALUE_BYTES_MAX,
+          this.#size.bytes,
+          this.#err.bytes,
+        );
       if (found === GET_FOUND) return slab.commit(this.#size.value);
       if (found !== GET_TOO_LONG) return undefined; // missing, or a status in #err
-      // longer than the slab takes: read it again the plain way, into its own array
+      // Longer than the slab takes: read it again the plain way, into its own array (the
+      // counted read above already counted its blocks).
+      countBlocks = false;
     }
+    return this.#readPlain(key, readOptions, countBlocks);
+  }
+
+  /** #readHere with plain FFI calls (no helpers, or a value too long for the slab). */
+  #readPlain(key: Uint8Array, readOptions: Ptr, countBlocks: boolean): Uint8Array | undefined {
+    const sym = this.#sym;
+    const perf = this.#native.perfContext;
+    let blocksBefore: number | bigint = 0;
+    if (countBlocks) {
+      sym.rocksdb_set_perf_level(PERF_LEVEL_ENABLE_COUNT);
+      blocksBefore = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
+    }
+    const value = this.#getPlain(key, readOptions);
+    if (countBlocks) {
+      const after = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
+      this.#blocksRead[0] = after === blocksBefore ? 0 : 1;
+    }
+    return value;
+  }
+
+  /** rocksdb_get and a copy of its value; a status is left in #err. */
+  #getPlain(key: Uint8Array, readOptions: Ptr): Uint8Array | undefined {
     const sym = this.#sym;
     const ptr = sym.rocksdb_get(
       this.#db,
@@ -562,15 +602,12 @@ export class Engine {
   #getDirect(key: Uint8Array, snap: NativeSnapshot | undefined): Uint8Array | undefined {
     const sym = this.#sym;
     const policy = this.#missPolicy;
-    const perf = this.#native.perfContext;
     // Counting only, no timers, on this thread; set per read, as another engine may turn it off.
-    sym.rocksdb_set_perf_level(PERF_LEVEL_ENABLE_COUNT);
     this.#perfCounting = true;
-    const blocksBefore = sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
     const began = policy.now();
-    const value = this.#readHere(key, snap?.readOptions ?? this.#native.readOptions);
+    const value = this.#readHere(key, snap?.readOptions ?? this.#native.readOptions, true);
     const elapsed = policy.now() - began;
-    if (sym.rocksdb_perfcontext_metric(perf, PERF_BLOCK_READ_COUNT) !== blocksBefore) {
+    if (this.#blocksRead[0] !== 0) {
       policy.recordLookup(true);
       policy.recordSync(1, elapsed);
     } else {

@@ -21,7 +21,7 @@
 import type { RocksDbLibrary } from "./library.ts";
 
 /** The version of the helpers' signatures; `spire_init` returns it. */
-export const HELPERS_ABI = 2;
+export const HELPERS_ABI = 3;
 
 /** The helpers' symbol table for `Deno.dlopen`. */
 export const HELPER_SYMBOLS = {
@@ -32,6 +32,25 @@ export const HELPER_SYMBOLS = {
   //     uint32_t* value_len, char** errptr);
   spire_get: {
     parameters: ["pointer", "pointer", "buffer", "u32", "buffer", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int32_t spire_get_counted(rocksdb_t* db, const rocksdb_readoptions_t* options,
+  //     const char* key, uint32_t key_len, char* out, uint32_t offset, uint32_t capacity,
+  //     uint32_t* value_len, char** errptr, rocksdb_perfcontext_t* perf, uint32_t* blocks_read);
+  spire_get_counted: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+      "u32",
+      "buffer",
+      "buffer",
+      "pointer",
+      "buffer",
+    ],
     result: "i32",
   },
   // int32_t spire_iter_read(rocksdb_iterator_t* it, int32_t rows, int32_t keys_only,
@@ -84,6 +103,8 @@ export function openHelpers(
     s.rocksdb_iter_value_fn,
     s.rocksdb_iter_next_fn,
     s.rocksdb_iter_prev_fn,
+    s.rocksdb_set_perf_level_fn,
+    s.rocksdb_perfcontext_metric_fn,
   ];
   const addresses = new BigUint64Array(fns.length);
   fns.forEach((fn, i) => addresses[i] = BigInt(Deno.UnsafePointer.value(fn)));

@@ -329,6 +329,8 @@ export const SYMBOLS = {
   rocksdb_iter_value_fn: { name: "rocksdb_iter_value", type: "pointer" },
   rocksdb_iter_next_fn: { name: "rocksdb_iter_next", type: "pointer" },
   rocksdb_iter_prev_fn: { name: "rocksdb_iter_prev", type: "pointer" },
+  rocksdb_set_perf_level_fn: { name: "rocksdb_set_perf_level", type: "pointer" },
+  rocksdb_perfcontext_metric_fn: { name: "rocksdb_perfcontext_metric", type: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's callable symbols. */
