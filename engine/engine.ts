@@ -522,31 +522,19 @@ export class Engine {
     if (helpers !== undefined) {
       const slab = this.#valueSlab;
       const buffer = slab.reserve(POINT_SLAB_VALUE_BYTES_MAX);
-      const found = countBlocks
-        ? helpers.symbols.spire_get_counted(
-          this.#db,
-          readOptions,
-          key,
-          key.length,
-          buffer,
-          slab.offset,
-          POINT_SLAB_VALUE_BYTES_MAX,
-          this.#size.bytes,
-          this.#err.bytes,
-          this.#native.perfContext,
-          this.#blocksRead,
-        )
-        : helpers.symbols.spire_get(
-          this.#db,
-          readOptions,
-          key,
-          key.length,
-          buffer,
-          slab.offset,
-          POINT_SLAB_VALUE_BYTES_MAX,
-          this.#size.bytes,
-          this.#err.bytes,
-        );
+      const found = helpers.symbols.spire_get_counted(
+        this.#db,
+        readOptions,
+        key,
+        key.length,
+        buffer,
+        slab.offset,
+        POINT_SLAB_VALUE_BYTES_MAX,
+        this.#size.bytes,
+        this.#err.bytes,
+        countBlocks ? this.#native.perfContext : null,
+        this.#blocksRead,
+      );
       if (found === GET_FOUND) return slab.commit(this.#size.value);
       if (found !== GET_TOO_LONG) return undefined; // missing, or a status in #err
       // Longer than the slab takes: read it again the plain way, into its own array (the

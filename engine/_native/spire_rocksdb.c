@@ -101,7 +101,7 @@ int32_t spire_get(rocksdb_t* db, const rocksdb_readoptions_t* options, const cha
 /*
  * spire_get with the calling thread's perf context counting on (counters only,
  * no timers): *blocks_read receives how many blocks the read took from files,
- * 0 when the block cache and memtables served it. Two perf context reads
+ * 0 when the block cache and memtables served it (perf NULL: not counted). Two perf context reads
  * from JavaScript cost more than the rest of a cached read (their 64-bit
  * results leave Deno's fast path).
  */
@@ -109,6 +109,9 @@ int32_t spire_get_counted(rocksdb_t* db, const rocksdb_readoptions_t* options,
                           const char* key, uint32_t key_len, char* out, uint32_t offset,
                           uint32_t capacity, uint32_t* value_len, char** errptr,
                           rocksdb_perfcontext_t* perf, uint32_t* blocks_read) {
+  if (perf == NULL) {  /* not counted: a plain spire_get */
+    return spire_get(db, options, key, key_len, out, offset, capacity, value_len, errptr);
+  }
   set_perf_level(PERF_LEVEL_ENABLE_COUNT);
   uint64_t before = perfcontext_metric(perf, PERF_BLOCK_READ_COUNT);
   int32_t result = spire_get(db, options, key, key_len, out, offset, capacity, value_len, errptr);
