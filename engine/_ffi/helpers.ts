@@ -27,13 +27,6 @@ export const HELPERS_ABI = 3;
 export const HELPER_SYMBOLS = {
   // int32_t spire_init(void* const* fns, int32_t count);
   spire_init: { parameters: ["buffer", "i32"], result: "i32" },
-  // int32_t spire_get(rocksdb_t* db, const rocksdb_readoptions_t* options, const char* key,
-  //     uint32_t key_len, char* out, uint32_t offset, uint32_t capacity,
-  //     uint32_t* value_len, char** errptr);
-  spire_get: {
-    parameters: ["pointer", "pointer", "buffer", "u32", "buffer", "u32", "u32", "buffer", "buffer"],
-    result: "i32",
-  },
   // int32_t spire_get_counted(rocksdb_t* db, const rocksdb_readoptions_t* options,
   //     const char* key, uint32_t key_len, char* out, uint32_t offset, uint32_t capacity,
   //     uint32_t* value_len, char** errptr, rocksdb_perfcontext_t* perf, uint32_t* blocks_read);
@@ -64,7 +57,7 @@ export const HELPER_SYMBOLS = {
 /** The loaded helpers. */
 export type HelperLibrary = Deno.DynamicLibrary<typeof HELPER_SYMBOLS>;
 
-/** `spire_get`'s results. */
+/** `spire_get_counted`'s results: found and copied. */
 export const GET_FOUND = 1;
 /** The key is missing. */
 export const GET_MISSING = 0;

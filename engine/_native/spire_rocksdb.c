@@ -80,9 +80,9 @@ int32_t spire_init(void* const* fns, int32_t count) {
  * *errptr, malloc'ed). Lengths are 32-bit so that every argument is one that
  * Deno passes on its fast path.
  */
-int32_t spire_get(rocksdb_t* db, const rocksdb_readoptions_t* options, const char* key,
-                  uint32_t key_len, char* out, uint32_t offset, uint32_t capacity,
-                  uint32_t* value_len, char** errptr) {
+static int32_t spire_get(rocksdb_t* db, const rocksdb_readoptions_t* options, const char* key,
+                         uint32_t key_len, char* out, uint32_t offset, uint32_t capacity,
+                         uint32_t* value_len, char** errptr) {
   rocksdb_pinnableslice_t* slice = get_pinned(db, options, key, key_len, errptr);
   if (*errptr != NULL) return -1;
   if (slice == NULL) return 0;
