@@ -7,7 +7,13 @@
  * @module
  */
 
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import {
+  type CounterCell,
+  type HistogramCell,
+  LocalCounter,
+  LocalHistogram,
+} from "./local_metrics.ts";
 import type { PdStats } from "../pd/mod.ts";
 import { regionLogDir } from "../raft/log_store/mod.ts";
 import { isCleanExit, type Runtime, type TreeNode } from "../supervisor/mod.ts";
@@ -139,15 +145,22 @@ export function registerNodeMetrics(
       }
     },
   });
-  const commitLatency = new Histogram({
+  const commitLatency = new LocalHistogram({
     name: "spire_raft_commit_latency_seconds",
     help: "Time from proposal to applied, per region.",
     labelNames: ["region"],
     buckets: LATENCY_BUCKETS_SECONDS,
     registers,
   });
-  s.observers.commitLatency = (regionId, ms) =>
-    commitLatency.observe({ region: String(regionId) }, ms / 1000);
+  const commitCells = new Map<number, HistogramCell>();
+  s.observers.commitLatency = (regionId, ms) => {
+    let cell = commitCells.get(regionId);
+    if (cell === undefined) {
+      cell = commitLatency.cell(String(regionId));
+      commitCells.set(regionId, cell);
+    }
+    cell.observe(ms / 1000);
+  };
 
   new Gauge({
     name: "spire_regions",
@@ -246,13 +259,13 @@ export function registerNodeMetrics(
   );
   pdCounter("spire_pd_splits_total", "Region splits PD applied.", (p) => p.splits);
 
-  const commands = new Counter({
+  const commands = new LocalCounter({
     name: "spire_client_commands_total",
     help: "Client commands executed, by command name and outcome.",
     labelNames: ["command", "outcome"],
     registers,
   });
-  const commandLatency = new Histogram({
+  const commandLatency = new LocalHistogram({
     name: "spire_client_command_duration_seconds",
     help: "Client command latency, by command name.",
     labelNames: ["command"],
@@ -275,20 +288,20 @@ export function registerNodeMetrics(
       this.set(sources.clients()?.totalConnectionsReceived ?? 0);
     },
   });
-  // The labelled children of each command name, looked up once (prom-client hashes the
-  // labels on every call otherwise). Names come from the command table, plus "unknown".
+  // The cells of each command name, looked up once. Names come from the command table, plus
+  // "unknown".
   const children = new Map<
     string,
-    { ok: Counter.Internal; error: Counter.Internal; latency: Histogram.Internal<string> }
+    { ok: CounterCell; error: CounterCell; latency: HistogramCell }
   >();
   return {
     onCommand: (e) => {
       let c = children.get(e.name);
       if (c === undefined) {
         c = {
-          ok: commands.labels(e.name, "ok"),
-          error: commands.labels(e.name, "error"),
-          latency: commandLatency.labels(e.name),
+          ok: commands.cell(e.name, "ok"),
+          error: commands.cell(e.name, "error"),
+          latency: commandLatency.cell(e.name),
         };
         children.set(e.name, c);
       }
