@@ -115,6 +115,37 @@ Deno.test("synced writeBatch is atomic under concurrency: readers never see half
   assert.equal(s(await t.engine.get(b("b15"))), "15");
 });
 
+Deno.test("offThread writeBatch keeps call order with direct writes and owns its bytes at once", async () => {
+  await using t = await tempEngine({ syncWrites: false });
+  const { engine } = t;
+  // The caller reuses one key and one value buffer for every batch, rewriting them as soon as
+  // writeBatch returns its promise, while earlier batches may still wait on the worker thread.
+  const keyBuf = b("k0");
+  const valueBuf = new Uint8Array(8);
+  const pending: Promise<void>[] = [];
+  const rounds = 200;
+  for (let i = 0; i < rounds; i++) {
+    new DataView(valueBuf.buffer).setUint32(0, i);
+    keyBuf[1] = 0x30 + (i % 5); // k0..k4
+    pending.push(engine.writeBatch([{ op: "put", key: keyBuf, value: valueBuf }], {
+      offThread: true,
+    }));
+    // A direct write right behind it must not overtake it (same key, later value).
+    if (i % 7 === 0) pending.push(engine.put(b("k" + (i % 5)), b(`direct ${i}`)));
+    valueBuf.fill(0xff);
+    keyBuf[1] = 0x7a; // "kz": a key no batch writes
+  }
+  await Promise.all(pending);
+  assert.equal(await engine.get(b("kz")), undefined, "a batch read its key after it was reused");
+  for (let k = 0; k < 5; k++) {
+    const last = rounds - 1 - ((rounds - 1 - k) % 5);
+    const got = await engine.get(b(`k${k}`));
+    const direct = last % 7 === 0 ? `direct ${last}` : undefined;
+    if (direct !== undefined) assert.equal(s(got!), direct, `key ${k}`);
+    else assert.equal(new DataView(got!.buffer, got!.byteOffset).getUint32(0), last, `key ${k}`);
+  }
+});
+
 Deno.test("scanRange orders keys bytewise, start inclusive, end exclusive, empty end unbounded", async () => {
   await using t = await tempEngine();
   const raw = [[0x00], [0x01, 0x00], [0x01], [0x7f], [0x80], [0xff], [0xff, 0xff]];
