@@ -16,7 +16,10 @@
  * Reads in standalone mode: when a region has one voter and it is this
  * store's peer, no other leader can exist, and the engine holds exactly the
  * applied (hence committed) writes, every acknowledged one included (a write
- * is acknowledged after it is applied). Reading the engine directly is then
+ * is acknowledged after it is applied) once the peer has applied an entry of
+ * its own term (after a restart, writes acknowledged by the previous
+ * incarnation may be durable in the log but not yet committed or applied
+ * again). Reading the engine directly is then
  * linearizable without a ReadIndex round, like a lease that never expires;
  * `readMode: "readIndex"` forces the Raft round anyway. With more than one
  * voter the ReadIndex round is always used.
@@ -500,7 +503,7 @@ export class RaftBackend implements KvBackend {
       voters++;
       mine = p.storeId === this.#s.storeId;
     }
-    return voters === 1 && mine && this.#s.raftInfo.get(region.id)?.leader === true;
+    return voters === 1 && mine && this.#s.raftInfo.get(region.id)?.appliedOwnTerm === true;
   }
 
   /** Whether every region may be read locally. */

@@ -103,6 +103,7 @@ function publish(state: State): void {
     firstIndex: state.storage.firstIndex(),
     lastIndex: state.storage.lastIndex(),
     leader: state.peer.isLeader,
+    appliedOwnTerm: state.peer.appliedOwnTerm,
     proposals: state.proposals,
     bytesPutSinceCount: state.sm.stats.bytesPutSinceCount,
     keysPutSinceCount: state.sm.stats.keysPutSinceCount,

@@ -63,6 +63,12 @@ export interface RegionRaftInfo {
   readonly lastIndex: number;
   /** Whether this peer leads. */
   readonly leader: boolean;
+  /**
+   * Whether it leads and has applied an entry of its own term, so that everything acknowledged
+   * before (by it or an earlier incarnation) is applied: reads may then skip ReadIndex when
+   * it is the only voter.
+   */
+  readonly appliedOwnTerm: boolean;
   /** Proposals made since the peer started. */
   readonly proposals: number;
   /** Key and value bytes put since the store last counted the region. */

@@ -411,6 +411,21 @@ export class RegionPeer<R> {
     return this.#node.leader;
   }
 
+  /**
+   * Whether this peer is the leader and has applied an entry of its current term. Entries of
+   * a term start with the leader's empty entry, so every entry that an earlier leader (an
+   * earlier incarnation of this peer, say) committed or acknowledged is applied by then: a
+   * sole voter may serve reads from its state machine without a ReadIndex round.
+   */
+  get appliedOwnTerm(): boolean {
+    if (!this.isLeader) return false;
+    try {
+      return this.#storage.term(this.#applied) === this.#node.status().hardState.term;
+    } catch {
+      return false; // compacted below the snapshot: not an entry of this term
+    }
+  }
+
   /** The last index applied to the state machine. */
   get applied(): number {
     return this.#applied;
