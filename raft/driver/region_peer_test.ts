@@ -236,3 +236,29 @@ Deno.test("region peer persists the next Ready while it applies the previous one
   await peer.stop();
   net.close();
 });
+
+Deno.test("a new leader has applied its own term only after its first entry applied", async () => {
+  const net = new MemoryNetwork();
+  const log = new SlowLog({ voters: [1], learners: [] });
+  const sm = new CheckedMachine(log);
+  const slot: { peer?: RegionPeer<KvResult> } = {};
+  const peer = await RegionPeer.start({
+    id: 1,
+    peers: [1],
+    storage: log,
+    stateMachine: sm,
+    transport: net.endpoint(1, (f) => slot.peer?.receive(f)),
+    random: seeded(1),
+  });
+  slot.peer = peer;
+  assert.equal(peer.appliedOwnTerm, false, "a follower");
+  peer.campaign();
+  // The log saves slowly (2 ms): the peer leads before its term's empty entry is applied.
+  assert.ok(peer.isLeader);
+  assert.equal(peer.appliedOwnTerm, false, "leader, but its term's first entry is not applied");
+  for (let i = 0; i < 100 && !peer.appliedOwnTerm; i++) await settle();
+  assert.ok(peer.appliedOwnTerm);
+  assert.equal(log.term(peer.applied), peer.status().hardState.term);
+  await peer.stop();
+  net.close();
+});
