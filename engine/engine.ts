@@ -1129,8 +1129,10 @@ export class Engine {
    * An unsynced batch is written on the calling (JavaScript) thread: its memtable inserts
    * block the event loop for a few microseconds per operation. `offThread: true` writes it on a
    * worker thread instead, in call order with every other write, at the cost of one thread
-   * hand-off (tens of microseconds): worth it for large batches in a busy event loop (the
-   * node's Raft apply). Synced batches always go to a worker thread.
+   * hand-off (tens of microseconds, and CPU on another core): for large batches in a busy
+   * event loop with cores to spare. (The node's Raft apply measured slower with it on a
+   * 2-core machine shared with its clients, so it does not use it.) Synced batches always go
+   * to a worker thread.
    *
    * @param ops at most {@link WRITE_BATCH_OPS_MAX} operations and {@link WRITE_BATCH_BYTES_MAX} bytes
    * @param options `offThread`: write on a worker thread even when unsynced
