@@ -72,6 +72,13 @@ export interface LocalMetricOptions {
   readonly registers: readonly Registry[];
 }
 
+/** One sample line: labels, value, and the series name when it is not the metric's. */
+interface LocalMetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -99,7 +106,29 @@ abstract class LocalMetric<C> {
     for (const r of options.registers) r.registerMetric(this as unknown as Metric);
   }
 
+  abstract readonly type: "counter" | "histogram";
+
   protected abstract newCell(): C;
+
+  /** The values of every cell, in prom-client's shape. */
+  protected abstract values(): LocalMetricValue[];
+
+  /** @returns the metric as prom-client's registry formats it */
+  get(): Promise<{
+    name: string;
+    help: string;
+    type: "counter" | "histogram";
+    aggregator: "sum";
+    values: LocalMetricValue[];
+  }> {
+    return Promise.resolve({
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: this.values(),
+    });
+  }
 
   /**
    * The cell of one label set: look it up once and keep it.
@@ -142,22 +171,8 @@ export class LocalCounter extends LocalMetric<CounterCell> {
     return new CounterCell();
   }
 
-  /** @returns the values as prom-client's registry formats them */
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: "counter";
-    aggregator: "sum";
-    values: { labels: Record<string, string>; value: number }[];
-  }> {
-    const values = [...this.entries()].map((e) => ({ labels: e.labels, value: e.cell.value }));
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+  protected values(): LocalMetricValue[] {
+    return [...this.entries()].map((e) => ({ labels: e.labels, value: e.cell.value }));
   }
 }
 
@@ -190,16 +205,9 @@ export class LocalHistogram extends LocalMetric<HistogramCell> {
     return new HistogramCell(this.#bounds);
   }
 
-  /** @returns the buckets (cumulative, with `+Inf`), sum and count of every cell */
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: "histogram";
-    aggregator: "sum";
-    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
-  }> {
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] =
-      [];
+  /** The buckets (cumulative, with `+Inf`), sum and count of every cell. */
+  protected values(): LocalMetricValue[] {
+    const values: LocalMetricValue[] = [];
     for (const { labels, cell } of this.entries()) {
       let cumulative = 0;
       for (let i = 0; i <= this.#bounds.length; i++) {
@@ -214,12 +222,6 @@ export class LocalHistogram extends LocalMetric<HistogramCell> {
       values.push({ labels, value: cell.sum, metricName: `${this.name}_sum` });
       values.push({ labels, value: cell.count, metricName: `${this.name}_count` });
     }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return values;
   }
 }

@@ -200,7 +200,8 @@ class CheckedMachine implements StateMachine<KvResult> {
   }
 }
 
-Deno.test("region peer persists the next Ready while it applies the previous one, in order", async () => {
+/** A sole voter over a slow log and a checking state machine. */
+async function slowSoleVoter() {
   const net = new MemoryNetwork();
   const log = new SlowLog({ voters: [1], learners: [] });
   const sm = new CheckedMachine(log);
@@ -214,6 +215,11 @@ Deno.test("region peer persists the next Ready while it applies the previous one
     random: seeded(1),
   });
   slot.peer = peer;
+  return { net, log, sm, peer };
+}
+
+Deno.test("region peer persists the next Ready while it applies the previous one, in order", async () => {
+  const { net, log, sm, peer } = await slowSoleVoter();
   peer.campaign();
   for (let i = 0; i < 50 && !peer.isLeader; i++) await settle();
   assert.ok(peer.isLeader);
@@ -238,19 +244,7 @@ Deno.test("region peer persists the next Ready while it applies the previous one
 });
 
 Deno.test("a new leader has applied its own term only after its first entry applied", async () => {
-  const net = new MemoryNetwork();
-  const log = new SlowLog({ voters: [1], learners: [] });
-  const sm = new CheckedMachine(log);
-  const slot: { peer?: RegionPeer<KvResult> } = {};
-  const peer = await RegionPeer.start({
-    id: 1,
-    peers: [1],
-    storage: log,
-    stateMachine: sm,
-    transport: net.endpoint(1, (f) => slot.peer?.receive(f)),
-    random: seeded(1),
-  });
-  slot.peer = peer;
+  const { net, log, sm, peer } = await slowSoleVoter();
   assert.equal(peer.appliedOwnTerm, false, "a follower");
   peer.campaign();
   // The log saves slowly (2 ms): the peer leads before its term's empty entry is applied.
