@@ -99,12 +99,6 @@ export interface ReadOptions {
   snapshot?: Snapshot;
 }
 
-/** Options of {@link Engine.writeBatch}. */
-export interface WriteBatchOptions {
-  /** Write on a worker thread even when writes are unsynced (they always are when synced). */
-  offThread?: boolean;
-}
-
 /** Options of {@link Engine.scanRange}. */
 export interface ScanOptions extends ReadOptions {
   /** Rows per batch (default 1000). */
@@ -1125,20 +1119,10 @@ export class Engine {
   /**
    * Applies the operations atomically: all of them or none. `deleteRange`
    * deletes `[start, end)`; `end` must not sort before `start` (RangeError).
-   *
-   * An unsynced batch is written on the calling (JavaScript) thread: its memtable inserts
-   * block the event loop for a few microseconds per operation. `offThread: true` writes it on a
-   * worker thread instead, in call order with every other write, at the cost of one thread
-   * hand-off (tens of microseconds, and CPU on another core): for large batches in a busy
-   * event loop with cores to spare. (The node's Raft apply measured slower with it on a
-   * 2-core machine shared with its clients, so it does not use it.) Synced batches always go
-   * to a worker thread.
-   *
    * @param ops at most {@link WRITE_BATCH_OPS_MAX} operations and {@link WRITE_BATCH_BYTES_MAX} bytes
-   * @param options `offThread`: write on a worker thread even when unsynced
    * @throws {TypeError|RangeError} for bad operations; {@link EngineClosedError}; {@link EngineError}
    */
-  async writeBatch(ops: readonly WriteOp[], options?: WriteBatchOptions): Promise<void> {
+  async writeBatch(ops: readonly WriteOp[]): Promise<void> {
     this.#checkOpen("writeBatch");
     if (!Array.isArray(ops)) throw new TypeError("Invalid ops: an array of operations is required");
     if (ops.length > WRITE_BATCH_OPS_MAX) {
@@ -1148,9 +1132,7 @@ export class Engine {
     }
     const bytes = validateOps(ops);
     if (ops.length === 0) return;
-    if (this.#mustQueueWrites() || options?.offThread === true) {
-      return await this.#queue(ops, bytes);
-    }
+    if (this.#mustQueueWrites()) return await this.#queue(ops, bytes);
     const batch = this.#buildBatch([ops]);
     let stalled: boolean;
     try {

@@ -115,11 +115,13 @@ Deno.test("synced writeBatch is atomic under concurrency: readers never see half
   assert.equal(s(await t.engine.get(b("b15"))), "15");
 });
 
-Deno.test("offThread writeBatch keeps call order with direct writes and owns its bytes at once", async () => {
-  await using t = await tempEngine({ syncWrites: false });
+Deno.test("queued writeBatch keeps call order with put and owns its bytes at once", async () => {
+  // Synced writes all go through the group-commit queue: a batch waits there while an
+  // earlier group is being fsynced.
+  await using t = await tempEngine({ syncWrites: true });
   const { engine } = t;
   // The caller reuses one key and one value buffer for every batch, rewriting them as soon as
-  // writeBatch returns its promise, while earlier batches may still wait on the worker thread.
+  // writeBatch returns its promise, while earlier batches may still wait in the queue.
   const keyBuf = b("k0");
   const valueBuf = new Uint8Array(8);
   const pending: Promise<void>[] = [];
@@ -127,10 +129,8 @@ Deno.test("offThread writeBatch keeps call order with direct writes and owns its
   for (let i = 0; i < rounds; i++) {
     new DataView(valueBuf.buffer).setUint32(0, i);
     keyBuf[1] = 0x30 + (i % 5); // k0..k4
-    pending.push(engine.writeBatch([{ op: "put", key: keyBuf, value: valueBuf }], {
-      offThread: true,
-    }));
-    // A direct write right behind it must not overtake it (same key, later value).
+    pending.push(engine.writeBatch([{ op: "put", key: keyBuf, value: valueBuf }]));
+    // A put right behind it must not overtake it (same key, later value).
     if (i % 7 === 0) pending.push(engine.put(b("k" + (i % 5)), b(`direct ${i}`)));
     valueBuf.fill(0xff);
     keyBuf[1] = 0x7a; // "kz": a key no batch writes

@@ -22,7 +22,6 @@ export {
   type ScanBatch,
   type ScanOptions,
   Snapshot,
-  type WriteBatchOptions,
   type WriteOp,
 } from "./engine.ts";
 export { EngineClosedError, EngineError, EngineOverloadedError } from "./errors.ts";

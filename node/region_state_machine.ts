@@ -276,8 +276,8 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
         ops.push({ op: "put", key: appliedIndexKey(this.#region.id), value: encodeIndex(index) });
       }
       if (ops.length > 0) {
-        // On the event loop: `offThread` was measured slower here (2 cores shared with the
-        // clients: the hand-off cost more CPU than the memtable inserts it moved).
+        // On the event loop: a worker thread for this write was measured slower (2 cores shared
+        // with the clients: the hand-off cost more CPU than the memtable inserts it moved).
         await this.#engine.writeBatch(ops);
         this.#stats.batchesWritten++;
       }

@@ -47,11 +47,8 @@ export interface EngineLike {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /** Reads several keys at once. */
   getBatch(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
-  /**
-   * Applies operations atomically; `offThread` asks to keep the work off the event loop where
-   * the engine can (RocksDB's memtable inserts on a worker thread).
-   */
-  writeBatch(ops: readonly EngineOp[], options?: { offThread?: boolean }): Promise<void>;
+  /** Applies operations atomically. */
+  writeBatch(ops: readonly EngineOp[]): Promise<void>;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
 }
