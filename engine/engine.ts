@@ -351,9 +351,9 @@ export class Engine {
   ) {
     this.#native = native;
     this.#missPolicy = missPolicy;
-    this.#valueSlab = new Slab(native.lib.symbols, POINT_SLAB_BYTES, POINT_SLAB_BYTES);
-    this.#scanSlab = new Slab(native.lib.symbols, SCAN_SLAB_BYTES, SCAN_SLAB_BYTES);
-    this.#boundsSlab = new Slab(native.lib.symbols, BOUNDS_SLAB_BYTES, BOUNDS_SLAB_BYTES);
+    this.#valueSlab = new Slab(native.lib.symbols, POINT_SLAB_BYTES);
+    this.#scanSlab = new Slab(native.lib.symbols, SCAN_SLAB_BYTES);
+    this.#boundsSlab = new Slab(native.lib.symbols, BOUNDS_SLAB_BYTES);
     this.#sym = native.lib.symbols;
     this.#db = native.db;
     this.#tuning = tuning;
@@ -991,9 +991,10 @@ export class Engine {
     let room = SCAN_SLAB_ROOM_MIN;
     while (count < rows) {
       const buffer = slab.reserve(room);
+      const asked = Math.min(rows - count, SCAN_HELPER_ROWS_MAX);
       const n = helpers.symbols.spire_iter_read(
         it,
-        Math.min(rows - count, SCAN_HELPER_ROWS_MAX),
+        asked,
         keysOnly ? 1 : 0,
         reverse ? 1 : 0,
         buffer,
@@ -1015,7 +1016,6 @@ export class Engine {
         entries.push({ key, value: slab.commit(valueLength) });
         bytesRead += valueLength;
       }
-      const asked = Math.min(rows - count, SCAN_HELPER_ROWS_MAX);
       count += n;
       if (sym.rocksdb_iter_valid(it) === 0) break;
       // Fewer rows than asked: the rest of the buffer was too short for the next one.
@@ -1558,26 +1558,24 @@ class MultiGetBuffers {
 }
 
 /**
- * Bump allocator: hands out views into shared buffers. A scan batch uses one
- * whose buffers start at 4 KiB and double up to 64 KiB, so short scans do not
- * pay for big buffers; point reads share one of 8 KiB buffers for small values.
+ * Bump allocator: hands out views into shared buffers of one size, never
+ * reused (a view never changes under its holder). Point reads share one of
+ * 8 KiB buffers for small values, scans one of 64 KiB for rows, iterators one
+ * of 4 KiB for their bounds.
  */
 class Slab {
   readonly #sym: RocksDbSymbols;
-  readonly #firstBytes: number;
-  readonly #maxBytes: number;
+  readonly #bufferBytes: number;
   #buffer = new Uint8Array(0);
   #offset = 0;
 
   /**
    * @param sym the library (for its memcpy)
-   * @param firstBytes size of the first buffer
-   * @param maxBytes size the buffers double up to
+   * @param bufferBytes size of each buffer (a longer view gets one of its own length)
    */
-  constructor(sym: RocksDbSymbols, firstBytes: number, maxBytes: number) {
+  constructor(sym: RocksDbSymbols, bufferBytes: number) {
     this.#sym = sym;
-    this.#firstBytes = firstBytes;
-    this.#maxBytes = maxBytes;
+    this.#bufferBytes = bufferBytes;
   }
 
   /** Where the next view starts in the buffer that {@link reserve} returned. */
@@ -1630,9 +1628,8 @@ class Slab {
 
   /** A fresh buffer (the old one stays with its views, never reused) of at least `length`. */
   #grow(length: number): void {
-    const next = Math.min(this.#maxBytes, Math.max(this.#firstBytes, this.#buffer.length * 2));
     // An ArrayBuffer's memory is off V8's heap and never moves: native code may hold it.
-    this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(next, length)));
+    this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(this.#bufferBytes, length)));
     this.#offset = 0;
   }
 }
