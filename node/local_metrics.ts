@@ -44,6 +44,13 @@ export class HistogramCell {
     this.sum += value;
     this.count++;
   }
+
+  /** Back to no observations. */
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
 }
 
 /** One label value's share of a {@link LocalCounter}. */
@@ -57,6 +64,11 @@ export class CounterCell {
    */
   inc(n = 1): void {
     this.value += n;
+  }
+
+  /** Back to 0. */
+  reset(): void {
+    this.value = 0;
   }
 }
 
@@ -83,7 +95,7 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** What prom-client's registry reads of a metric: `get()` and `reset()`, plus the header. */
-abstract class LocalMetric<C> {
+abstract class LocalMetric<C extends { reset(): void }> {
   readonly name: string;
   readonly help: string;
   readonly aggregator = "sum" as const;
@@ -153,9 +165,12 @@ abstract class LocalMetric<C> {
     return entry.cell;
   }
 
-  /** Forgets every cell (prom-client's `registry.resetMetrics()`). */
+  /**
+   * Zeroes every cell (prom-client's `registry.resetMetrics()`). Cells are kept, not
+   * dropped: callers hold on to the cells they looked up.
+   */
   reset(): void {
-    this.#cells.clear();
+    for (const { cell } of this.#cells.values()) cell.reset();
   }
 
   protected entries(): Iterable<{ labels: Record<string, string>; cell: C }> {

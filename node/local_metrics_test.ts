@@ -95,3 +95,33 @@ Deno.test("local metrics refuse bad names, label counts and buckets", () => {
   const c = new LocalCounter({ name: "c1", help: "h", labelNames: ["a", "b"], registers });
   assert.throws(() => c.cell("x"), /has labels a, b; got 1 values/);
 });
+
+Deno.test("a registry reset zeroes the local metrics, and cells looked up before keep counting", async () => {
+  const registry = new Registry();
+  const c = new LocalCounter({
+    name: "r_total",
+    help: "h",
+    labelNames: ["a"],
+    registers: [registry],
+  });
+  const h = new LocalHistogram({
+    name: "r_seconds",
+    help: "h",
+    labelNames: [],
+    buckets: [1],
+    registers: [registry],
+  });
+  const cell = c.cell("x");
+  const hc = h.cell();
+  cell.inc(5);
+  hc.observe(2);
+  registry.resetMetrics();
+  assert.match(await registry.metrics(), /r_total\{a="x"\} 0\n/);
+  assert.match(await registry.metrics(), /r_seconds_count 0\n/);
+  cell.inc();
+  hc.observe(0.5);
+  const text = await registry.metrics();
+  assert.match(text, /r_total\{a="x"\} 1\n/);
+  assert.match(text, /r_seconds_bucket\{le="1"\} 1\n/);
+  assert.match(text, /r_seconds_count 1\n/);
+});
