@@ -276,6 +276,9 @@ export class ClientPort {
    */
   open(key: string, conn: Deno.Conn): ClientConnection {
     const remote = conn.remoteAddr as Deno.NetAddr;
+    // As redis-server does: a reply goes out at once, not held back by Nagle's algorithm until
+    // the client acknowledges the previous one (Deno leaves Nagle on for accepted sockets).
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     const session = this.executor.newSession(this.#nextId++, `${remote.hostname}:${remote.port}`);
     const c = new ClientConnection(this, conn, session, this.#replyFlushBytes);
     this.#conns.set(key, c);

@@ -3,6 +3,9 @@ import fc from "fast-check";
 import { startTestServer } from "./commands/testing.ts";
 import { encodeCommand, RespClient } from "./resp/client.ts";
 import { showReply } from "./resp/reply_parser.ts";
+import { ClientPort } from "./client_server.ts";
+import { LocalBackend } from "./commands/backend.ts";
+import { MemoryEngine } from "./commands/memory_engine.ts";
 
 const te = new TextEncoder();
 
@@ -357,4 +360,19 @@ Deno.test("MGET, KEYS and SPIRE.SCANRANGE replies are bounded by replyBytesMax",
   assert.equal(showReply(await c.call(["PING"])), "+PONG");
   c.close();
   await t.stop();
+});
+
+Deno.test("accepted sockets get TCP_NODELAY, as redis-server sets it (Deno leaves Nagle on)", async () => {
+  const backend = new LocalBackend({ engine: new MemoryEngine(), now: Date.now });
+  const port = new ClientPort({ backend });
+  const noDelay: boolean[] = [];
+  const conn = {
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+    setNoDelay: (on = true) => void noDelay.push(on),
+    close: () => {},
+  } as unknown as Deno.Conn;
+  port.open("1", conn);
+  assert.deepEqual(noDelay, [true]);
+  port.forget("1");
+  await backend.close();
 });
