@@ -411,12 +411,13 @@ export class SpireNode {
     };
   }
 
-  /** Engine statistics, cache, regions and clients, as JSON-ready data. */
+  /** Engine statistics, block cache, value cache, regions and clients, as JSON-ready data. */
   stats(): unknown {
     const e = this.services.engine;
     return {
       engine: e === undefined || e.closed ? null : e.getStats(),
       cache: e === undefined || e.closed ? null : e.getCacheInfo(),
+      valueCache: this.services.valueCache.stats,
       regions: regionsView(this.services),
       clients: this.#clients?.stats ?? null,
     };

@@ -58,6 +58,8 @@ export interface NodeConfig {
   raftTickMs: number;
   /** A region's log is compacted when applied - first index passes this. */
   raftLogCompactEntries: number;
+  /** Bytes of recently written and read values kept in memory (node/value_cache.ts); 0: off. */
+  valueCacheBytes: number;
 }
 
 /** Where each value came from: "default", "config <path>", "flag --x" or "env X". */
@@ -78,6 +80,7 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeConfig> = Object.freeze({
   regionHeartbeatIntervalMs: 1000,
   raftTickMs: 100,
   raftLogCompactEntries: 100_000,
+  valueCacheBytes: 64 * 1024 * 1024,
 });
 
 /** Raised when flags, the config file or the environment hold unusable node settings. */
@@ -155,6 +158,13 @@ const FIELDS: readonly Field[] = [
     yaml: ["raft", "log_compact_entries"],
     min: 1,
     max: 100_000_000,
+  },
+  {
+    key: "valueCacheBytes",
+    kind: "size",
+    yaml: ["node", "value_cache_size"],
+    env: "SPIRE_VALUE_CACHE_SIZE",
+    min: 0,
   },
 ];
 

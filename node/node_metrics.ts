@@ -8,6 +8,7 @@
  */
 
 import { Counter, Gauge, type Registry } from "prom-client";
+import type { ValueCacheStats } from "./value_cache.ts";
 import {
   type CounterCell,
   type HistogramCell,
@@ -155,6 +156,44 @@ export function registerNodeMetrics(
   // Once per proposal (a batch of writes), not per command: the cell lookup is cheap enough.
   s.observers.commitLatency = (regionId, ms) =>
     commitLatency.cell(String(regionId)).observe(ms / 1000);
+
+  const cacheGauge = (name: string, help: string, read: (c: ValueCacheStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read(s.valueCache.stats));
+      },
+    });
+  cacheGauge("spire_value_cache_bytes", "Bytes held by the value cache.", (c) => c.bytes);
+  cacheGauge(
+    "spire_value_cache_capacity_bytes",
+    "The value cache's capacity.",
+    (c) => c.capacityBytes,
+  );
+  cacheGauge("spire_value_cache_entries", "Keys held by the value cache.", (c) => c.entries);
+  const cacheCounter = (name: string, help: string, read: (c: ValueCacheStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset(); // the cache keeps the count; the metric shows it
+        this.inc(read(s.valueCache.stats));
+      },
+    });
+  cacheCounter("spire_value_cache_hits_total", "Reads answered by the value cache.", (c) => c.hits);
+  cacheCounter(
+    "spire_value_cache_misses_total",
+    "Reads the value cache sent to the engine.",
+    (c) => c.misses,
+  );
+  cacheCounter(
+    "spire_value_cache_evictions_total",
+    "Entries evicted from the value cache.",
+    (c) => c.evictions,
+  );
 
   new Gauge({
     name: "spire_regions",

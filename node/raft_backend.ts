@@ -530,6 +530,8 @@ export class RaftBackend implements KvBackend {
   #readLocal(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[] | undefined> {
     const engine = this.#s.engine;
     if (engine === undefined || engine.closed) return Promise.resolve(undefined);
+    const cached = this.#fromCache(engine, keys);
+    if (cached !== undefined) return Promise.resolve(cached);
     if (this.#pendingReadKeys + keys.length > READ_BATCH_KEYS_MAX && this.#pendingReadKeys > 0) {
       this.#serveReads();
     }
@@ -540,6 +542,26 @@ export class RaftBackend implements KvBackend {
     });
   }
 
+  /**
+   * The values of `keys` when the value cache holds every one of them (a read
+   * needs no engine call then), else undefined.
+   */
+  #fromCache(
+    engine: object,
+    keys: readonly Uint8Array[],
+  ): (StoredValue | undefined)[] | undefined {
+    const cache = this.#s.valueCache;
+    if (!cache.enabled) return undefined;
+    cache.use(engine);
+    const out = new Array<StoredValue | undefined>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const stored = cache.get(engineKeyOf(keys[i]!, this.#readKeys));
+      if (stored === undefined) return undefined;
+      out[i] = decodeValue(stored);
+    }
+    return out;
+  }
+
   /** Serves the pending local reads (see #readLocal). */
   #serveReads(): void {
     const batch = this.#pendingReads;
@@ -548,7 +570,13 @@ export class RaftBackend implements KvBackend {
     this.#pendingReadKeys = 0;
     const keys: Uint8Array[] = [];
     for (const r of batch) for (const k of r.keys) keys.push(engineKeyOf(k, this.#readKeys));
+    const cache = this.#s.valueCache;
+    if (this.#s.engine !== undefined) cache.use(this.#s.engine); // the engine read below
+    const generation = cache.generation;
     this.#readEngine(keys).then((raw) => {
+      if (raw !== undefined && cache.enabled) {
+        for (let i = 0; i < keys.length; i++) cache.fill(generation, keys[i]!, raw[i]);
+      }
       let at = 0;
       for (const r of batch) {
         if (raw === undefined) {

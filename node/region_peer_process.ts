@@ -132,6 +132,7 @@ export const RegionPeerServer: GenServer<
     const sm = await RegionStateMachine.open({
       engine,
       regionId,
+      cache: services.valueCache,
       plants: services.plants,
       onSplit: (left, right) => {
         // The store starts the new region's peer and tells PD; if it is down, it finds

@@ -26,9 +26,10 @@ import { pack, unpack } from "msgpackr";
 import type { Entry, Snapshot } from "../raft/core/mod.ts";
 import type { StateMachine } from "../raft/driver/mod.ts";
 import { type Region, splitRegionMeta } from "../pd/mod.ts";
-import { engineKeyOf } from "./commands/kv_model.ts";
+import { engineKeyOf, USER_KEY_PREFIX } from "./commands/kv_model.ts";
 import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
+import type { ValueCache } from "./value_cache.ts";
 import {
   applyWrite,
   decodeWriteCommand,
@@ -150,7 +151,9 @@ function decodeReadRequest(data: Uint8Array): Uint8Array[] {
 /** Test-only planted bugs of the state machine. Never set in production. */
 export type RegionPlant =
   /** Leave the applied index out of the batch: entries are applied again after a restart. */
-  "skip-applied-index";
+  | "skip-applied-index"
+  /** Tell the value cache only about puts: deleted keys stay cached (stale reads). */
+  | "value-cache-keeps-deleted";
 
 /** Options of {@link RegionStateMachine.open}. */
 export interface RegionStateMachineOptions {
@@ -164,6 +167,8 @@ export interface RegionStateMachineOptions {
   readonly batchOpsMax?: number;
   /** Engine bytes per batch at most (approximate). */
   readonly batchBytesMax?: number;
+  /** The node's value cache, written through after each engine batch. */
+  readonly cache?: ValueCache;
   /** Test-only planted bugs. */
   readonly plants?: readonly RegionPlant[];
 }
@@ -191,6 +196,8 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
   readonly #batchOpsMax: number;
   readonly #batchBytesMax: number;
   readonly #skipApplied: boolean;
+  readonly #cache: ValueCache | undefined;
+  readonly #cacheKeepsDeleted: boolean;
   #region: Region;
   #applied: number;
   readonly #stats: RegionApplyStats = {
@@ -211,6 +218,8 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
     this.#batchOpsMax = options.batchOpsMax ?? 50_000;
     this.#batchBytesMax = options.batchBytesMax ?? 64 * 1024 * 1024;
     this.#skipApplied = options.plants?.includes("skip-applied-index") ?? false;
+    this.#cache = options.cache?.enabled ? options.cache : undefined;
+    this.#cacheKeepsDeleted = options.plants?.includes("value-cache-keeps-deleted") ?? false;
     this.#region = region;
     this.#applied = applied;
   }
@@ -276,9 +285,23 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
         ops.push({ op: "put", key: appliedIndexKey(this.#region.id), value: encodeIndex(index) });
       }
       if (ops.length > 0) {
-        // On the event loop: a worker thread for this write was measured slower (2 cores shared
-        // with the clients: the hand-off cost more CPU than the memtable inserts it moved).
-        await this.#engine.writeBatch(ops);
+        const cache = this.#cache;
+        cache?.use(this.#engine);
+        // User keys only: nothing reads Spire's own metadata through the cache.
+        const cached = cache === undefined ? ops : ops.filter((o) =>
+          o.op === "deleteRange" ||
+          (o.key[0] === USER_KEY_PREFIX && (o.op === "put" || !this.#cacheKeepsDeleted))
+        );
+        cache?.beginWrite(cached);
+        try {
+          // On the event loop: a worker thread for this write was measured slower (2 cores shared
+          // with the clients: the hand-off cost more CPU than the memtable inserts it moved).
+          await this.#engine.writeBatch(ops);
+        } catch (e) {
+          cache?.clear(); // whether any of it reached the engine is not known here
+          throw e;
+        }
+        cache?.endWrite(cached);
         this.#stats.batchesWritten++;
       }
       this.#applied = index;

@@ -17,6 +17,7 @@ import type { Runtime } from "../supervisor/mod.ts";
 import type { RocksDbTuning } from "../tuning/mod.ts";
 import type { NodeConfig } from "./config.ts";
 import type { RegionPlant } from "./region_state_machine.ts";
+import { ValueCache } from "./value_cache.ts";
 
 /** Registered names of the node's processes. */
 export const NAMES: {
@@ -115,6 +116,8 @@ export class NodeServices {
   readonly regionDrivers = new Map<number, { stop(): Promise<void> }>();
   /** Raft figures per region, refreshed by the region processes. */
   readonly raftInfo = new Map<number, RegionRaftInfo>();
+  /** Recently written and read values (see node/value_cache.ts), `valueCacheBytes` large. */
+  readonly valueCache: ValueCache;
 
   /**
    * Creates the shared services of one node.
@@ -134,6 +137,7 @@ export class NodeServices {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.plants = options.plants ?? [];
+    this.valueCache = new ValueCache(options.config.valueCacheBytes ?? 0);
   }
 
   /** The engine, or an error saying it is not running. */

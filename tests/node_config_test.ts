@@ -63,3 +63,22 @@ Deno.test("node config: the initial region count is refused past 256, which the 
     /flag --regions: "300" is out of range; allowed: an integer from 1 to 256/,
   );
 });
+
+Deno.test("node config: the value cache size comes from the file or SPIRE_VALUE_CACHE_SIZE; 0 turns it off", () => {
+  assert.equal(resolveNodeConfig({}).config.valueCacheBytes, 64 << 20);
+  const fromFile = resolveNodeConfig({
+    sections: { node: { value_cache_size: "8MiB" } },
+    configPath: "spire.yaml",
+  });
+  assert.equal(fromFile.config.valueCacheBytes, 8 << 20);
+  const off = resolveNodeConfig({
+    sections: { node: { value_cache_size: "8MiB" } },
+    env: { SPIRE_VALUE_CACHE_SIZE: "0" },
+  });
+  assert.equal(off.config.valueCacheBytes, 0);
+  assert.equal(off.provenance.valueCacheBytes, "env SPIRE_VALUE_CACHE_SIZE");
+  assert.throws(
+    () => resolveNodeConfig({ env: { SPIRE_VALUE_CACHE_SIZE: "lots" } }),
+    /env SPIRE_VALUE_CACHE_SIZE: "lots" is not a size; allowed: bytes/,
+  );
+});

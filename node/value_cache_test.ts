@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { EngineOp } from "./commands/write_ops.ts";
+import { CACHED_KEY_BYTES_MAX, ValueCache } from "./value_cache.ts";
+
+const b = (s: string) => new TextEncoder().encode(s);
+const put = (k: string, v: string): EngineOp => ({ op: "put", key: b(k), value: b(v) });
+const del = (k: string): EngineOp => ({ op: "delete", key: b(k) });
+const text = (v: Uint8Array | undefined) => v && new TextDecoder().decode(v);
+
+function written(cache: ValueCache, ops: EngineOp[]): void {
+  cache.beginWrite(ops);
+  cache.endWrite(ops);
+}
+
+Deno.test("value cache: written values are served, deletes and range deletes forget them", () => {
+  const cache = new ValueCache(1 << 20);
+  const engine = {};
+  cache.use(engine);
+  written(cache, [put("a", "1"), put("b", "2")]);
+  assert.equal(text(cache.get(b("a"))), "1");
+  written(cache, [put("a", "3"), del("b")]);
+  assert.equal(text(cache.get(b("a"))), "3");
+  assert.equal(cache.get(b("b")), undefined);
+  written(cache, [{ op: "deleteRange", start: b("a"), end: b("b") }]);
+  assert.equal(cache.get(b("a")), undefined);
+  assert.equal(cache.stats.entries, 0);
+  assert.equal(cache.stats.bytes, 0);
+  // Values are copied in: the writer may reuse its buffer.
+  const value = b("xyz");
+  written(cache, [{ op: "put", key: b("c"), value }]);
+  value.fill(0);
+  assert.equal(text(cache.get(b("c"))), "xyz");
+  assert.equal(cache.stats.hits, 3);
+  assert.equal(cache.stats.misses, 2);
+});
+
+Deno.test("value cache: a failed write leaves its keys out; another engine empties it", () => {
+  const cache = new ValueCache(1 << 20);
+  const first = {};
+  cache.use(first);
+  written(cache, [put("a", "1")]);
+  cache.beginWrite([put("a", "2")]); // the engine write then fails: no endWrite
+  assert.equal(cache.get(b("a")), undefined);
+  written(cache, [put("b", "1")]);
+  cache.use(first);
+  assert.equal(text(cache.get(b("b"))), "1");
+  cache.use({}); // the engine process restarted
+  assert.equal(cache.get(b("b")), undefined);
+});
+
+Deno.test("value cache: a read fills it only if no write began or ended since the read began", () => {
+  const cache = new ValueCache(1 << 20);
+  let g = cache.generation;
+  cache.fill(g, b("a"), b("old"));
+  assert.equal(text(cache.get(b("a"))), "old");
+  g = cache.generation;
+  cache.beginWrite([put("a", "new")]);
+  cache.fill(g, b("a"), b("old")); // read before the write, answered after it began: stale
+  assert.equal(cache.get(b("a")), undefined);
+  g = cache.generation; // a read during the write may see either value
+  cache.endWrite([put("a", "new")]);
+  cache.fill(g, b("a"), b("old"));
+  assert.equal(text(cache.get(b("a"))), "new");
+  // A read during a delete that saw the old value: the delete's end forgets it again.
+  g = cache.generation;
+  cache.beginWrite([del("a")]);
+  cache.fill(cache.generation, b("a"), b("new"));
+  cache.endWrite([del("a")]);
+  assert.equal(cache.get(b("a")), undefined);
+  cache.fill(cache.generation, b("missing"), undefined);
+  assert.equal(cache.stats.entries, 0);
+});
+
+Deno.test("value cache: bytes stay within the capacity, least recently used out first", () => {
+  const entryBytes = 2 * 2 + 10 + 96; // key "kN" (2 bytes), value 10 bytes, overhead
+  const cache = new ValueCache(entryBytes * 3); // values of up to 330 / 16 = 20 bytes
+  const v = "x".repeat(10);
+  written(cache, [put("k1", v), put("k2", v), put("k3", v)]);
+  assert.equal(cache.stats.bytes, entryBytes * 3);
+  cache.get(b("k1")); // k2 is now the least recently used
+  written(cache, [put("k4", v)]);
+  assert.equal(cache.get(b("k2")), undefined);
+  assert.ok(cache.get(b("k1")) && cache.get(b("k3")) && cache.get(b("k4")));
+  assert.equal(cache.stats.evictions, 1);
+  assert.equal(cache.stats.bytes, entryBytes * 3);
+  // Too large for it (over 1/16 of the capacity), or a key too long: not cached, old copy dropped.
+  written(cache, [put("k1", "y".repeat(21))]);
+  assert.equal(cache.get(b("k1")), undefined);
+  written(cache, [put("z".repeat(CACHED_KEY_BYTES_MAX + 1), "1")]);
+  assert.equal(cache.get(b("z".repeat(CACHED_KEY_BYTES_MAX + 1))), undefined);
+});
+
+Deno.test("value cache: capacity 0 holds nothing; a bad capacity is refused", () => {
+  const cache = new ValueCache(0);
+  assert.equal(cache.enabled, false);
+  written(cache, [put("a", "1")]);
+  assert.equal(cache.get(b("a")), undefined);
+  assert.throws(() => new ValueCache(-1), /Invalid value cache capacity: -1/);
+  assert.throws(() => new ValueCache(1.5), /non-negative integer/);
+});
+
+Deno.test("value cache: under random writes, fills and evictions it never disagrees with the engine", () => {
+  const keys = ["a", "b", "c", "d", "e"];
+  const opArb = fc.oneof(
+    fc.record({ kind: fc.constant("put" as const), key: fc.constantFrom(...keys), v: fc.nat(99) }),
+    fc.record({ kind: fc.constant("del" as const), key: fc.constantFrom(...keys) }),
+    fc.record({ kind: fc.constant("range" as const) }),
+    fc.record({ kind: fc.constant("read" as const), key: fc.constantFrom(...keys) }),
+    // A read that began before the next write and is answered after it.
+    fc.record({ kind: fc.constant("lateRead" as const), key: fc.constantFrom(...keys) }),
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 60 }), fc.integer({ min: 1, max: 4 }), (ops, room) => {
+      const engine = new Map<string, string>();
+      const cache = new ValueCache(room * (2 + 2 + 96) + 16 * 2);
+      let late: { key: string; generation: number; value: string | undefined } | undefined;
+      for (const op of ops) {
+        if (op.kind === "read" || op.kind === "lateRead") {
+          const r = { key: op.key, generation: cache.generation, value: engine.get(op.key) };
+          if (op.kind === "read") {
+            cache.fill(r.generation, b(r.key), r.value ? b(r.value) : undefined);
+          } else late = r;
+          continue;
+        }
+        const eops: EngineOp[] = op.kind === "put"
+          ? [put(op.key, String(op.v))]
+          : op.kind === "del"
+          ? [del(op.key)]
+          : [{ op: "deleteRange", start: b("a"), end: b("z") }];
+        cache.beginWrite(eops);
+        if (op.kind === "put") engine.set(op.key, String(op.v));
+        else if (op.kind === "del") engine.delete(op.key);
+        else engine.clear();
+        cache.endWrite(eops);
+        if (late !== undefined) {
+          cache.fill(late.generation, b(late.key), late.value ? b(late.value) : undefined);
+          late = undefined;
+        }
+        for (const k of keys) {
+          const c = cache.get(b(k));
+          if (c !== undefined) assert.equal(text(c), engine.get(k), `cache serves a stale ${k}`);
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
