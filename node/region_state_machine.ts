@@ -292,7 +292,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
           o.op === "deleteRange" ||
           (o.key[0] === USER_KEY_PREFIX && (o.op === "put" || !this.#cacheKeepsDeleted))
         );
-        cache?.beginWrite(cached);
+        const write = cache?.beginWrite(cached);
         try {
           // On the event loop: a worker thread for this write was measured slower (2 cores shared
           // with the clients: the hand-off cost more CPU than the memtable inserts it moved).
@@ -301,7 +301,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
           cache?.clear(); // whether any of it reached the engine is not known here
           throw e;
         }
-        cache?.endWrite(cached);
+        if (write !== undefined) cache?.endWrite(write);
         this.#stats.batchesWritten++;
       }
       this.#applied = index;

@@ -9,8 +9,7 @@ const del = (k: string): EngineOp => ({ op: "delete", key: b(k) });
 const text = (v: Uint8Array | undefined) => v && new TextDecoder().decode(v);
 
 function written(cache: ValueCache, ops: EngineOp[]): void {
-  cache.beginWrite(ops);
-  cache.endWrite(ops);
+  cache.endWrite(cache.beginWrite(ops));
 }
 
 Deno.test("value cache: written values are served, deletes and range deletes forget them", () => {
@@ -55,38 +54,45 @@ Deno.test("value cache: a read fills it only if no write began or ended since th
   cache.fill(g, b("a"), b("old"));
   assert.equal(text(cache.get(b("a"))), "old");
   g = cache.generation;
-  cache.beginWrite([put("a", "new")]);
+  const w = cache.beginWrite([put("a", "new")]);
   cache.fill(g, b("a"), b("old")); // read before the write, answered after it began: stale
   assert.equal(cache.get(b("a")), undefined);
   g = cache.generation; // a read during the write may see either value
-  cache.endWrite([put("a", "new")]);
+  cache.endWrite(w);
   cache.fill(g, b("a"), b("old"));
   assert.equal(text(cache.get(b("a"))), "new");
   // A read during a delete that saw the old value: the delete's end forgets it again.
-  g = cache.generation;
-  cache.beginWrite([del("a")]);
+  const d = cache.beginWrite([del("a")]);
   cache.fill(cache.generation, b("a"), b("new"));
-  cache.endWrite([del("a")]);
+  cache.endWrite(d);
   assert.equal(cache.get(b("a")), undefined);
   cache.fill(cache.generation, b("missing"), undefined);
   assert.equal(cache.stats.entries, 0);
 });
 
-Deno.test("value cache: bytes stay within the capacity, least recently used out first", () => {
-  const entryBytes = 2 * 2 + 10 + 96; // key "kN" (2 bytes), value 10 bytes, overhead
-  const cache = new ValueCache(entryBytes * 3); // values of up to 330 / 16 = 20 bytes
-  const v = "x".repeat(10);
-  written(cache, [put("k1", v), put("k2", v), put("k3", v)]);
-  assert.equal(cache.stats.bytes, entryBytes * 3);
-  cache.get(b("k1")); // k2 is now the least recently used
-  written(cache, [put("k4", v)]);
-  assert.equal(cache.get(b("k2")), undefined);
-  assert.ok(cache.get(b("k1")) && cache.get(b("k3")) && cache.get(b("k4")));
-  assert.equal(cache.stats.evictions, 1);
-  assert.equal(cache.stats.bytes, entryBytes * 3);
-  // Too large for it (over 1/16 of the capacity), or a key too long: not cached, old copy dropped.
-  written(cache, [put("k1", "y".repeat(21))]);
-  assert.equal(cache.get(b("k1")), undefined);
+Deno.test("value cache: bytes stay within the capacity, the oldest slab out first", () => {
+  // 16 slabs of 100 bytes would fill it; entries' overhead leaves room for fewer.
+  const cache = new ValueCache(1600);
+  assert.equal(cache.slabBytes, 100);
+  const v = "x".repeat(50); // two values per slab
+  for (let i = 0; i < 40; i++) {
+    written(cache, [put(`k${i}`, v)]);
+    assert.ok(cache.stats.bytes <= 1600, `${cache.stats.bytes} bytes held`);
+  }
+  const held = Array.from({ length: 40 }, (_, i) => cache.get(b(`k${i}`)) !== undefined);
+  const first = held.indexOf(true);
+  assert.ok(first > 0, "nothing was evicted");
+  assert.deepEqual(held.slice(first), held.slice(first).map(() => true), "not oldest first");
+  assert.equal(cache.stats.evictions, first);
+  assert.equal(cache.stats.entries, 40 - first);
+  // A value handed out stays intact after its slab is dropped.
+  const kept = cache.get(b("k39"))!;
+  for (let i = 40; i < 80; i++) written(cache, [put(`k${i}`, "y".repeat(50))]);
+  assert.equal(cache.get(b("k39")), undefined);
+  assert.equal(text(kept), v);
+  // Larger than a slab, or a key too long: not cached, and an older copy is dropped.
+  written(cache, [put("k79", "z".repeat(101))]);
+  assert.equal(cache.get(b("k79")), undefined);
   written(cache, [put("z".repeat(CACHED_KEY_BYTES_MAX + 1), "1")]);
   assert.equal(cache.get(b("z".repeat(CACHED_KEY_BYTES_MAX + 1))), undefined);
 });
@@ -113,7 +119,7 @@ Deno.test("value cache: under random writes, fills and evictions it never disagr
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 60 }), fc.integer({ min: 1, max: 4 }), (ops, room) => {
       const engine = new Map<string, string>();
-      const cache = new ValueCache(room * (2 + 2 + 96) + 16 * 2);
+      const cache = new ValueCache(room * 16 * 8); // slabs of 8 bytes: a few values each
       let late: { key: string; generation: number; value: string | undefined } | undefined;
       for (const op of ops) {
         if (op.kind === "read" || op.kind === "lateRead") {
@@ -128,11 +134,11 @@ Deno.test("value cache: under random writes, fills and evictions it never disagr
           : op.kind === "del"
           ? [del(op.key)]
           : [{ op: "deleteRange", start: b("a"), end: b("z") }];
-        cache.beginWrite(eops);
+        const w = cache.beginWrite(eops);
         if (op.kind === "put") engine.set(op.key, String(op.v));
         else if (op.kind === "del") engine.delete(op.key);
         else engine.clear();
-        cache.endWrite(eops);
+        cache.endWrite(w);
         if (late !== undefined) {
           cache.fill(late.generation, b(late.key), late.value ? b(late.value) : undefined);
           late = undefined;
