@@ -30,6 +30,7 @@ import { engineKeyOf, USER_KEY_PREFIX } from "./commands/kv_model.ts";
 import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
 import type { ValueCache } from "./value_cache.ts";
+import { BytePool } from "./resp/byte_pool.ts";
 import {
   applyWrite,
   decodeWriteCommand,
@@ -198,6 +199,12 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
   readonly #skipApplied: boolean;
   readonly #cache: ValueCache | undefined;
   readonly #cacheKeepsDeleted: boolean;
+  /**
+   * Engine keys and values of applied writes are cut from shared buffers: a fresh array each
+   * cost 0.4-0.9 µs (see BytePool). Nothing keeps them past the batch but views of their own
+   * (the engine and the value cache copy them), and pool buffers are never reused.
+   */
+  readonly #opBytes = new BytePool();
   #region: Region;
   #applied: number;
   readonly #stats: RegionApplyStats = {
@@ -353,7 +360,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
         ops: [{ op: "deleteRange", start, end }],
       };
     }
-    const { ops, reply } = await applyWrite(cmd, nowMs, overlay);
+    const { ops, reply } = await applyWrite(cmd, nowMs, overlay, this.#opBytes);
     for (const op of ops) {
       if (op.op === "put") {
         this.#stats.bytesPutSinceCount += op.key.length + op.value.length;

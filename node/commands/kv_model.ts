@@ -90,6 +90,7 @@ export function userKeyOf(engineKey: Uint8Array): Uint8Array {
 /**
  * Encodes a stored value.
  * @param value the value and its expiry
+ * @param pool where to cut the bytes from (a fresh array without one)
  * @returns the bytes to store
  * @throws {RangeError} for an expiry that is not an integer in [0, 2^53)
  * @example
@@ -99,10 +100,11 @@ export function userKeyOf(engineKey: Uint8Array): Uint8Array {
  * console.assert(decodeValue(bytes).expireAtMs === 5);
  * ```
  */
-export function encodeValue(value: StoredValue): Uint8Array {
+export function encodeValue(value: StoredValue, pool?: BytePool): Uint8Array {
   const exp = value.expireAtMs;
   if (exp === undefined) {
-    const out = new Uint8Array(2 + value.value.length);
+    const n = 2 + value.value.length;
+    const out = pool === undefined ? new Uint8Array(n) : pool.take(n);
     out[0] = TYPE_STRING;
     out[1] = 0;
     out.set(value.value, 2);
@@ -111,10 +113,11 @@ export function encodeValue(value: StoredValue): Uint8Array {
   if (!Number.isSafeInteger(exp) || exp < 0) {
     throw new RangeError(`Cannot encode expiry: ${exp} is not an integer in [0, 2^53)`);
   }
-  const out = new Uint8Array(10 + value.value.length);
+  const n = 10 + value.value.length;
+  const out = pool === undefined ? new Uint8Array(n) : pool.take(n);
   out[0] = TYPE_STRING;
   out[1] = FLAG_EXPIRY;
-  new DataView(out.buffer).setBigInt64(2, BigInt(exp));
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigInt64(2, BigInt(exp));
   out.set(value.value, 10);
   return out;
 }

@@ -20,6 +20,7 @@ import {
 } from "./_long_double.ts";
 import { pack, unpack } from "msgpackr";
 import { array, bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
+import type { BytePool } from "../resp/byte_pool.ts";
 import { INT64_MAX, INT64_MIN, int64Bytes, parseInt64 } from "./_int.ts";
 import {
   encodeValue,
@@ -160,10 +161,12 @@ class Overlay {
   /** Changes not yet in #changed: indexed on the next read only (a blind SET never is). */
   #unindexed: { key: Uint8Array; value: StoredValue | null }[] = [];
   readonly ops: EngineOp[] = [];
+  readonly #pool: BytePool | undefined;
 
-  constructor(reader: StateReader, nowMs: number) {
+  constructor(reader: StateReader, nowMs: number, pool: BytePool | undefined) {
     this.#reader = reader;
     this.#nowMs = nowMs;
+    this.#pool = pool;
   }
 
   #index(): void {
@@ -193,12 +196,16 @@ class Overlay {
 
   put(key: Uint8Array, value: StoredValue): void {
     this.#unindexed.push({ key, value });
-    this.ops.push({ op: "put", key: engineKeyOf(key), value: encodeValue(value) });
+    this.ops.push({
+      op: "put",
+      key: engineKeyOf(key, this.#pool),
+      value: encodeValue(value, this.#pool),
+    });
   }
 
   delete(key: Uint8Array): void {
     this.#unindexed.push({ key, value: null });
-    this.ops.push({ op: "delete", key: engineKeyOf(key) });
+    this.ops.push({ op: "delete", key: engineKeyOf(key, this.#pool) });
   }
 }
 
@@ -213,6 +220,7 @@ const WRONG_INT = "ERR value is not an integer or out of range";
  * @param cmd the command
  * @param nowMs the proposer's clock reading carried with the command (ms)
  * @param reader the state before the command
+ * @param pool where to cut the engine keys and values from (fresh arrays without one)
  * @returns the engine operations and the reply
  * @example
  * ```ts
@@ -226,8 +234,9 @@ export async function applyWrite(
   cmd: WriteCommand,
   nowMs: number,
   reader: StateReader,
+  pool?: BytePool,
 ): Promise<ApplyResult> {
-  const o = new Overlay(reader, nowMs);
+  const o = new Overlay(reader, nowMs, pool);
   const reply = await evaluate(cmd, nowMs, o);
   return { ops: o.ops, reply };
 }
