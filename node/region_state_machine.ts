@@ -37,6 +37,7 @@ import {
   encodeWriteCommand,
   type EngineOp,
   engineOpsBytes,
+  WRITE_COMMAND_BYTES_MAX,
   type WriteCommand,
   writeCommandKeys,
 } from "./commands/write_ops.ts";
@@ -79,6 +80,85 @@ export type RegionResult =
 
 const TAG_WRITE = 1;
 const TAG_SPLIT = 2;
+/**
+ * Plain SETs (no option), alone or as a batch, in a flat layout instead of
+ * msgpack, whose encode and decode were about 8% of the event loop under
+ * pipelined SETs: `[3] [nowMs f64] [batch u8] [count u32]` then, per SET,
+ * `[key length u32] [key] [value length u32] [value]` (big-endian).
+ */
+const TAG_PLAIN_SETS = 3;
+const PLAIN_SETS_HEADER_BYTES = 14;
+
+type PlainSet = { readonly op: "set"; readonly key: Uint8Array; readonly value: Uint8Array };
+
+function isPlainSet(c: WriteCommand): c is WriteCommand & PlainSet {
+  return c.op === "set" && c.cond === undefined && c.get !== true && c.expire === undefined &&
+    c.keepTtl !== true;
+}
+
+/** The SETs of a command made only of plain SETs, else undefined. */
+function plainSets(cmd: WriteCommand): readonly PlainSet[] | undefined {
+  if (isPlainSet(cmd)) return [cmd];
+  if (cmd.op !== "batch") return undefined;
+  for (const c of cmd.cmds) if (!isPlainSet(c)) return undefined;
+  return cmd.cmds as readonly PlainSet[];
+}
+
+function encodePlainSets(
+  nowMs: number,
+  batch: boolean,
+  sets: readonly PlainSet[],
+  bytesMax: number,
+): Uint8Array {
+  let n = PLAIN_SETS_HEADER_BYTES;
+  for (const c of sets) n += 8 + c.key.length + c.value.length;
+  if (n > bytesMax) {
+    throw new RangeError(
+      `Cannot encode write command ${
+        batch ? "batch" : "set"
+      }: ${n} bytes exceeds the limit of ${bytesMax}`,
+    );
+  }
+  const out = new Uint8Array(n);
+  const view = new DataView(out.buffer);
+  out[0] = TAG_PLAIN_SETS;
+  view.setFloat64(1, nowMs);
+  out[9] = batch ? 1 : 0;
+  view.setUint32(10, sets.length);
+  let at = PLAIN_SETS_HEADER_BYTES;
+  for (const c of sets) {
+    view.setUint32(at, c.key.length);
+    out.set(c.key, at + 4);
+    at += 4 + c.key.length;
+    view.setUint32(at, c.value.length);
+    out.set(c.value, at + 4);
+    at += 4 + c.value.length;
+  }
+  return out;
+}
+
+function decodePlainSets(data: Uint8Array): RegionCommand {
+  const bad = (why: string) => new Error(`Cannot decode plain SETs command: ${why}`);
+  if (data.length < PLAIN_SETS_HEADER_BYTES) throw bad("shorter than its header");
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const nowMs = view.getFloat64(1);
+  const batch = data[9] === 1;
+  const count = view.getUint32(10);
+  if (count === 0 || (!batch && count !== 1) || data[9]! > 1) throw bad(`count ${count}`);
+  const cmds: PlainSet[] = [];
+  let at = PLAIN_SETS_HEADER_BYTES;
+  const take = (): Uint8Array => {
+    if (at + 4 > data.length) throw bad("cut inside a length");
+    const len = view.getUint32(at);
+    if (at + 4 + len > data.length) throw bad("a length past the end");
+    const bytes = data.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+    return bytes;
+  };
+  for (let i = 0; i < count; i++) cmds.push({ op: "set", key: take(), value: take() });
+  if (at !== data.length) throw bad("bytes after the last SET");
+  return { kind: "write", nowMs, cmd: batch ? { op: "batch", cmds } : cmds[0]! };
+}
 
 /**
  * Encodes a region command for a Raft entry.
@@ -89,6 +169,15 @@ const TAG_SPLIT = 2;
  */
 export function encodeRegionCommand(c: RegionCommand, bytesMax?: number): Uint8Array {
   if (c.kind === "write") {
+    const sets = plainSets(c.cmd);
+    if (sets !== undefined) {
+      return encodePlainSets(
+        c.nowMs,
+        c.cmd.op === "batch",
+        sets,
+        bytesMax ?? WRITE_COMMAND_BYTES_MAX,
+      );
+    }
     const body = encodeWriteCommand(c.cmd, bytesMax);
     const out = new Uint8Array(9 + body.length);
     out[0] = TAG_WRITE;
@@ -113,6 +202,7 @@ export function encodeRegionCommand(c: RegionCommand, bytesMax?: number): Uint8A
  * @throws {Error} on data that is not a region command (a corrupt log)
  */
 export function decodeRegionCommand(data: Uint8Array): RegionCommand {
+  if (data[0] === TAG_PLAIN_SETS) return decodePlainSets(data);
   if (data[0] === TAG_WRITE && data.length > 9) {
     const nowMs = new DataView(data.buffer, data.byteOffset, data.byteLength).getFloat64(1);
     return { kind: "write", nowMs, cmd: decodeWriteCommand(data.subarray(9)) };

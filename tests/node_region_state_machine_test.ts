@@ -11,7 +11,9 @@ import {
   encodeRegion,
   regionStateKey,
 } from "../node/region_meta.ts";
+import fc from "fast-check";
 import {
+  decodeRegionCommand,
   encodeReadRequest,
   encodeRegionCommand,
   type RegionCommand,
@@ -145,4 +147,54 @@ Deno.test("planted skip-applied-index leaves the applied index out of the batch"
   await sm.apply([set("a", "1", 1)], 1);
   assert.equal(await engine.get(appliedIndexKey(2)), undefined);
   assert.equal((await RegionStateMachine.open({ engine, regionId: 2 })).appliedIndex(), 0);
+});
+
+Deno.test("plain SETs take the flat log layout and decode to the same commands; others stay msgpack", () => {
+  const bytesArb = fc.uint8Array({ maxLength: 40 });
+  const setArb = fc.record({ key: bytesArb, value: bytesArb }).map((s) => ({
+    op: "set" as const,
+    ...s,
+  }));
+  fc.assert(
+    fc.property(
+      fc.array(setArb, { minLength: 1, maxLength: 20 }),
+      fc.boolean(),
+      fc.double({ noNaN: true }),
+      (sets, batch, nowMs) => {
+        const cmd = batch ? { op: "batch" as const, cmds: sets } : sets[0]!;
+        const data = encodeRegionCommand({ kind: "write", nowMs, cmd });
+        assert.equal(data[0], 3, "not the flat layout");
+        const back = decodeRegionCommand(data);
+        assert.deepEqual(back, { kind: "write", nowMs, cmd });
+        // Every cut of the data is refused, never misread.
+        for (const cut of [1, 9, 13, data.length - 1]) {
+          if (cut < data.length) assert.throws(() => decodeRegionCommand(data.subarray(0, cut)));
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+  const key = enc.encode("k");
+  for (
+    const cmd of [
+      { op: "set" as const, key, value: key, cond: "nx" as const },
+      { op: "set" as const, key, value: key, expire: { in: 5 } },
+      {
+        op: "batch" as const,
+        cmds: [{ op: "set" as const, key, value: key }, { op: "getdel" as const, key }],
+      },
+    ]
+  ) {
+    const data = encodeRegionCommand({ kind: "write", nowMs: 1, cmd });
+    assert.equal(data[0], 1, `${JSON.stringify(cmd.op)} left msgpack`);
+    assert.deepEqual(decodeRegionCommand(data), { kind: "write", nowMs: 1, cmd });
+  }
+  assert.throws(
+    () =>
+      encodeRegionCommand(
+        { kind: "write", nowMs: 1, cmd: { op: "set", key, value: new Uint8Array(100) } },
+        50,
+      ),
+    /Cannot encode write command set: 123 bytes exceeds the limit of 50/,
+  );
 });
