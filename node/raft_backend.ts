@@ -126,6 +126,7 @@ interface PendingWrite {
 }
 
 interface PendingRead {
+  /** Engine keys (cut once, for the value cache and the MultiGet alike). */
   readonly keys: readonly Uint8Array[];
   readonly resolve: (values: (StoredValue | undefined)[] | undefined) => void;
   readonly reject: (error: unknown) => void;
@@ -530,32 +531,33 @@ export class RaftBackend implements KvBackend {
   #readLocal(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[] | undefined> {
     const engine = this.#s.engine;
     if (engine === undefined || engine.closed) return Promise.resolve(undefined);
-    const cached = this.#fromCache(engine, keys);
+    const engineKeys = keys.map((k) => engineKeyOf(k, this.#readKeys));
+    const cached = this.#fromCache(engine, engineKeys);
     if (cached !== undefined) return Promise.resolve(cached);
     if (this.#pendingReadKeys + keys.length > READ_BATCH_KEYS_MAX && this.#pendingReadKeys > 0) {
       this.#serveReads();
     }
     return new Promise((resolve, reject) => {
       if (this.#pendingReads.length === 0) queueMicrotask(() => this.#serveReads());
-      this.#pendingReads.push({ keys, resolve, reject });
+      this.#pendingReads.push({ keys: engineKeys, resolve, reject });
       this.#pendingReadKeys += keys.length;
     });
   }
 
   /**
-   * The values of `keys` when the value cache holds every one of them (a read
-   * needs no engine call then), else undefined.
+   * The values of `engineKeys` when the value cache holds every one of them (a
+   * read needs no engine call then), else undefined.
    */
   #fromCache(
     engine: object,
-    keys: readonly Uint8Array[],
+    engineKeys: readonly Uint8Array[],
   ): (StoredValue | undefined)[] | undefined {
     const cache = this.#s.valueCache;
     if (!cache.enabled) return undefined;
     cache.use(engine);
-    const out = new Array<StoredValue | undefined>(keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      const stored = cache.get(engineKeyOf(keys[i]!, this.#readKeys));
+    const out = new Array<StoredValue | undefined>(engineKeys.length);
+    for (let i = 0; i < engineKeys.length; i++) {
+      const stored = cache.get(engineKeys[i]!);
       if (stored === undefined) return undefined;
       out[i] = decodeValue(stored);
     }
@@ -569,7 +571,7 @@ export class RaftBackend implements KvBackend {
     this.#pendingReads = [];
     this.#pendingReadKeys = 0;
     const keys: Uint8Array[] = [];
-    for (const r of batch) for (const k of r.keys) keys.push(engineKeyOf(k, this.#readKeys));
+    for (const r of batch) for (const k of r.keys) keys.push(k);
     const cache = this.#s.valueCache;
     if (this.#s.engine !== undefined) cache.use(this.#s.engine); // the engine read below
     const generation = cache.generation;

@@ -113,9 +113,9 @@ export class ValueCache {
     this.#slabBytes = Math.min(SLAB_BYTES_MAX, Math.floor(capacityBytes / 16));
   }
 
-  /** Whether the cache holds anything at all (capacity above 0). */
+  /** Whether the cache can hold anything at all (a capacity of at least 16 bytes). */
   get enabled(): boolean {
-    return this.#capacity > 0;
+    return this.#slabBytes > 0;
   }
 
   /** The size of one slab: the largest value cached. */
