@@ -84,6 +84,41 @@ function walk(node: TreeNode, path: string, visit: (n: TreeNode, path: string) =
 }
 
 /**
+ * Gauges and counters whose values a stats source gives at scrape time (a
+ * source answering undefined leaves them as they were). A counter shows the
+ * source's own running count.
+ */
+function statsMetrics<T>(
+  registers: Registry[],
+  source: () => T | undefined | Promise<T | undefined>,
+) {
+  return {
+    gauge: (name: string, help: string, read: (t: T) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const t = await source();
+          if (t !== undefined) this.set(read(t));
+        },
+      }),
+    counter: (name: string, help: string, read: (t: T) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        async collect() {
+          const t = await source();
+          if (t === undefined) return;
+          this.reset();
+          this.inc(read(t));
+        },
+      }),
+  };
+}
+
+/**
  * Registers the node's metrics.
  *
  * @param registry where to register (not prom-client's global one)
@@ -157,39 +192,25 @@ export function registerNodeMetrics(
   s.observers.commitLatency = (regionId, ms) =>
     commitLatency.cell(String(regionId)).observe(ms / 1000);
 
-  const cacheGauge = (name: string, help: string, read: (c: ValueCacheStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read(s.valueCache.stats));
-      },
-    });
-  cacheGauge("spire_value_cache_bytes", "Bytes held by the value cache.", (c) => c.bytes);
-  cacheGauge(
+  const valueCache = statsMetrics(registers, () => s.valueCache.stats);
+  valueCache.gauge("spire_value_cache_bytes", "Bytes held by the value cache.", (c) => c.bytes);
+  valueCache.gauge(
     "spire_value_cache_capacity_bytes",
     "The value cache's capacity.",
     (c) => c.capacityBytes,
   );
-  cacheGauge("spire_value_cache_entries", "Keys held by the value cache.", (c) => c.entries);
-  const cacheCounter = (name: string, help: string, read: (c: ValueCacheStats) => number) =>
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset(); // the cache keeps the count; the metric shows it
-        this.inc(read(s.valueCache.stats));
-      },
-    });
-  cacheCounter("spire_value_cache_hits_total", "Reads answered by the value cache.", (c) => c.hits);
-  cacheCounter(
+  valueCache.gauge("spire_value_cache_entries", "Keys held by the value cache.", (c) => c.entries);
+  valueCache.counter(
+    "spire_value_cache_hits_total",
+    "Reads answered by the value cache.",
+    (c) => c.hits,
+  );
+  valueCache.counter(
     "spire_value_cache_misses_total",
     "Reads the value cache sent to the engine.",
     (c) => c.misses,
   );
-  cacheCounter(
+  valueCache.counter(
     "spire_value_cache_evictions_total",
     "Entries evicted from the value cache.",
     (c) => c.evictions,
@@ -243,16 +264,8 @@ export function registerNodeMetrics(
     },
   });
 
-  const pdGauge = (name: string, help: string, read: (p: PdStats) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      async collect() {
-        const p = await sources.pdStats();
-        if (p !== undefined) this.set(read(p));
-      },
-    });
+  const pd = statsMetrics(registers, () => sources.pdStats());
+  const pdGauge = pd.gauge;
   pdGauge("spire_pd_regions", "Regions in PD's map.", (p) => p.regions);
   pdGauge("spire_pd_stores_up", "Stores PD sees up.", (p) => p.stores.up);
   pdGauge(
@@ -267,17 +280,11 @@ export function registerNodeMetrics(
   );
   pdGauge("spire_pd_id_limit", "Persisted bound of the id allocator.", (p) => p.idLimit);
   const pdCounter = (name: string, help: string, read: (p: PdStats) => number) =>
-    new Counter({
+    pd.counter(
       name,
-      help: `${help} Counted by the running PD process (restarts at 0 when PD restarts).`,
-      registers,
-      async collect() {
-        const p = await sources.pdStats();
-        if (p === undefined) return;
-        this.reset();
-        this.inc(read(p));
-      },
-    });
+      `${help} Counted by the running PD process (restarts at 0 when PD restarts).`,
+      read,
+    );
   pdCounter("spire_pd_tso_requests_total", "Timestamp requests PD answered.", (p) => p.tsoRequests);
   pdCounter("spire_pd_tso_timestamps_total", "Timestamps PD handed out.", (p) => p.tsoTimestamps);
   pdCounter(

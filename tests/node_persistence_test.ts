@@ -55,6 +55,8 @@ Deno.test({
       assert.match(metrics, /spire_client_commands_total\{command="incr",outcome="ok"\} 1\n/);
       assert.match(metrics, /spire_actor_mailbox_length\{path="root\/storage\/engine"\} 0/);
       assert.match(metrics, /spire_pd_tso_limit_ms \d+/);
+      assert.match(metrics, /^spire_value_cache_capacity_bytes 67108864$/m);
+      assert.match(metrics, /^spire_value_cache_entries [1-9]/m);
       assert.match(metrics, /spire_engine_/);
       const stopped = await node.stop();
       assert.equal(stopped.code, 0, stopped.stderr);
