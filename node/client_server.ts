@@ -108,6 +108,10 @@ export interface ClientServerStats {
   netInputBytes: number;
   /** Bytes sent. */
   netOutputBytes: number;
+  /** Keys looked up by read commands that held a live value (see CommandExecutor.lookups). */
+  keyspaceHits: number;
+  /** Keys looked up by read commands that were missing or expired. */
+  keyspaceMisses: number;
 }
 
 const encoder = new TextEncoder();
@@ -206,7 +210,7 @@ export class ClientPort {
   readonly #conns = new Map<string, ClientConnection>();
   readonly #startedMs: number;
   #nextId = 1;
-  readonly #stats: ClientServerStats = {
+  readonly #stats: Omit<ClientServerStats, "keyspaceHits" | "keyspaceMisses"> = {
     connectedClients: 0,
     totalConnectionsReceived: 0,
     rejectedConnections: 0,
@@ -260,7 +264,7 @@ export class ClientPort {
 
   /** Counters since start. */
   get stats(): Readonly<ClientServerStats> {
-    return { ...this.#stats, connectedClients: this.#conns.size };
+    return { ...this.#stats, connectedClients: this.#conns.size, ...this.executor.lookups };
   }
 
   /** The number of open connections. */
@@ -416,6 +420,8 @@ export class ClientPort {
         total_commands_processed: s.totalCommandsProcessed,
         rejected_connections: s.rejectedConnections,
         expired_keys: s.expiredKeys,
+        keyspace_hits: s.keyspaceHits,
+        keyspace_misses: s.keyspaceMisses,
         total_net_input_bytes: s.netInputBytes,
         total_net_output_bytes: s.netOutputBytes,
         protocol_errors: s.protocolErrors,

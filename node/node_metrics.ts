@@ -8,7 +8,6 @@
  */
 
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { ValueCacheStats } from "./value_cache.ts";
 import {
   type CounterCell,
   type HistogramCell,
@@ -18,7 +17,7 @@ import {
 import type { PdStats } from "../pd/mod.ts";
 import { regionLogDir } from "../raft/log_store/mod.ts";
 import { isCleanExit, type Runtime, type TreeNode } from "../supervisor/mod.ts";
-import type { CommandHook } from "./client_server.ts";
+import type { ClientServerStats, CommandHook } from "./client_server.ts";
 import type { NodeServices } from "./services.ts";
 
 /** Where the node metrics read from. */
@@ -30,10 +29,18 @@ export interface NodeMetricsSources {
   /** PD's figures, when PD runs. */
   readonly pdStats: () => Promise<PdStats | undefined>;
   /** Client connection counters, when the client server runs. */
-  readonly clients: () =>
-    | { connectedClients: number; totalConnectionsReceived: number }
-    | undefined;
+  readonly clients: () => ClientCounters | undefined;
 }
+
+/** The client port's counters the metrics show. */
+export type ClientCounters = Pick<
+  ClientServerStats,
+  | "connectedClients"
+  | "totalConnectionsReceived"
+  | "keyspaceHits"
+  | "keyspaceMisses"
+  | "expiredKeys"
+>;
 
 /** What the metrics need to be told as things happen. */
 export interface NodeMetricsHooks {
@@ -312,22 +319,28 @@ export function registerNodeMetrics(
     buckets: LATENCY_BUCKETS_SECONDS,
     registers,
   });
-  new Gauge({
-    name: "spire_client_connections",
-    help: "Open client connections.",
-    registers,
-    collect() {
-      this.set(sources.clients()?.connectedClients ?? 0);
-    },
-  });
-  new Gauge({
-    name: "spire_client_connections_received",
-    help: "Client connections accepted by the current client server process.",
-    registers,
-    collect() {
-      this.set(sources.clients()?.totalConnectionsReceived ?? 0);
-    },
-  });
+  const clients = statsMetrics(registers, sources.clients);
+  clients.gauge("spire_client_connections", "Open client connections.", (c) => c.connectedClients);
+  clients.gauge(
+    "spire_client_connections_received",
+    "Client connections accepted by the current client server process.",
+    (c) => c.totalConnectionsReceived,
+  );
+  clients.counter(
+    "spire_keyspace_hits_total",
+    "Keys looked up by read commands that held a live value (INFO keyspace_hits).",
+    (c) => c.keyspaceHits,
+  );
+  clients.counter(
+    "spire_keyspace_misses_total",
+    "Keys looked up by read commands that were missing or expired (INFO keyspace_misses).",
+    (c) => c.keyspaceMisses,
+  );
+  clients.counter(
+    "spire_expired_keys_total",
+    "Keys removed by the background expiry (INFO expired_keys).",
+    (c) => c.expiredKeys,
+  );
   // The cells of each command name, looked up once. Names come from the command table, plus
   // "unknown".
   const children = new Map<

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { NodeProcess } from "../node/testing.ts";
 import { RespClient } from "../node/resp/client.ts";
-import type { Reply } from "../node/resp/reply.ts";
+import { NIL, type Reply } from "../node/resp/reply.ts";
 
 const dec = new TextDecoder();
 const text = (r: Reply): string | null =>
@@ -31,6 +31,10 @@ Deno.test({
       await c.call(["SET", "ttl", "x", "EX", "1000"]);
       await c.call(["DEL", "k7"]);
       assert.equal((await c.call(["INCR", "k1"])).kind, "error"); // "v1" is not an integer
+      assert.deepEqual(await c.call(["MGET", "k1", "k7", "nothing"]), {
+        kind: "array",
+        items: [{ kind: "bulk", value: new TextEncoder().encode("v1") }, NIL, NIL],
+      });
       c.close();
       const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
       assert.equal(regions.length, 3);
@@ -57,6 +61,10 @@ Deno.test({
       assert.match(metrics, /spire_pd_tso_limit_ms \d+/);
       assert.match(metrics, /^spire_value_cache_capacity_bytes 67108864$/m);
       assert.match(metrics, /^spire_value_cache_entries [1-9]/m);
+      // The MGET above: one key found, two not (k7 was deleted); nothing else read a key.
+      assert.match(metrics, /^spire_keyspace_hits_total 1$/m);
+      assert.match(metrics, /^spire_keyspace_misses_total 2$/m);
+      assert.match(metrics, /^spire_client_connections_received [1-9]/m);
       assert.match(metrics, /spire_engine_/);
       const stopped = await node.stop();
       assert.equal(stopped.code, 0, stopped.stderr);

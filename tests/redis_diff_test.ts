@@ -370,11 +370,38 @@ const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.constant<Cmd>(["DBSIZE"]),
 );
 
+/** INFO stats' keyspace_hits and keyspace_misses. */
+async function lookups(client: RespClient): Promise<{ hits: number; misses: number }> {
+  const r = await client.call(["INFO", "stats"]);
+  assert.ok(r.kind === "bulk" && r.value !== null);
+  const text = new TextDecoder().decode(r.value);
+  const field = (name: string) => {
+    const m = text.match(new RegExp(`^${name}:(\\d+)\r$`, "m"));
+    assert.ok(m !== null, `INFO stats has no ${name}`);
+    return Number(m[1]);
+  };
+  return { hits: field("keyspace_hits"), misses: field("keyspace_misses") };
+}
+
 Deno.test("random command sequences get identical replies from Spire and redis-server", async () => {
   await withBoth(async (spire, redis) => {
     await fc.assert(
       fc.asyncProperty(fc.array(randomCmd, { minLength: 5, maxLength: 40 }), async (cmds) => {
+        const [spireBefore, redisBefore] = await Promise.all([lookups(spire), lookups(redis)]);
         await compare(spire, redis, [["FLUSHDB"], ...cmds]);
+        const [spireAfter, redisAfter] = await Promise.all([lookups(spire), lookups(redis)]);
+        // Key lookups are counted as Redis counts them: by the read commands, hit or miss.
+        assert.deepEqual(
+          {
+            hits: spireAfter.hits - spireBefore.hits,
+            misses: spireAfter.misses - spireBefore.misses,
+          },
+          {
+            hits: redisAfter.hits - redisBefore.hits,
+            misses: redisAfter.misses - redisBefore.misses,
+          },
+          `keyspace_hits and keyspace_misses after ${JSON.stringify(cmds)}`,
+        );
       }),
       { numRuns: 150 },
     );

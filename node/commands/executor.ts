@@ -61,6 +61,14 @@ export interface Session {
   lastCommand: string;
 }
 
+/** Key lookups of read commands (INFO stats `keyspace_hits`, `keyspace_misses`). */
+export interface KeyspaceLookups {
+  /** Keys looked up that held a live value. */
+  keyspaceHits: number;
+  /** Keys looked up that were missing or expired. */
+  keyspaceMisses: number;
+}
+
 /** A source of plain values (objects, arrays, numbers, strings). */
 export type PlainSource = () => unknown | Promise<unknown>;
 
@@ -261,6 +269,7 @@ export class CommandExecutor {
   readonly #keyspaceCacheMs: number;
   readonly #replyBytesMax: number;
   #keyspaceCache: { atMs: number; keys: number } | undefined;
+  readonly #lookups: KeyspaceLookups = { keyspaceHits: 0, keyspaceMisses: 0 };
 
   /**
    * Creates an executor.
@@ -283,6 +292,15 @@ export class CommandExecutor {
     this.#scanRangeRowsMax = positive("scanRangeRowsMax", options.scanRangeRowsMax ?? 100_000);
     this.#keyspaceCacheMs = options.keyspaceCacheMs ?? 1000;
     this.#replyBytesMax = positive("replyBytesMax", options.replyBytesMax ?? 256 * 1024 * 1024);
+  }
+
+  /**
+   * Key lookups of read commands since start, as Redis counts them for INFO: each key that
+   * GET, MGET, EXISTS, TOUCH, STRLEN, GETRANGE, TYPE, TTL, PTTL, EXPIRETIME, PEXPIRETIME,
+   * GETDEL, GETEX, GETSET or SET with GET looked up is a hit when it held a live value and a miss otherwise.
+   */
+  get lookups(): Readonly<KeyspaceLookups> {
+    return { ...this.#lookups };
   }
 
   /** The command table in use. */
@@ -409,13 +427,15 @@ export class CommandExecutor {
       case "set":
         return this.#set(args);
       case "getdel":
-        return b.execute({ op: "getdel", key: a1 });
+        return b.execute({ op: "getdel", key: a1 }).then((r) => this.#countFound(r));
       case "setnx":
         return b.execute({ op: "set", key: a1, value: args[2]!, cond: "nx" }).then((r) =>
           r.kind === "error" ? r : integer(r.kind === "simple" ? 1 : 0)
         );
       case "getset":
-        return b.execute({ op: "set", key: a1, value: args[2]!, get: true });
+        return b.execute({ op: "set", key: a1, value: args[2]!, get: true }).then((r) =>
+          this.#countFound(r)
+        );
       case "setex":
       case "psetex": {
         const expire = parseSetExpiry(name === "setex" ? "ex" : "px", args[2]!, name);
@@ -527,7 +547,24 @@ export class CommandExecutor {
   async #readLive(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]> {
     const now = this.#o.now();
     const values = await this.#o.backend.read(keys);
-    return values.map((v) => (v === undefined || isExpired(v, now) ? undefined : v));
+    let hits = 0;
+    const live = values.map((v) => {
+      if (v === undefined || isExpired(v, now)) return undefined;
+      hits++;
+      return v;
+    });
+    this.#lookups.keyspaceHits += hits;
+    this.#lookups.keyspaceMisses += live.length - hits;
+    return live;
+  }
+
+  /** Counts the lookup of a command that answers its key's old value or nil (GETDEL, GETEX, SET GET). */
+  #countFound(reply: Reply): Reply {
+    if (reply.kind === "bulk") {
+      if (reply.value === null) this.#lookups.keyspaceMisses++;
+      else this.#lookups.keyspaceHits++;
+    }
+    return reply;
   }
 
   async #readOne(key: Uint8Array): Promise<StoredValue | undefined> {
@@ -559,7 +596,8 @@ export class CommandExecutor {
       ...(keepTtl ? { keepTtl } : {}),
       ...(expire !== undefined ? { expire } : {}),
     };
-    return this.#o.backend.execute(cmd);
+    const reply = this.#o.backend.execute(cmd);
+    return get ? reply.then((r) => this.#countFound(r)) : reply;
   }
 
   #getex(args: readonly Uint8Array[]): Promise<Reply> | Reply {
@@ -578,7 +616,7 @@ export class CommandExecutor {
       key: args[1]!,
       ...(persist ? { persist } : {}),
       ...(expire !== undefined ? { expire } : {}),
-    });
+    }).then((r) => this.#countFound(r));
   }
 
   #expire(name: string, args: readonly Uint8Array[]): Promise<Reply> | Reply {
