@@ -15,7 +15,13 @@
  * @module
  */
 
-import { loadTuning, type ResolvedTuning, type RocksDbTuning, TuningError } from "../tuning/mod.ts";
+import {
+  engineMemoryBytes,
+  loadTuning,
+  type ResolvedTuning,
+  type RocksDbTuning,
+  TuningError,
+} from "../tuning/mod.ts";
 import { NODE_FLAGS, NodeConfigError, resolveNodeConfig } from "../node/config.ts";
 import { SpireNode } from "../node/app.ts";
 import { nodeTuningDefaults } from "../node/engine_process.ts";
@@ -31,6 +37,8 @@ export interface NodeStartHooks {
   readonly env?: Record<string, string>;
   /** Resolves when the node should stop (default: SIGINT or SIGTERM). */
   readonly stopSignal?: Promise<string>;
+  /** This host's memory in bytes, for the memory checks (default: `Deno.systemMemoryInfo()`). */
+  readonly memoryBytes?: number;
 }
 
 function parseFlags(args: string[]): { flags: Record<string, string>; config?: string } {
@@ -114,8 +122,10 @@ export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<
   let node: SpireNode;
   try {
     const { flags, config } = parseFlags(args);
+    const memoryBytes = hooks.memoryBytes ?? Deno.systemMemoryInfo().total;
     const tuning = await loadTuning({
       env,
+      memoryBytes,
       ...(config === undefined ? {} : { configPath: config }),
     });
     for (const w of tuning.warnings) console.error(`spire: warning: ${w}`);
@@ -125,6 +135,7 @@ export async function main(args: string[], hooks: NodeStartHooks = {}): Promise<
       ...(config === undefined ? {} : { configPath: config }),
       flags,
       env,
+      memory: { hostBytes: memoryBytes, engineBytes: engineMemoryBytes(engineTuning) },
     });
     const plants = parsePlants(env.SPIRE_TEST_PLANTS);
     if (plants.length > 0) console.error(`spire: TEST-ONLY planted bugs on: ${plants.join(", ")}`);

@@ -28,7 +28,7 @@
  * @module
  */
 
-import { trySize } from "../tuning/mod.ts";
+import { formatSize, trySize } from "../tuning/mod.ts";
 
 /** The node's effective settings. */
 export interface NodeConfig {
@@ -223,6 +223,11 @@ export interface ResolveNodeConfigOptions {
   env?: Readonly<Record<string, string>>;
   /** Values set in code (highest precedence), e.g. by tests. */
   overrides?: Partial<NodeConfig>;
+  /**
+   * This host's memory and what the engine's tuning already takes of it (block cache plus full
+   * memtables, see `engineMemoryBytes`): the value cache must fit in the rest.
+   */
+  memory?: { readonly hostBytes: number; readonly engineBytes: number };
 }
 
 /**
@@ -297,6 +302,19 @@ export function resolveNodeConfig(
     problems.push(
       `Cannot use regions.split_keys ${config.regionSplitKeys}: it must not exceed ` +
         `regions.max_keys ${config.regionMaxKeys}`,
+    );
+  }
+  const memory = options.memory;
+  if (memory !== undefined && memory.engineBytes + config.valueCacheBytes > memory.hostBytes) {
+    problems.push(
+      `Cannot use node.value_cache_size ${formatSize(config.valueCacheBytes)} ` +
+        `(${provenance.valueCacheBytes}): with the engine's block cache and full memtables ` +
+        `(${formatSize(memory.engineBytes)}) it needs ` +
+        `${
+          formatSize(memory.engineBytes + config.valueCacheBytes)
+        }, more than this host's memory ` +
+        `(${formatSize(memory.hostBytes)}); allowed: a total that fits in memory ` +
+        `(SPIRE_VALUE_CACHE_SIZE=0 turns the value cache off)`,
     );
   }
   if (config.port !== 0 && config.port === config.adminPort) {

@@ -82,3 +82,15 @@ Deno.test("node config: the value cache size comes from the file or SPIRE_VALUE_
     /env SPIRE_VALUE_CACHE_SIZE: "lots" is not a size; allowed: bytes/,
   );
 });
+
+Deno.test("node config: the value cache must fit in the memory the engine's tuning leaves", () => {
+  const memory = { hostBytes: 1 << 30, engineBytes: 900 << 20 };
+  // 900 MiB + 64 MiB (the default) fit in 1 GiB; 900 MiB + 200 MiB do not.
+  assert.equal(resolveNodeConfig({ memory }).config.valueCacheBytes, 64 << 20);
+  assert.throws(
+    () => resolveNodeConfig({ memory, env: { SPIRE_VALUE_CACHE_SIZE: "200MiB" } }),
+    /Cannot use node.value_cache_size 200MiB \(env SPIRE_VALUE_CACHE_SIZE\): with the engine's block cache and full memtables \(900MiB\) it needs 1100MiB, more than this host.s memory \(1GiB\)/,
+  );
+  const off = resolveNodeConfig({ memory, env: { SPIRE_VALUE_CACHE_SIZE: "0" } });
+  assert.equal(off.config.valueCacheBytes, 0);
+});

@@ -106,12 +106,20 @@ Deno.test({
 });
 
 Deno.test("start: a bad flag or variable stops start-up with a message naming it", async () => {
+  const beyondMemory = `${Math.ceil(Deno.systemMemoryInfo().total / 2 ** 30) + 1}GiB`;
   const entry = new URL("../cli/start.ts", import.meta.url).pathname;
   for (
     const [args, env, pattern] of [
       [["--port", "99999"], {}, /flag --port: "99999" is out of range/],
       [["--bogus", "1"], {}, /unknown flag "--bogus"/],
       [[], { SPIRE_ROCKSDB_BLOOM_BITS: "8" }, /SPIRE_ROCKSDB_BLOOM_BITS_PER_KEY/],
+      // More than this host's memory, for the engine and for the value cache.
+      [
+        [],
+        { SPIRE_ROCKSDB_BLOCK_CACHE_SIZE: beyondMemory },
+        /tuning: the block cache .*SPIRE_ROCKSDB_BLOCK_CACHE_SIZE/,
+      ],
+      [[], { SPIRE_VALUE_CACHE_SIZE: beyondMemory }, /value_cache_size .*SPIRE_VALUE_CACHE_SIZE/],
     ] as const
   ) {
     const out = await new Deno.Command(Deno.execPath(), {

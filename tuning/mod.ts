@@ -32,4 +32,10 @@ export type {
   ResolveTuningOptions,
   TuningProvenance,
 } from "./resolve.ts";
-export { loadTuning, resolveTuning, TuningError, YAML_SECTION } from "./resolve.ts";
+export {
+  engineMemoryBytes,
+  loadTuning,
+  resolveTuning,
+  TuningError,
+  YAML_SECTION,
+} from "./resolve.ts";

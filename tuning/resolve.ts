@@ -281,6 +281,20 @@ function checkOverrides(overrides: Partial<RocksDbTuning>): void {
   }
 }
 
+/**
+ * The memory a tuning takes at most: the block cache plus every memtable full.
+ * @param tuning the tuning
+ * @returns bytes
+ */
+export function engineMemoryBytes(
+  tuning: Pick<
+    RocksDbTuning,
+    "blockCacheSizeBytes" | "writeBufferSizeBytes" | "maxWriteBufferNumber"
+  >,
+): number {
+  return tuning.blockCacheSizeBytes + tuning.writeBufferSizeBytes * tuning.maxWriteBufferNumber;
+}
+
 function checkRelationships(
   tuning: RocksDbTuning,
   sourceOf: Record<string, string>,
@@ -288,13 +302,12 @@ function checkRelationships(
   problems: string[],
   warnings: string[],
 ): void {
-  const memtables = tuning.writeBufferSizeBytes * tuning.maxWriteBufferNumber;
-  if (memoryBytes !== undefined && tuning.blockCacheSizeBytes + memtables > memoryBytes) {
+  if (memoryBytes !== undefined && engineMemoryBytes(tuning) > memoryBytes) {
     problems.push(
       `Cannot use this tuning: the block cache (${formatSize(tuning.blockCacheSizeBytes)}, ` +
         `${sourceOf.blockCacheSizeBytes}) plus full memtables (${tuning.maxWriteBufferNumber} x ` +
         `${formatSize(tuning.writeBufferSizeBytes)}, ${sourceOf.writeBufferSizeBytes}) need ` +
-        `${formatSize(tuning.blockCacheSizeBytes + memtables)}, more than this host's memory ` +
+        `${formatSize(engineMemoryBytes(tuning))}, more than this host's memory ` +
         `(${formatSize(memoryBytes)}); allowed: a total that fits in memory`,
     );
   }
