@@ -30,6 +30,7 @@
  * @module
  */
 
+import { resolve as resolvePath } from "node:path";
 import { Registry as PromRegistry } from "prom-client";
 import { pdChildSpec, PdClient } from "../pd/mod.ts";
 import {
@@ -310,6 +311,16 @@ export class SpireNode {
       now: s.now,
       engineStats: () => s.requireEngine("read statistics").getStats(),
       regions: () => regionsView(s),
+      // What Redis's durability parameters mean here: every write is in the fsynced Raft log
+      // before it is acknowledged; there are no RDB snapshots and no eviction.
+      configParameters: () => ({
+        dir: resolvePath(cfg.dataDir),
+        appendonly: "yes",
+        appendfsync: "always",
+        save: "",
+        maxmemory: "0",
+        "maxmemory-policy": "noeviction",
+      }),
       onCommand: hooks.onCommand,
       namePrefix: "spire",
     });

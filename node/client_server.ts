@@ -66,6 +66,12 @@ export interface ClientPortOptions {
   readonly engineStats?: PlainSource;
   /** Regions for SPIRE.REGIONS. */
   readonly regions?: PlainSource;
+  /**
+   * CONFIG GET parameters the port does not know itself (the node's `dir`, durability); the
+   * port adds its own: port, bind, maxclients, timeout, databases, proto-max-bulk-len,
+   * client-query-buffer-limit.
+   */
+  readonly configParameters?: () => Readonly<Record<string, string>>;
   /** Largest MGET or SPIRE.SCANRANGE reply, in value bytes (default 256 MiB). */
   readonly replyBytesMax?: number;
   /** Called after each command. */
@@ -209,6 +215,7 @@ export class ClientPort {
   readonly #log: (message: string) => void;
   readonly #conns = new Map<string, ClientConnection>();
   readonly #startedMs: number;
+  readonly #hostname: string;
   #nextId = 1;
   readonly #stats: Omit<ClientServerStats, "keyspaceHits" | "keyspaceMisses"> = {
     connectedClients: 0,
@@ -259,7 +266,23 @@ export class ClientPort {
       ...(options.engineStats !== undefined ? { engineStats: options.engineStats } : {}),
       ...(options.replyBytesMax !== undefined ? { replyBytesMax: options.replyBytesMax } : {}),
       ...(options.regions !== undefined ? { regions: options.regions } : {}),
+      configParameters: () => ({ ...this.#configParameters(), ...options.configParameters?.() }),
     });
+    this.#hostname = options.hostname ?? "127.0.0.1";
+  }
+
+  /** What CONFIG GET answers about the client port, by Redis's parameter names. */
+  #configParameters(): Record<string, string> {
+    return {
+      port: String(this.boundPort),
+      bind: this.#hostname,
+      maxclients: String(this.connectionsMax),
+      // Redis's client idle timeout is in seconds (0: never); Spire's in ms, rounded up here.
+      timeout: String(Math.ceil(this.idleTimeoutMs / 1000)),
+      databases: "1",
+      "proto-max-bulk-len": String(this.limits.bulkBytesMax),
+      "client-query-buffer-limit": String(this.limits.requestBytesMax),
+    };
   }
 
   /** Counters since start. */

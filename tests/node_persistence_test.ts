@@ -35,6 +35,21 @@ Deno.test({
         kind: "array",
         items: [{ kind: "bulk", value: new TextEncoder().encode("v1") }, NIL, NIL],
       });
+      // CONFIG GET answers the node's durability as Redis's parameters say it.
+      const config = await c.call(["CONFIG", "GET", "append*", "save", "dir", "maxmemory*"]);
+      assert.ok(config.kind === "array" && config.items !== null, JSON.stringify(config));
+      const pairs = new Map<string, string>();
+      for (let i = 0; i < config.items.length; i += 2) {
+        pairs.set(text(config.items[i]!) ?? "", text(config.items[i + 1]!) ?? "");
+      }
+      assert.deepEqual(Object.fromEntries(pairs), {
+        appendonly: "yes",
+        appendfsync: "always",
+        save: "",
+        dir: await Deno.realPath(dataDir),
+        maxmemory: "0",
+        "maxmemory-policy": "noeviction",
+      });
       c.close();
       const regions = await (await fetch(`http://127.0.0.1:${node.adminPort}/regions`)).json();
       assert.equal(regions.length, 3);

@@ -93,6 +93,7 @@ const ROWS: Row[] = [
     "Closes the connection",
   ],
   ["client", -2, "", NO_KEYS, "@slow", "connection", "A container for client connection commands"],
+  ["config", -2, "", NO_KEYS, "@slow", "server", "A container for server configuration commands"],
   [
     "command",
     -1,
@@ -470,6 +471,26 @@ const ROWS: Row[] = [
 ];
 
 const SUBCOMMANDS: Record<string, Row[]> = {
+  config: [
+    [
+      "config|get",
+      -3,
+      "admin noscript loading stale",
+      NO_KEYS,
+      "@admin @slow @dangerous",
+      "server",
+      "Returns the effective values of configuration parameters",
+    ],
+    [
+      "config|set",
+      -4,
+      "admin noscript loading stale",
+      NO_KEYS,
+      "@admin @slow @dangerous",
+      "server",
+      "Refused: settings come from the YAML config, flags and SPIRE_* variables at start-up",
+    ],
+  ],
   client: [
     [
       "client|setname",

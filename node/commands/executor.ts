@@ -88,6 +88,11 @@ export interface ExecutorOptions {
   readonly engineStats?: PlainSource;
   /** Region descriptions (SPIRE.REGIONS). */
   readonly regions?: PlainSource;
+  /**
+   * CONFIG GET's parameters and their effective values, by Redis's lower-case names; only
+   * parameters that mean here what they mean in Redis (default: none).
+   */
+  readonly configParameters?: () => Readonly<Record<string, string>>;
   /** SCAN cursors remembered at once; the oldest are forgotten first (default 10000). */
   readonly scanCursorsMax?: number;
   /** Key bytes held by remembered SCAN cursors; the oldest are forgotten first (default 16 MiB). */
@@ -103,6 +108,7 @@ export interface ExecutorOptions {
 }
 
 const latin1 = new TextDecoder("latin1");
+const utf8Encoder = new TextEncoder();
 const utf8 = new TextDecoder();
 const str = (b: Uint8Array) => latin1.decode(b);
 /** ASCII-lower-cases short names without a decoder call (the per-command hot path). */
@@ -411,6 +417,8 @@ export class CommandExecutor {
         return this.#client(session, args);
       case "command":
         return this.#command(args);
+      case "config":
+        return this.#config(args);
       case "info":
         return this.#info(session, args);
       case "dbsize":
@@ -827,6 +835,23 @@ export class CommandExecutor {
       `lib-name=${s.libName ?? ""}`,
       `lib-ver=${s.libVer ?? ""}`,
     ].join(" ");
+  }
+
+  #config(args: readonly Uint8Array[]): Reply {
+    if (lc(args[1]!) === "set") {
+      return error(
+        "ERR CONFIG SET is not supported: Spire reads its settings at start-up from the YAML " +
+          "config, flags and SPIRE_* variables (the admin port's /config shows them)",
+      );
+    }
+    // CONFIG GET: every parameter matching any pattern (no case), each once, as Redis 7 does.
+    const params = this.#o.configParameters?.() ?? {};
+    const found: [string, Reply][] = [];
+    for (const [name, value] of Object.entries(params)) {
+      const bytes = utf8Encoder.encode(name);
+      if (args.slice(2).some((p) => globMatch(p, bytes, true))) found.push([name, bulk(value)]);
+    }
+    return map(found); // a flat array of names and values in RESP2, as CONFIG GET's
   }
 
   #client(session: Session, args: readonly Uint8Array[]): Reply {
