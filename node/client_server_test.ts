@@ -306,17 +306,28 @@ Deno.test("a write larger than one engine batch is refused without failing its n
 Deno.test("INFO rocksdb, SPIRE.STATS and SPIRE.REGIONS come from the injected sources", async () => {
   let hits = 5;
   const t = startTestServer({
-    engineStats: () => ({ blockCache: { hits: hits++, misses: 2 }, l0Files: 1 }),
+    engineStats: () => ({
+      blockCache: { hits: hits++, misses: 2 },
+      l0Files: 1,
+      levels: [{ level: 0, files: 2, bytes: 10 }, { level: 1, files: 0, bytes: 0 }],
+      syncMaxUs: 172.5420000000213,
+      nativeHelpers: true,
+      tickers: { "rocksdb.block.cache.miss": 7 },
+    }),
     regions: () => [{ id: 1, startKey: "", endKey: "", leader: true }],
   });
   const c = await RespClient.connect({ port: t.port });
   const info = await c.call(["INFO", "rocksdb"]);
   assert.equal(
     showReply(info),
-    JSON.stringify("# RocksDB\r\nblock_cache_hits:5\r\nblock_cache_misses:2\r\nl0_files:1\r\n"),
+    JSON.stringify(
+      "# RocksDB\r\nblock_cache_hits:5\r\nblock_cache_misses:2\r\nl0_files:1\r\n" +
+        "level0_files:2\r\nlevel0_bytes:10\r\nlevel1_files:0\r\nlevel1_bytes:0\r\n" +
+        "sync_max_us:172.542\r\nnative_helpers:1\r\ntickers_rocksdb_block_cache_miss:7\r\n",
+    ),
   );
   const stats = showReply(await c.call(["SPIRE.STATS"]));
-  assert.match(stats, /"engine", \["blockCache", \["hits", :6, "misses", :2\], "l0Files", :1\]/);
+  assert.match(stats, /"engine", \["blockCache", \["hits", :6, "misses", :2\], "l0Files", :1,/);
   assert.equal(
     showReply(await c.call(["SPIRE.REGIONS"])),
     '[["id", :1, "startKey", "", "endKey", "", "leader", :1]]',

@@ -234,20 +234,34 @@ function snake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
-/** Flattens nested plain values into INFO `key:value` pairs. */
+/**
+ * Flattens nested plain values into INFO `key:value` pairs, in Redis's style: names in
+ * lower snake case (characters other than letters, digits and `_` become `_`), booleans as 1
+ * or 0, fractions to 3 decimals, and an array of per-level objects as `level<N>_<field>`.
+ */
 function flattenInfo(value: unknown, prefix: string, out: Record<string, string | number>): void {
   if (value === null || value === undefined) return;
+  const join = (name: string) => (prefix === "" ? name : `${prefix}_${name}`);
   if (typeof value === "object" && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      flattenInfo(v, prefix === "" ? snake(k) : `${prefix}_${snake(k)}`, out);
+      flattenInfo(v, join(snake(k).replace(/[^a-z0-9_]/g, "_")), out);
     }
     return;
   }
   if (Array.isArray(value)) {
-    value.forEach((v, i) => flattenInfo(v, `${prefix}_${i}`, out));
+    value.forEach((v, i) => {
+      const level = (v as { level?: unknown } | null)?.level;
+      if (typeof v === "object" && typeof level === "number") {
+        const { level: _, ...rest } = v as Record<string, unknown>;
+        flattenInfo(rest, `level${level}`, out);
+      } else flattenInfo(v, `${prefix}_${i}`, out);
+    });
     return;
   }
-  out[prefix] = typeof value === "number" || typeof value === "string" ? value : String(value);
+  if (typeof value === "boolean") out[prefix] = value ? 1 : 0;
+  else if (typeof value === "number") {
+    out[prefix] = Number.isInteger(value) ? value : Number(value.toFixed(3));
+  } else out[prefix] = String(value);
 }
 
 /**
