@@ -38,11 +38,13 @@ import { compareBytes } from "./codec/tuple.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
 import { type MissReadOptions, missReadOptions, MissReadPolicy } from "./miss_reads.ts";
 import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
+import { checkLayout, type DeadlineLayout, deadlinePassed } from "./deadline.ts";
 import {
   checkCount,
   checkKey,
   checkValue,
   GET_BATCH_KEYS_MAX,
+  KEY_SIZE_MAX_BYTES,
   SCAN_BATCH_SIZE_MAX,
   WRITE_BATCH_BYTES_MAX,
   WRITE_BATCH_OPS_MAX,
@@ -109,6 +111,26 @@ export interface ScanOptions extends ReadOptions {
   reverse?: boolean;
   /** Return keys without values (default false). */
   keysOnly?: boolean;
+}
+
+/** Options of {@link Engine.scanExpired}. */
+export interface ScanExpiredOptions extends ReadOptions {
+  /** Where values keep their deadline. */
+  readonly layout: DeadlineLayout;
+  /** Rows whose deadline is below this are expired (the unit of the deadlines). */
+  readonly now: number;
+  /** Rows to examine at most (1 to {@link SCAN_BATCH_SIZE_MAX}). */
+  readonly rowsMax: number;
+}
+
+/** What {@link Engine.scanExpired} found. */
+export interface ExpiredPage {
+  /** The keys of the expired rows examined, in key order (copies). */
+  readonly keys: Uint8Array[];
+  /** Rows examined. */
+  readonly rowsExamined: number;
+  /** The first key not examined; undefined when the range is done. */
+  readonly next: Uint8Array | undefined;
 }
 
 /** A key and its value. */
@@ -320,6 +342,8 @@ export class Engine {
   readonly #blocksRead = new Uint32Array(1);
   /** Key and value lengths of the rows a native scan call copied; made on first use. */
   #scanLengths: Uint32Array<ArrayBuffer> | undefined;
+  /** scanExpired's key buffer, made on first use. */
+  #expiredKeys: Uint8Array<ArrayBuffer> | undefined;
   /** Shared buffers for small values of point reads (see POINT_SLAB_BYTES). */
   readonly #valueSlab: Slab;
   /** Shared buffers for scanned rows (see SCAN_SLAB_BYTES). */
@@ -1026,6 +1050,120 @@ export class Engine {
       this.#err.check(sym, "Cannot scanRange");
     }
     return { entries, keys, rowsReturned: count, bytesRead, scanTimeMs: performance.now() - began };
+  }
+
+  /**
+   * Examines up to `rowsMax` rows of `[start, end)` (empty `end`: unbounded)
+   * and returns the keys of those whose value holds a deadline below `now`
+   * (see {@link DeadlineLayout}); values without one, or too short to hold it,
+   * never match. With the native helpers only the matching keys cross into
+   * JavaScript, so examining a row costs a fraction of reading it with
+   * {@link Engine.scanRange}. Runs on the calling thread: keep `rowsMax` to a
+   * few thousand on a busy event loop.
+   * @param start first key (inclusive)
+   * @param end bound (exclusive)
+   * @param options layout, now, rowsMax and snapshot
+   * @returns the expired keys, the rows examined and where to go on
+   * @throws {TypeError|RangeError} for bad bounds or options; {@link EngineClosedError}; {@link EngineError}
+   */
+  // deno-lint-ignore require-await -- async so that a bad argument rejects, as other reads do
+  async scanExpired(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: ScanExpiredOptions,
+  ): Promise<ExpiredPage> {
+    this.#checkOpen("scanExpired");
+    checkKey(start, "start");
+    checkKey(end, "end");
+    const { layout, now, rowsMax } = options;
+    checkCount(rowsMax, "rowsMax", SCAN_BATCH_SIZE_MAX);
+    if (typeof now !== "number" || Number.isNaN(now)) {
+      throw new TypeError(`Invalid now: ${now}; a number is required`);
+    }
+    checkLayout(layout);
+    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "scanExpired"), false);
+    try {
+      const it = cursor.iterator!;
+      const helpers = this.#native.helpers;
+      const found = helpers === undefined
+        ? this.#expiredPlain(it, layout, now, rowsMax)
+        : this.#expiredNative(helpers, it, layout, now, rowsMax);
+      const sym = this.#sym;
+      if (sym.rocksdb_iter_valid(it) === 0) {
+        sym.rocksdb_iter_get_error(it, this.#err.bytes);
+        this.#err.check(sym, "Cannot scanExpired");
+        return { ...found, next: undefined };
+      }
+      const next = copyOut(sym, sym.rocksdb_iter_key(it, this.#size.bytes)!, this.#size.value);
+      return { ...found, next };
+    } finally {
+      this.#closeCursor(cursor);
+    }
+  }
+
+  #expiredNative(
+    helpers: HelperLibrary,
+    it: Ptr,
+    layout: DeadlineLayout,
+    now: number,
+    rowsMax: number,
+  ): { keys: Uint8Array[]; rowsExamined: number } {
+    const sym = this.#sym;
+    // Room for the longest key, so that every call makes progress.
+    const out = this.#expiredKeys ??= new Uint8Array(4 * KEY_SIZE_MAX_BYTES);
+    const lengths = this.#scanLengths ??= new Uint32Array(2 * SCAN_HELPER_ROWS_MAX);
+    const walked = new Uint32Array(1);
+    const keys: Uint8Array[] = [];
+    let rowsExamined = 0;
+    while (rowsExamined < rowsMax && sym.rocksdb_iter_valid(it) !== 0) {
+      const n = helpers.symbols.spire_iter_expired(
+        it,
+        Math.min(rowsMax - rowsExamined, SCAN_HELPER_ROWS_MAX),
+        layout.flagOffset,
+        layout.flagMask,
+        layout.deadlineOffset,
+        now,
+        out,
+        out.length,
+        lengths,
+        lengths.length,
+        walked,
+      );
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        keys.push(out.slice(at, at + lengths[i]!));
+        at += lengths[i]!;
+      }
+      // Every key the engine wrote fits in `out`: a call that walks nothing is a bug.
+      if (walked[0] === 0 && sym.rocksdb_iter_valid(it) !== 0) {
+        throw new Error("Cannot scanExpired: a key longer than the scan buffer (256 KiB)");
+      }
+      rowsExamined += walked[0]!;
+    }
+    return { keys, rowsExamined };
+  }
+
+  /** {@link Engine.scanExpired} without the helpers: the same rows, read one call at a time. */
+  #expiredPlain(
+    it: Ptr,
+    layout: DeadlineLayout,
+    now: number,
+    rowsMax: number,
+  ): { keys: Uint8Array[]; rowsExamined: number } {
+    const sym = this.#sym;
+    const keys: Uint8Array[] = [];
+    let rowsExamined = 0;
+    while (rowsExamined < rowsMax && sym.rocksdb_iter_valid(it) !== 0) {
+      const ptr = sym.rocksdb_iter_value(it, this.#size.bytes)!;
+      const length = this.#size.value;
+      const head = copyOut(sym, ptr, Math.min(length, layout.deadlineOffset + 8));
+      if (deadlinePassed(head, layout, now, length)) {
+        keys.push(copyOut(sym, sym.rocksdb_iter_key(it, this.#size.bytes)!, this.#size.value));
+      }
+      rowsExamined++;
+      sym.rocksdb_iter_next(it);
+    }
+    return { keys, rowsExamined };
   }
 
   /**

@@ -14,12 +14,15 @@
  * @module
  */
 
+export { type DeadlineLayout, deadlinePassed } from "./deadline.ts";
 export {
   Engine,
   type EngineOpenOptions,
   type Entry,
+  type ExpiredPage,
   type ReadOptions,
   type ScanBatch,
+  type ScanExpiredOptions,
   type ScanOptions,
   Snapshot,
   type WriteOp,

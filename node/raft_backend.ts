@@ -48,13 +48,20 @@ import {
 import type { Region } from "../pd/mod.ts";
 import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
 import {
+  type ExpiredKeys,
   type KeyPage,
   type KvBackend,
   RangeScan,
   type RangeScanResult,
   type StoredEntry,
 } from "./commands/backend.ts";
-import { decodeValue, engineKeyOf, type StoredValue, userKeyOf } from "./commands/kv_model.ts";
+import {
+  decodeValue,
+  engineKeyOf,
+  type StoredValue,
+  userKeyOf,
+  VALUE_DEADLINE_LAYOUT,
+} from "./commands/kv_model.ts";
 import { BATCHABLE_WRITE_OPS, type WriteCommand } from "./commands/write_ops.ts";
 import { error, integer, OK, type Reply } from "./resp/reply.ts";
 import { BytePool } from "./resp/byte_pool.ts";
@@ -685,6 +692,40 @@ export class RaftBackend implements KvBackend {
     }
     const done = entries.length <= limit;
     return { entries: done ? entries : entries.slice(0, limit), done };
+  }
+
+  /**
+   * Up to `rowsMax` keys from `from` examined for expiry across regions in key order; the
+   * expired ones returned (the sweep that removes them re-checks at apply time).
+   */
+  async scanExpired(
+    from: Uint8Array | undefined,
+    rowsMax: number,
+    nowMs: number,
+  ): Promise<ExpiredKeys> {
+    const at = from ?? new Uint8Array();
+    const engine = this.#s.requireEngine("scan");
+    const keys: Uint8Array[] = [];
+    let left = rowsMax;
+    const regions = this.#regionsFrom(at);
+    for (const [i, region] of regions.entries()) {
+      await this.#barrier(region);
+      const range = engineRangeOf(region);
+      const start = inRegion(region, at) ? engineKeyOf(at) : range.start;
+      const page = await engine.scanExpired(start, range.end, {
+        layout: VALUE_DEADLINE_LAYOUT,
+        now: nowMs,
+        rowsMax: left,
+      });
+      for (const k of page.keys) keys.push(userKeyOf(k));
+      if (page.next !== undefined) return { keys, next: userKeyOf(page.next) };
+      left -= page.rowsExamined;
+      // This region is done; with no rows left, the next step starts at the next one.
+      if (left === 0) {
+        return { keys, next: i + 1 < regions.length ? region.endKey.slice() : undefined };
+      }
+    }
+    return { keys, next: undefined };
   }
 
   /** Counts stored keys of every region. */

@@ -83,3 +83,47 @@ for (const readMode of ["auto", "readIndex"] as const) {
     }
   });
 }
+
+Deno.test("raft backend: the expiry scan walks four regions in key order and finds exactly the expired keys", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_backend_expiry_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, initialRegionCount: 4 },
+  });
+  const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+  try {
+    const backend = new RaftBackend({ services: node.services });
+    const now = Date.now();
+    const expiring: Uint8Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      // First bytes spread over the four regions (cut at 0x40, 0x80, 0xc0).
+      const key = Uint8Array.of((i * 37) % 256, i);
+      const expire = i % 3 === 0 ? undefined : { at: now + (i % 3 === 1 ? 10_000 : 60_000) };
+      const reply = await backend.execute({
+        op: "set",
+        key,
+        value: b(`v${i}`),
+        ...(expire === undefined ? {} : { expire }),
+      });
+      assert.equal(reply.kind, "simple");
+      if (i % 3 === 1) expiring.push(key);
+    }
+    expiring.sort(compareBytes);
+    for (const rowsMax of [1, 3, 7, 40, 1000]) {
+      const found: Uint8Array[] = [];
+      let from: Uint8Array | undefined;
+      let steps = 0;
+      do {
+        const page = await backend.scanExpired(from, rowsMax, now + 20_000);
+        found.push(...page.keys);
+        from = page.next;
+        steps++;
+      } while (from !== undefined && steps < 100);
+      assert.deepEqual(found, expiring, `rowsMax ${rowsMax}: 10 s keys only, in key order`);
+      assert.ok(steps >= Math.ceil(40 / rowsMax), `rowsMax ${rowsMax}: ${steps} steps`);
+    }
+    assert.deepEqual((await backend.scanExpired(undefined, 1000, now)).keys, []);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

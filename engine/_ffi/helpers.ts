@@ -1,6 +1,7 @@
 /**
- * Spire's native helpers (engine/_native/spire_rocksdb.c): a point read and a
- * batch of scan rows copied straight into the caller's buffer in one FFI call.
+ * Spire's native helpers (engine/_native/spire_rocksdb.c): a point read, a
+ * batch of scan rows, and the keys of expired rows, each copied straight into
+ * the caller's buffer in one FFI call.
  *
  * Under Deno's FFI a call that returns a pointer (`rocksdb_get`,
  * `rocksdb_iter_key`, `rocksdb_iter_value`) or takes a `number` for a 64-bit
@@ -21,7 +22,7 @@
 import type { RocksDbLibrary } from "./library.ts";
 
 /** The version of the helpers' signatures; `spire_init` returns it. */
-export const HELPERS_ABI = 3;
+export const HELPERS_ABI = 4;
 
 /** The helpers' symbol table for `Deno.dlopen`. */
 export const HELPER_SYMBOLS = {
@@ -50,6 +51,25 @@ export const HELPER_SYMBOLS = {
   //     int32_t reverse, char* out, uint32_t offset, uint32_t capacity, uint32_t* lengths);
   spire_iter_read: {
     parameters: ["pointer", "i32", "i32", "i32", "buffer", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  // int32_t spire_iter_expired(rocksdb_iterator_t* it, int32_t rows, uint32_t flag_offset,
+  //     uint32_t flag_mask, uint32_t deadline_offset, double now, char* out, uint32_t capacity,
+  //     uint32_t* lengths, uint32_t lengths_cap, uint32_t* examined);
+  spire_iter_expired: {
+    parameters: [
+      "pointer",
+      "i32",
+      "u32",
+      "u32",
+      "u32",
+      "f64",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+    ],
     result: "i32",
   },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -20,7 +20,7 @@
 #include <string.h>
 
 /* Bumped whenever a signature below changes; the engine refuses other versions. */
-#define SPIRE_HELPERS_ABI 3
+#define SPIRE_HELPERS_ABI 4
 
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;
@@ -158,4 +158,45 @@ int32_t spire_iter_read(rocksdb_iterator_t* it, int32_t rows, int32_t keys_only,
     else iter_next(it);
   }
   return count;
+}
+
+/*
+ * Walks at most `rows` rows forward from the iterator's position and copies
+ * into out the keys of the rows whose value carries a deadline that has passed:
+ * value[flag_offset] & flag_mask is set and the big-endian int64 at
+ * deadline_offset is below `now` (a double: Deno passes it on its fast path,
+ * and milliseconds since the epoch are exact in it). lengths[i] receives match
+ * i's key length, at most lengths_cap matches. Stops early, before a row it
+ * has not examined, when the next match would not fit. *examined receives the
+ * rows walked past. Returns the number of matches. The caller checks
+ * rocksdb_iter_valid (and its error) afterwards.
+ */
+int32_t spire_iter_expired(rocksdb_iterator_t* it, int32_t rows, uint32_t flag_offset,
+                           uint32_t flag_mask, uint32_t deadline_offset, double now,
+                           char* out, uint32_t capacity, uint32_t* lengths,
+                           uint32_t lengths_cap, uint32_t* examined) {
+  size_t used = 0;
+  int32_t walked = 0;
+  uint32_t count = 0;
+  while (walked < rows && iter_valid(it)) {
+    size_t value_len = 0;
+    const unsigned char* value = (const unsigned char*)iter_value(it, &value_len);
+    if (value_len > flag_offset && (value[flag_offset] & flag_mask) != 0 &&
+        value_len >= (size_t)deadline_offset + 8) {
+      uint64_t raw = 0;
+      for (int b = 0; b < 8; b++) raw = (raw << 8) | value[deadline_offset + b];
+      if ((double)(int64_t)raw < now) {
+        size_t key_len = 0;
+        const char* key = iter_key(it, &key_len);
+        if (count == lengths_cap || key_len > capacity - used) break;
+        memcpy(out + used, key, key_len);
+        used += key_len;
+        lengths[count++] = (uint32_t)key_len;
+      }
+    }
+    walked++;
+    iter_next(it);
+  }
+  *examined = (uint32_t)walked;
+  return (int32_t)count;
 }

@@ -15,6 +15,7 @@ import {
   type StoredValue,
   USER_KEY_RANGE,
   userKeyOf,
+  VALUE_DEADLINE_LAYOUT,
 } from "./kv_model.ts";
 import type { EngineLike, ScanBatch } from "./memory_engine.ts";
 import { applyWrite, type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
@@ -34,6 +35,14 @@ export interface KeyPage {
   readonly entries: readonly StoredEntry[];
   /** True when the keyspace has no keys after the last entry. */
   readonly done: boolean;
+}
+
+/** A step of the background expiry: expired user keys found, and where to go on. */
+export interface ExpiredKeys {
+  /** User keys whose expiry time has passed, in key order. */
+  readonly keys: readonly Uint8Array[];
+  /** The first user key not examined (inclusive); undefined when the keyspace is done. */
+  readonly next: Uint8Array | undefined;
 }
 
 /** The result of SPIRE.SCANRANGE. */
@@ -58,6 +67,11 @@ export interface KvBackend {
   read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]>;
   /** Reads up to `limit` entries with keys strictly after `after` (from the start if undefined). */
   scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage>;
+  /**
+   * Examines up to `rowsMax` stored keys from `from` (inclusive; the start if undefined) and
+   * returns those whose expiry time is before `nowMs` (the engine reads only their keys).
+   */
+  scanExpired(from: Uint8Array | undefined, rowsMax: number, nowMs: number): Promise<ExpiredKeys>;
   /** Counts stored keys (expired ones not yet removed included, as Redis does). */
   dbsize(): Promise<number>;
   /** Scans user keys in [start, end) (end empty = unbounded) in engine batches. */
@@ -315,6 +329,25 @@ export class LocalBackend implements KvBackend {
     }
     const done = entries.length <= limit;
     return { entries: done ? entries : entries.slice(0, limit), done };
+  }
+
+  /** Up to `rowsMax` keys from `from` examined for expiry; the expired ones returned. */
+  async scanExpired(
+    from: Uint8Array | undefined,
+    rowsMax: number,
+    nowMs: number,
+  ): Promise<ExpiredKeys> {
+    if (this.#closed) throw new BackendClosedError();
+    const start = from === undefined ? USER_KEY_RANGE.start : engineKeyOf(from);
+    const page = await this.#engine.scanExpired(start, USER_KEY_RANGE.end, {
+      layout: VALUE_DEADLINE_LAYOUT,
+      now: nowMs,
+      rowsMax,
+    });
+    return {
+      keys: page.keys.map(userKeyOf),
+      next: page.next === undefined ? undefined : userKeyOf(page.next),
+    };
   }
 
   /** Counts stored keys with a keys-only scan (O(keys)). */

@@ -15,6 +15,7 @@
  */
 
 import type { BytePool } from "../resp/byte_pool.ts";
+import type { DeadlineLayout } from "../../engine/deadline.ts";
 
 /** Prefix byte of the user keyspace in the engine. */
 export const USER_KEY_PREFIX = 0x75; // "u"
@@ -43,6 +44,18 @@ export const VALUE_BYTES_MAX = 32 * 1024 * 1024 - 10;
 
 const TYPE_STRING = 1;
 const FLAG_EXPIRY = 1;
+
+/**
+ * Where {@link encodeValue} puts a value's expiry: the flags byte (offset 1)
+ * has FLAG_EXPIRY set and the expiry time follows as a big-endian int64 (offset
+ * 2). The engine's `scanExpired` finds expired keys by it without decoding
+ * values in TypeScript.
+ */
+export const VALUE_DEADLINE_LAYOUT: DeadlineLayout = Object.freeze({
+  flagOffset: 1,
+  flagMask: FLAG_EXPIRY,
+  deadlineOffset: 2,
+});
 
 /** A decoded stored value. */
 export interface StoredValue {

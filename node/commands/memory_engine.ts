@@ -7,6 +7,8 @@
  */
 
 import { compareBytes } from "../../engine/codec/mod.ts";
+import { deadlinePassed } from "../../engine/deadline.ts";
+import type { ExpiredPage, ScanExpiredOptions } from "../../engine/engine.ts";
 import type { EngineOp } from "./write_ops.ts";
 
 /** One key-value pair from a range scan. */
@@ -51,6 +53,12 @@ export interface EngineLike {
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
+  /** Examines up to `rowsMax` rows of [start, end) for deadlines below `now` (see Engine). */
+  scanExpired(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: ScanExpiredOptions,
+  ): Promise<ExpiredPage>;
 }
 
 /**
@@ -130,6 +138,26 @@ export class MemoryEngine implements EngineLike {
       }
     }
     return Promise.resolve();
+  }
+
+  /** Examines up to `rowsMax` rows of [start, end) for deadlines below `now`, as Engine does. */
+  scanExpired(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: ScanExpiredOptions,
+  ): Promise<ExpiredPage> {
+    const keys: Uint8Array[] = [];
+    let i = this.#find(start);
+    let rowsExamined = 0;
+    const inRange = (at: number) =>
+      at < this.#keys.length && (end.length === 0 || compareBytes(this.#keys[at]!, end) < 0);
+    for (; rowsExamined < options.rowsMax && inRange(i); i++, rowsExamined++) {
+      if (deadlinePassed(this.#values[i]!, options.layout, options.now)) {
+        keys.push(this.#keys[i]!.slice());
+      }
+    }
+    const next = inRange(i) ? this.#keys[i]!.slice() : undefined;
+    return Promise.resolve({ keys, rowsExamined, next });
   }
 
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */

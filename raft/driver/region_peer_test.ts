@@ -244,7 +244,7 @@ Deno.test("region peer persists the next Ready while it applies the previous one
 });
 
 Deno.test("a new leader has applied its own term only after its first entry applied", async () => {
-  const { net, log, sm, peer } = await slowSoleVoter();
+  const { net, log, peer } = await slowSoleVoter();
   assert.equal(peer.appliedOwnTerm, false, "a follower");
   peer.campaign();
   // The log saves slowly (2 ms): the peer leads before its term's empty entry is applied.
