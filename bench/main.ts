@@ -14,7 +14,7 @@ const SUITES: Record<string, () => Promise<{ main: SuiteMain }>> = {
   supervisor: () => import("./supervisor.ts"),
   raft: () => import("./raft.ts"),
   node: () => import("./node.ts"),
-  expiry: () => import("./expiry.ts"),
+  keyspace: () => import("./keyspace.ts"),
 };
 
 /** Runs the suite named by `args[0]` with the rest of the arguments. */

@@ -1167,6 +1167,65 @@ export class Engine {
   }
 
   /**
+   * Counts the keys in `[start, end)` (empty `end`: unbounded) and their key
+   * and value bytes, as of the call (one iterator throughout), yielding to the
+   * event loop every `sliceRows` rows. With the native helpers nothing is
+   * copied out: a row costs a fraction of reading it with {@link Engine.scanRange}.
+   * @param start first key (inclusive)
+   * @param end bound (exclusive)
+   * @param options `sliceRows` (default 65,536, at most {@link SCAN_BATCH_SIZE_MAX}) and `snapshot`
+   * @returns the number of keys and their bytes
+   * @throws {TypeError|RangeError} for bad bounds or options; {@link EngineClosedError}; {@link EngineError}
+   */
+  async measureRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: ReadOptions & { readonly sliceRows?: number } = {},
+  ): Promise<{ keys: number; bytes: number }> {
+    this.#checkOpen("measureRange");
+    checkKey(start, "start");
+    checkKey(end, "end");
+    const sliceRows = options.sliceRows ?? COUNT_CHUNK_ROWS;
+    checkCount(sliceRows, "sliceRows", SCAN_BATCH_SIZE_MAX);
+    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "measureRange"), false);
+    const sym = this.#sym;
+    const helpers = this.#native.helpers;
+    const bytes = new Float64Array(1);
+    let keys = 0;
+    try {
+      for (;;) {
+        const it = cursor.iterator;
+        if (it === null) throw new EngineClosedError("continue measureRange");
+        let walked = 0;
+        if (helpers !== undefined) {
+          // In calls of at most SCAN_HELPER_ROWS_MAX rows: the 32-bit count stays small.
+          while (walked < sliceRows && sym.rocksdb_iter_valid(it) !== 0) {
+            const step = Math.min(sliceRows - walked, SCAN_HELPER_ROWS_MAX);
+            walked += helpers.symbols.spire_iter_measure(it, step, bytes);
+          }
+        } else {
+          for (; walked < sliceRows && sym.rocksdb_iter_valid(it) !== 0; walked++) {
+            sym.rocksdb_iter_key(it, this.#size.bytes);
+            bytes[0]! += this.#size.value;
+            sym.rocksdb_iter_value(it, this.#size.bytes);
+            bytes[0]! += this.#size.value;
+            sym.rocksdb_iter_next(it);
+          }
+        }
+        keys += walked;
+        if (sym.rocksdb_iter_valid(it) === 0) {
+          sym.rocksdb_iter_get_error(it, this.#err.bytes);
+          this.#err.check(sym, "Cannot measureRange");
+          return { keys, bytes: bytes[0]! };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0)); // let other work run
+      }
+    } finally {
+      this.#closeCursor(cursor);
+    }
+  }
+
+  /**
    * Counts keys in `[start, end)` (empty `end`: unbounded).
    * @param start first key (inclusive)
    * @param end bound (exclusive)

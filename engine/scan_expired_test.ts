@@ -123,3 +123,47 @@ Deno.test("scanExpired refuses a bad layout, now or rowsMax", async () => {
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("measureRange counts the keys and bytes a scan reads, with and without the helpers", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 6 }), fc.uint8Array({ maxLength: 300 })),
+        { maxLength: 80 },
+      ),
+      fc.uint8Array({ maxLength: 2 }),
+      fc.uint8Array({ maxLength: 2 }),
+      fc.integer({ min: 1, max: 20 }),
+      async (written, start, end, sliceRows) => {
+        const root = await Deno.makeTempDir({ prefix: "spire_measure_" });
+        try {
+          for (const helpers of [true, false]) {
+            const engine = await Engine.open({
+              dataDir: `${root}/${helpers}`,
+              tuning: TEST_TUNING,
+              helpers,
+            });
+            try {
+              await engine.writeBatch(written.map(([k, v]) => ({ op: "put", key: k, value: v })));
+              let keys = 0, bytes = 0;
+              for await (const batch of engine.scanRange(start, end)) {
+                keys += batch.rowsReturned;
+                bytes += batch.bytesRead;
+              }
+              assert.deepEqual(
+                await engine.measureRange(start, end, { sliceRows }),
+                { keys, bytes },
+                `helpers: ${helpers}`,
+              );
+            } finally {
+              await engine.close();
+            }
+          }
+        } finally {
+          await Deno.remove(root, { recursive: true });
+        }
+      },
+    ),
+    { numRuns: 40 },
+  );
+});

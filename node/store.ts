@@ -187,18 +187,19 @@ async function scanSliced(
 }
 
 /**
+ * Rows per slice of a region count: about 0.7 ms of the event loop. The count
+ * copies nothing out of the engine (`Engine.measureRange`: 3.0M rows/s here
+ * against 2.1M for reading the rows, `./spire bench keyspace`).
+ */
+export const COUNT_SLICE_ROWS = 2 * SCAN_SLICE_ROWS;
+
+/**
  * Counts a region's keys and bytes in the engine, a slice at a time (clients
  * are served meanwhile, and the count is of the view when it started).
  */
 export async function countRegion(engine: Engine, region: Region): Promise<Counted> {
-  let bytes = 0;
-  let keys = 0;
-  await scanSliced(engine, region, (batch) => {
-    keys += batch.rowsReturned;
-    bytes += batch.bytesRead;
-    return false;
-  });
-  return { bytes, keys };
+  const { start, end } = engineRangeOf(region);
+  return await engine.measureRange(start, end, { sliceRows: COUNT_SLICE_ROWS });
 }
 
 /** The key about `targetKeys` keys or `targetBytes` bytes into the region, whichever comes first. */

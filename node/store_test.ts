@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Engine } from "../engine/mod.ts";
 import type { Region } from "../pd/mod.ts";
 import { engineKeyOf } from "./commands/kv_model.ts";
-import { countRegion, findSplitKey, SCAN_SLICE_ROWS } from "./store.ts";
+import { COUNT_SLICE_ROWS, countRegion, findSplitKey, SCAN_SLICE_ROWS } from "./store.ts";
 import { TEST_NODE_TUNING } from "./testing.ts";
 
 const enc = new TextEncoder();
@@ -55,7 +55,7 @@ async function timerFiresDuring(work: () => Promise<unknown>): Promise<boolean> 
 }
 
 Deno.test("countRegion counts every key and byte of a large region and lets timers run meanwhile", async () => {
-  const rows = 5 * SCAN_SLICE_ROWS + 7;
+  const rows = 2 * COUNT_SLICE_ROWS + 7;
   await withRows(rows, async (engine) => {
     let counted = { keys: 0, bytes: 0 };
     const yielded = await timerFiresDuring(async () => {

@@ -1,7 +1,7 @@
 /**
  * Spire's native helpers (engine/_native/spire_rocksdb.c): a point read, a
  * batch of scan rows, and the keys of expired rows, each copied straight into
- * the caller's buffer in one FFI call.
+ * the caller's buffer in one FFI call, and the size of a run of rows.
  *
  * Under Deno's FFI a call that returns a pointer (`rocksdb_get`,
  * `rocksdb_iter_key`, `rocksdb_iter_value`) or takes a `number` for a 64-bit
@@ -22,7 +22,7 @@
 import type { RocksDbLibrary } from "./library.ts";
 
 /** The version of the helpers' signatures; `spire_init` returns it. */
-export const HELPERS_ABI = 4;
+export const HELPERS_ABI = 5;
 
 /** The helpers' symbol table for `Deno.dlopen`. */
 export const HELPER_SYMBOLS = {
@@ -72,6 +72,8 @@ export const HELPER_SYMBOLS = {
     ],
     result: "i32",
   },
+  // int32_t spire_iter_measure(rocksdb_iterator_t* it, int32_t rows, double* bytes);
+  spire_iter_measure: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded helpers. */

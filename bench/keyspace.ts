@@ -1,6 +1,8 @@
 /**
- * `spire bench expiry`: the background expiry's scan over a keyspace, as the
- * client port runs it, in two ways side by side in the same run:
+ * `spire bench keyspace`: walks over a whole keyspace that the node runs in
+ * the background, each beside the way it was done before, in the same run.
+ *
+ * The background expiry's scan, as the client port runs it:
  *
  * - `scanExpired`: the engine walks the rows and hands over only the expired
  *   keys (the native helper reads each value's expiry header in C);
@@ -9,9 +11,19 @@
  *   SCAN still does).
  *
  * Both walk the whole keyspace in steps of the expiry's default size and must
- * find the same expired keys. The figure is rows examined per second of
- * event-loop time; the walk is synchronous work on the event loop, so this is
- * also what a sweep costs the clients.
+ * find the same expired keys.
+ *
+ * The store's region size count (keys and bytes, for split decisions):
+ *
+ * - `measureRange`: the engine sums key and value lengths without copying
+ *   anything out (`countRegion` now);
+ * - `scanRange`: every row copied into TypeScript in batches of 1,024 (as
+ *   `countRegion` did). Both must agree.
+ *
+ * The figure is rows per second of event-loop time: the walks are synchronous
+ * work on the event loop, so this is also what they cost clients. The store
+ * and the expiry run them in slices with a wait for the next turn of the event
+ * loop between slices; the bench leaves those waits out (one slice, no waits).
  *
  * Flags: --keys N (1,000,000; a quarter expired, a quarter with a future
  * expiry) --runs N (3).
@@ -19,10 +31,10 @@
  * @module
  */
 
-import { Engine } from "../engine/mod.ts";
+import { Engine, SCAN_BATCH_SIZE_MAX } from "../engine/mod.ts";
 import { intFlag, parseFlags, UsageError } from "../cli/flags.ts";
 import { LocalBackend } from "../node/commands/backend.ts";
-import { encodeValue, engineKeyOf, isExpired } from "../node/commands/kv_model.ts";
+import { encodeValue, engineKeyOf, isExpired, USER_KEY_RANGE } from "../node/commands/kv_model.ts";
 
 const VALUE_BYTES = 100;
 const NOW = 1_800_000_000_000;
@@ -77,6 +89,23 @@ async function walkOld(backend: LocalBackend, stepRows: number): Promise<number>
   }
 }
 
+async function countOld(engine: Engine): Promise<string> {
+  let keys = 0, bytes = 0;
+  const { start, end } = USER_KEY_RANGE;
+  for await (const batch of engine.scanRange(start, end, { batchSize: 1024 })) {
+    keys += batch.rowsReturned;
+    bytes += batch.bytesRead;
+  }
+  return `${keys} keys, ${bytes} bytes`;
+}
+
+async function countNew(engine: Engine): Promise<string> {
+  const { start, end } = USER_KEY_RANGE;
+  // One slice: the walk's own cost, without the waits for the next turn between slices.
+  const { keys, bytes } = await engine.measureRange(start, end, { sliceRows: SCAN_BATCH_SIZE_MAX });
+  return `${keys} keys, ${bytes} bytes`;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
@@ -88,7 +117,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 export async function main(args: string[]): Promise<number> {
   let keys: number, runs: number;
   try {
-    const command = "spire bench expiry";
+    const command = "spire bench keyspace";
     const flags = parseFlags(command, args, { keys: "N", runs: "N" });
     keys = intFlag(command, flags, "keys", 1_000_000, 100_000_000);
     runs = intFlag(command, flags, "runs", 3, 20);
@@ -105,33 +134,49 @@ export async function main(args: string[]): Promise<number> {
   const backend = new LocalBackend({ engine, now: () => NOW });
   try {
     const expired = await fill(engine, keys);
-    const ways: [string, () => Promise<number>][] = [
+    const expiryWays: [string, () => Promise<number>][] = [
       [`scanExpired (${STEP_ROWS} rows a step)`, () => walkNew(backend)],
       [`scanKeys + decode (${OLD_STEP_ROWS} rows a step)`, () => walkOld(backend, OLD_STEP_ROWS)],
       [`scanKeys + decode (${STEP_ROWS} rows a step)`, () => walkOld(backend, STEP_ROWS)],
     ];
-    const rates = new Map<string, number[]>(ways.map(([name]) => [name, []]));
+    const countWays: [string, () => Promise<string>][] = [
+      ["measureRange (as countRegion now)", () => countNew(engine)],
+      ["scanRange, 1024 rows a batch (as countRegion did)", () => countOld(engine)],
+    ];
+    const rates = new Map<string, number[]>();
+    const counts = new Set<string>();
     for (let run = 0; run < runs; run++) {
-      for (const [name, walk] of ways) {
+      for (const [name, walk] of expiryWays) {
         const began = performance.now();
         const found = await walk();
         const seconds = (performance.now() - began) / 1000;
         if (found !== expired) {
           throw new Error(`${name} found ${found} expired keys, ${expired} expected`);
         }
-        rates.get(name)!.push(keys / seconds);
+        rates.set(name, [...rates.get(name) ?? [], keys / seconds]);
       }
+      for (const [name, count] of countWays) {
+        const began = performance.now();
+        counts.add(await count());
+        const seconds = (performance.now() - began) / 1000;
+        rates.set(name, [...rates.get(name) ?? [], keys / seconds]);
+      }
+      if (counts.size !== 1) throw new Error(`the counts differ: ${[...counts].join("; ")}`);
     }
     console.log(
       `keys: ${fmt(keys)} (${fmt(expired)} expired), ${VALUE_BYTES}-byte values, ` +
-        `native helpers: ${engine.nativeHelpers}, ${runs} runs, median`,
+        `native helpers: ${engine.nativeHelpers}, ${runs} runs, median; count: ${[...counts][0]}`,
     );
-    console.log("| walk | rows examined/s | ratio to scanExpired |");
-    console.log("|---|---|---|");
-    const base = median(rates.get(ways[0]![0])!);
-    for (const [name] of ways) {
-      const r = median(rates.get(name)!);
-      console.log(`| ${name} | ${fmt(r)} | ${(r / base).toFixed(2)} |`);
+    for (
+      const [title, ways] of [["expiry walk", expiryWays], ["region count", countWays]] as const
+    ) {
+      console.log(`\n| ${title} | rows/s | ratio to the first |`);
+      console.log("|---|---|---|");
+      const base = median(rates.get(ways[0]![0])!);
+      for (const [name] of ways) {
+        const r = median(rates.get(name)!);
+        console.log(`| ${name} | ${fmt(r)} | ${(r / base).toFixed(2)} |`);
+      }
     }
     return 0;
   } finally {
