@@ -1,3 +1,8 @@
+/**
+ * The engine's walks that copy little or nothing out: scanExpired (the expired
+ * keys of a range) and measureRange (its keys and bytes), each checked against
+ * a model or a plain scan, with the native helpers and without.
+ */
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { DEFAULT_HELPERS_PATH } from "./_ffi/helpers.ts";
@@ -59,6 +64,34 @@ async function scanAll(engine: Engine, start: Uint8Array, end: Uint8Array, rowsM
   throw new Error("scanExpired made no progress");
 }
 
+/** Runs `check` on a fresh engine holding `rows`, once with the native helpers and once without. */
+async function onBothEngines(
+  rows: readonly (readonly [Uint8Array, Uint8Array])[],
+  flush: boolean,
+  check: (engine: Engine, helpers: boolean) => Promise<void>,
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "spire_engine_walks_" });
+  try {
+    for (const helpers of [true, false]) {
+      const engine = await Engine.open({
+        dataDir: `${root}/${helpers}`,
+        tuning: TEST_TUNING,
+        helpers,
+      });
+      try {
+        assert.equal(engine.nativeHelpers, helpers);
+        await engine.writeBatch(rows.map(([k, v]) => ({ op: "put", key: k, value: v })));
+        if (flush) await engine.flush();
+        await check(engine, helpers);
+      } finally {
+        await engine.close();
+      }
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
 Deno.test("scanExpired returns exactly the rows whose deadline passed, with and without the helpers", async () => {
   Deno.statSync(DEFAULT_HELPERS_PATH); // ./spire builds them: this checks the native path too
   await fc.assert(
@@ -69,37 +102,18 @@ Deno.test("scanExpired returns exactly the rows whose deadline passed, with and 
       fc.integer({ min: 1, max: 30 }),
       fc.boolean(),
       async (written, start, end, rowsMax, flush) => {
-        const root = await Deno.makeTempDir({ prefix: "spire_scan_expired_" });
-        try {
-          const rows = new Map(written.map(([k, v]) => [String([...k]), v]));
-          const want = model(rows, start, end);
-          const inRange = [...rows.keys()].map((k) =>
-            Uint8Array.from(
-              k.split(",").filter((x) => x !== "").map(Number),
-            )
-          ).filter((k) =>
+        const rows = new Map(written.map(([k, v]) => [String([...k]), v]));
+        const want = model(rows, start, end);
+        const inRange = [...rows.keys()]
+          .map((k) => Uint8Array.from(k.split(",").filter((x) => x !== "").map(Number)))
+          .filter((k) =>
             compareBytes(k, start) >= 0 && (end.length === 0 || compareBytes(k, end) < 0)
           ).length;
-          for (const helpers of [true, false]) {
-            const engine = await Engine.open({
-              dataDir: `${root}/${helpers}`,
-              tuning: TEST_TUNING,
-              helpers,
-            });
-            try {
-              assert.equal(engine.nativeHelpers, helpers);
-              await engine.writeBatch(written.map(([k, v]) => ({ op: "put", key: k, value: v })));
-              if (flush) await engine.flush();
-              const got = await scanAll(engine, start, end, rowsMax);
-              assert.deepEqual(got.keys, want, `helpers: ${helpers}`);
-              assert.equal(got.examined, inRange, `helpers: ${helpers}: every row examined once`);
-            } finally {
-              await engine.close();
-            }
-          }
-        } finally {
-          await Deno.remove(root, { recursive: true });
-        }
+        await onBothEngines(written, flush, async (engine, helpers) => {
+          const got = await scanAll(engine, start, end, rowsMax);
+          assert.deepEqual(got.keys, want, `helpers: ${helpers}`);
+          assert.equal(got.examined, inRange, `helpers: ${helpers}: every row examined once`);
+        });
       },
     ),
     { numRuns: 60 },
@@ -135,33 +149,18 @@ Deno.test("measureRange counts the keys and bytes a scan reads, with and without
       fc.uint8Array({ maxLength: 2 }),
       fc.integer({ min: 1, max: 20 }),
       async (written, start, end, sliceRows) => {
-        const root = await Deno.makeTempDir({ prefix: "spire_measure_" });
-        try {
-          for (const helpers of [true, false]) {
-            const engine = await Engine.open({
-              dataDir: `${root}/${helpers}`,
-              tuning: TEST_TUNING,
-              helpers,
-            });
-            try {
-              await engine.writeBatch(written.map(([k, v]) => ({ op: "put", key: k, value: v })));
-              let keys = 0, bytes = 0;
-              for await (const batch of engine.scanRange(start, end)) {
-                keys += batch.rowsReturned;
-                bytes += batch.bytesRead;
-              }
-              assert.deepEqual(
-                await engine.measureRange(start, end, { sliceRows }),
-                { keys, bytes },
-                `helpers: ${helpers}`,
-              );
-            } finally {
-              await engine.close();
-            }
+        await onBothEngines(written, false, async (engine, helpers) => {
+          let keys = 0, bytes = 0;
+          for await (const batch of engine.scanRange(start, end)) {
+            keys += batch.rowsReturned;
+            bytes += batch.bytesRead;
           }
-        } finally {
-          await Deno.remove(root, { recursive: true });
-        }
+          assert.deepEqual(
+            await engine.measureRange(start, end, { sliceRows }),
+            { keys, bytes },
+            `helpers: ${helpers}`,
+          );
+        });
       },
     ),
     { numRuns: 40 },
