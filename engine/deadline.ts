@@ -70,9 +70,65 @@ export function deadlinePassed(
   now: number,
   length: number = head.length,
 ): boolean {
+  const deadline = readDeadline(head, layout, length);
+  return deadline !== undefined && deadline < now;
+}
+
+/**
+ * A value's deadline, if it holds one (the flag is set and the value is long enough).
+ * @param head the value, or at least its first `layout.deadlineOffset + 8` bytes
+ * @param layout where the deadline is
+ * @param length the whole value's length (default: `head.length`)
+ * @returns the deadline, or undefined
+ */
+export function readDeadline(
+  head: Uint8Array,
+  layout: DeadlineLayout,
+  length: number = head.length,
+): number | undefined {
   const { flagOffset, flagMask, deadlineOffset } = layout;
-  if (length <= flagOffset || (head[flagOffset]! & flagMask) === 0) return false;
-  if (length < deadlineOffset + 8) return false;
+  if (length <= flagOffset || (head[flagOffset]! & flagMask) === 0) return undefined;
+  if (length < deadlineOffset + 8) return undefined;
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  return Number(view.getBigInt64(deadlineOffset)) < now;
+  return Number(view.getBigInt64(deadlineOffset));
+}
+
+/** What `Engine.measureRange` counted. */
+export interface RangeMeasure {
+  /** Keys in the range. */
+  keys: number;
+  /** Their key and value bytes. */
+  bytes: number;
+  /** Keys whose value holds a deadline (0 when no layout was given). */
+  deadlines: number;
+  /** Of those, the keys whose deadline is not below `now`. */
+  pending: number;
+  /** The sum of `deadline - now` over the pending ones. */
+  pendingSum: number;
+}
+
+/**
+ * Adds one row to a measure (the rule of spire_iter_measure, in TypeScript).
+ * @param m the measure
+ * @param head the row's value, or at least its first `layout.deadlineOffset + 8` bytes
+ * @param rowBytes the row's key and value bytes
+ * @param valueLength the value's whole length
+ * @param deadlines the layout and the time, or undefined to count no deadlines
+ */
+export function measureRow(
+  m: RangeMeasure,
+  head: Uint8Array,
+  rowBytes: number,
+  valueLength: number,
+  deadlines: { readonly layout: DeadlineLayout; readonly now: number } | undefined,
+): void {
+  m.keys++;
+  m.bytes += rowBytes;
+  if (deadlines === undefined) return;
+  const deadline = readDeadline(head, deadlines.layout, valueLength);
+  if (deadline === undefined) return;
+  m.deadlines++;
+  if (deadline < deadlines.now) return;
+  m.pending++;
+  m.pendingSum += deadline - deadlines.now;
 }

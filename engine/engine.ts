@@ -38,7 +38,13 @@ import { compareBytes } from "./codec/tuple.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
 import { type MissReadOptions, missReadOptions, MissReadPolicy } from "./miss_reads.ts";
 import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
-import { checkLayout, type DeadlineLayout, deadlinePassed } from "./deadline.ts";
+import {
+  checkLayout,
+  type DeadlineLayout,
+  deadlinePassed,
+  measureRow,
+  type RangeMeasure,
+} from "./deadline.ts";
 import {
   checkCount,
   checkKey,
@@ -112,6 +118,16 @@ export interface ScanOptions extends ReadOptions {
   /** Return keys without values (default false). */
   keysOnly?: boolean;
 }
+
+/** Options of {@link Engine.measureRange}. */
+export interface MeasureOptions extends ReadOptions {
+  /** Rows between yields to the event loop (default 65,536). */
+  readonly sliceRows?: number;
+  /** Count deadlines too: where values keep them, and the time to compare with. */
+  readonly deadlines?: { readonly layout: DeadlineLayout; readonly now: number };
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** Options of {@link Engine.scanExpired}. */
 export interface ScanExpiredOptions extends ReadOptions {
@@ -1169,29 +1185,39 @@ export class Engine {
   /**
    * Counts the keys in `[start, end)` (empty `end`: unbounded) and their key
    * and value bytes, as of the call (one iterator throughout), yielding to the
-   * event loop every `sliceRows` rows. With the native helpers nothing is
-   * copied out: a row costs a fraction of reading it with {@link Engine.scanRange}.
+   * event loop every `sliceRows` rows. Given `deadlines`, also counts the keys
+   * whose value holds a deadline (see {@link DeadlineLayout}) and, of those not
+   * yet below `now`, how many and their summed time left. With the native
+   * helpers nothing is copied out: a row costs a fraction of reading it with
+   * {@link Engine.scanRange}.
    * @param start first key (inclusive)
    * @param end bound (exclusive)
-   * @param options `sliceRows` (default 65,536, at most {@link SCAN_BATCH_SIZE_MAX}) and `snapshot`
-   * @returns the number of keys and their bytes
+   * @param options `sliceRows` (default 65,536, at most {@link SCAN_BATCH_SIZE_MAX}), `deadlines` and `snapshot`
+   * @returns the counts
    * @throws {TypeError|RangeError} for bad bounds or options; {@link EngineClosedError}; {@link EngineError}
    */
   async measureRange(
     start: Uint8Array,
     end: Uint8Array,
-    options: ReadOptions & { readonly sliceRows?: number } = {},
-  ): Promise<{ keys: number; bytes: number }> {
+    options: MeasureOptions = {},
+  ): Promise<RangeMeasure> {
     this.#checkOpen("measureRange");
     checkKey(start, "start");
     checkKey(end, "end");
     const sliceRows = options.sliceRows ?? COUNT_CHUNK_ROWS;
     checkCount(sliceRows, "sliceRows", SCAN_BATCH_SIZE_MAX);
+    const deadlines = options.deadlines;
+    if (deadlines !== undefined) {
+      checkLayout(deadlines.layout);
+      if (typeof deadlines.now !== "number" || Number.isNaN(deadlines.now)) {
+        throw new TypeError(`Invalid deadlines.now: ${deadlines.now}; a number is required`);
+      }
+    }
     const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "measureRange"), false);
     const sym = this.#sym;
     const helpers = this.#native.helpers;
-    const bytes = new Float64Array(1);
-    let keys = 0;
+    const m: RangeMeasure = { keys: 0, bytes: 0, deadlines: 0, pending: 0, pendingSum: 0 };
+    const sums = new Float64Array(4); // bytes, deadlines, pending, pendingSum
     try {
       for (;;) {
         const it = cursor.iterator;
@@ -1200,23 +1226,38 @@ export class Engine {
         if (helpers !== undefined) {
           // In calls of at most SCAN_HELPER_ROWS_MAX rows: the 32-bit count stays small.
           while (walked < sliceRows && sym.rocksdb_iter_valid(it) !== 0) {
-            const step = Math.min(sliceRows - walked, SCAN_HELPER_ROWS_MAX);
-            walked += helpers.symbols.spire_iter_measure(it, step, bytes);
+            walked += helpers.symbols.spire_iter_measure(
+              it,
+              Math.min(sliceRows - walked, SCAN_HELPER_ROWS_MAX),
+              deadlines?.layout.flagOffset ?? 0,
+              deadlines?.layout.flagMask ?? 0,
+              deadlines?.layout.deadlineOffset ?? 0,
+              deadlines?.now ?? 0,
+              sums,
+            );
           }
+          m.keys += walked;
         } else {
           for (; walked < sliceRows && sym.rocksdb_iter_valid(it) !== 0; walked++) {
             sym.rocksdb_iter_key(it, this.#size.bytes);
-            bytes[0]! += this.#size.value;
-            sym.rocksdb_iter_value(it, this.#size.bytes);
-            bytes[0]! += this.#size.value;
+            const keyLength = this.#size.value;
+            const ptr = sym.rocksdb_iter_value(it, this.#size.bytes)!;
+            const length = this.#size.value;
+            const head = deadlines === undefined
+              ? EMPTY
+              : copyOut(sym, ptr, Math.min(length, deadlines.layout.deadlineOffset + 8));
+            measureRow(m, head, keyLength + length, length, deadlines);
             sym.rocksdb_iter_next(it);
           }
         }
-        keys += walked;
         if (sym.rocksdb_iter_valid(it) === 0) {
           sym.rocksdb_iter_get_error(it, this.#err.bytes);
           this.#err.check(sym, "Cannot measureRange");
-          return { keys, bytes: bytes[0]! };
+          m.bytes += sums[0]!;
+          m.deadlines += sums[1]!;
+          m.pending += sums[2]!;
+          m.pendingSum += sums[3]!;
+          return m;
         }
         await new Promise((resolve) => setTimeout(resolve, 0)); // let other work run
       }

@@ -14,12 +14,18 @@
  * @module
  */
 
-export { type DeadlineLayout, deadlinePassed } from "./deadline.ts";
+export {
+  type DeadlineLayout,
+  deadlinePassed,
+  type RangeMeasure,
+  readDeadline,
+} from "./deadline.ts";
 export {
   Engine,
   type EngineOpenOptions,
   type Entry,
   type ExpiredPage,
+  type MeasureOptions,
   type ReadOptions,
   type ScanBatch,
   type ScanExpiredOptions,

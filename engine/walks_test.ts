@@ -138,26 +138,36 @@ Deno.test("scanExpired refuses a bad layout, now or rowsMax", async () => {
   }
 });
 
-Deno.test("measureRange counts the keys and bytes a scan reads, with and without the helpers", async () => {
+Deno.test("measureRange counts the keys, bytes and deadlines a scan reads, with and without the helpers", async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.array(
-        fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 6 }), fc.uint8Array({ maxLength: 300 })),
-        { maxLength: 80 },
-      ),
+      fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 6 }), value), { maxLength: 80 }),
       fc.uint8Array({ maxLength: 2 }),
       fc.uint8Array({ maxLength: 2 }),
       fc.integer({ min: 1, max: 20 }),
-      async (written, start, end, sliceRows) => {
+      fc.boolean(),
+      async (written, start, end, sliceRows, withDeadlines) => {
         await onBothEngines(written, false, async (engine, helpers) => {
-          let keys = 0, bytes = 0;
+          const want = { keys: 0, bytes: 0, deadlines: 0, pending: 0, pendingSum: 0 };
           for await (const batch of engine.scanRange(start, end)) {
-            keys += batch.rowsReturned;
-            bytes += batch.bytesRead;
+            want.keys += batch.rowsReturned;
+            want.bytes += batch.bytesRead;
+            for (const { value: v } of batch.entries) {
+              if (!withDeadlines || v.length < 10 || (v[1]! & 1) === 0) continue;
+              const deadline = Number(new DataView(v.buffer, v.byteOffset).getBigInt64(2));
+              want.deadlines++;
+              if (deadline < NOW) continue;
+              want.pending++;
+              want.pendingSum += deadline - NOW;
+            }
           }
+          const deadlines = withDeadlines ? { layout: LAYOUT, now: NOW } : undefined;
           assert.deepEqual(
-            await engine.measureRange(start, end, { sliceRows }),
-            { keys, bytes },
+            await engine.measureRange(start, end, {
+              sliceRows,
+              ...(deadlines ? { deadlines } : {}),
+            }),
+            want,
             `helpers: ${helpers}`,
           );
         });

@@ -50,6 +50,8 @@ import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
 import {
   type ExpiredKeys,
   type KeyPage,
+  type Keyspace,
+  keyspaceOf,
   type KvBackend,
   RangeScan,
   type RangeScanResult,
@@ -726,6 +728,22 @@ export class RaftBackend implements KvBackend {
       }
     }
     return { keys, next: undefined };
+  }
+
+  /** Keys, keys with an expiry and their mean time left, over every region. */
+  async keyspace(nowMs: number): Promise<Keyspace> {
+    const engine = this.#s.requireEngine("count keys");
+    const measures = [];
+    for (const region of this.#s.regions()) {
+      await this.#barrier(region);
+      const { start, end } = engineRangeOf(region);
+      measures.push(
+        await engine.measureRange(start, end, {
+          deadlines: { layout: VALUE_DEADLINE_LAYOUT, now: nowMs },
+        }),
+      );
+    }
+    return keyspaceOf(measures);
   }
 
   /** Counts stored keys of every region. */

@@ -199,7 +199,8 @@ export const COUNT_SLICE_ROWS = 2 * SCAN_SLICE_ROWS;
  */
 export async function countRegion(engine: Engine, region: Region): Promise<Counted> {
   const { start, end } = engineRangeOf(region);
-  return await engine.measureRange(start, end, { sliceRows: COUNT_SLICE_ROWS });
+  const { keys, bytes } = await engine.measureRange(start, end, { sliceRows: COUNT_SLICE_ROWS });
+  return { keys, bytes };
 }
 
 /** The key about `targetKeys` keys or `targetBytes` bytes into the region, whichever comes first. */

@@ -35,6 +35,13 @@ Deno.test({
         kind: "array",
         items: [{ kind: "bulk", value: new TextEncoder().encode("v1") }, NIL, NIL],
       });
+      // INFO keyspace in Redis's form, counted across the three regions: 300 keys - k7 + counter
+      // + ttl, one of them with a TTL of about 1000 s.
+      const info = text(await c.call(["INFO", "keyspace"])) ?? "";
+      const line = info.match(/^db0:keys=(\d+),expires=(\d+),avg_ttl=(\d+)\r$/m);
+      assert.ok(line !== null, info);
+      assert.deepEqual([line[1], line[2]], ["301", "1"]);
+      assert.ok(Number(line[3]) > 990_000 && Number(line[3]) <= 1_000_000, `avg_ttl ${line[3]}`);
       // CONFIG GET answers the node's durability as Redis's parameters say it.
       const config = await c.call(["CONFIG", "GET", "append*", "save", "dir", "maxmemory*"]);
       assert.ok(config.kind === "array" && config.items !== null, JSON.stringify(config));

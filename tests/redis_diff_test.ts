@@ -383,6 +383,16 @@ async function lookups(client: RespClient): Promise<{ hits: number; misses: numb
   return { hits: field("keyspace_hits"), misses: field("keyspace_misses") };
 }
 
+/** INFO keyspace's key and expiring-key counts (avg_ttl is Redis's estimate: not compared). */
+async function keyspace(client: RespClient): Promise<string> {
+  const r = await client.call(["INFO", "keyspace"]);
+  assert.ok(r.kind === "bulk" && r.value !== null);
+  const m = new TextDecoder().decode(r.value).match(
+    /^db0:keys=(\d+),expires=(\d+),avg_ttl=\d+\r$/m,
+  );
+  return m === null ? "empty" : `keys=${m[1]},expires=${m[2]}`;
+}
+
 Deno.test("random command sequences get identical replies from Spire and redis-server", async () => {
   await withBoth(async (spire, redis) => {
     await fc.assert(
@@ -401,6 +411,11 @@ Deno.test("random command sequences get identical replies from Spire and redis-s
             misses: redisAfter.misses - redisBefore.misses,
           },
           `keyspace_hits and keyspace_misses after ${JSON.stringify(cmds)}`,
+        );
+        assert.equal(
+          await keyspace(spire),
+          await keyspace(redis),
+          `INFO keyspace after ${JSON.stringify(cmds)}`,
         );
       }),
       { numRuns: 150 },

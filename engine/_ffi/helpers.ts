@@ -22,7 +22,7 @@
 import type { RocksDbLibrary } from "./library.ts";
 
 /** The version of the helpers' signatures; `spire_init` returns it. */
-export const HELPERS_ABI = 5;
+export const HELPERS_ABI = 6;
 
 /** The helpers' symbol table for `Deno.dlopen`. */
 export const HELPER_SYMBOLS = {
@@ -72,8 +72,12 @@ export const HELPER_SYMBOLS = {
     ],
     result: "i32",
   },
-  // int32_t spire_iter_measure(rocksdb_iterator_t* it, int32_t rows, double* bytes);
-  spire_iter_measure: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  // int32_t spire_iter_measure(rocksdb_iterator_t* it, int32_t rows, uint32_t flag_offset,
+  //     uint32_t flag_mask, uint32_t deadline_offset, double now, double* out);
+  spire_iter_measure: {
+    parameters: ["pointer", "i32", "u32", "u32", "u32", "f64", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded helpers. */

@@ -20,7 +20,7 @@
 #include <string.h>
 
 /* Bumped whenever a signature below changes; the engine refuses other versions. */
-#define SPIRE_HELPERS_ABI 5
+#define SPIRE_HELPERS_ABI 6
 
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;
@@ -203,22 +203,40 @@ int32_t spire_iter_expired(rocksdb_iterator_t* it, int32_t rows, uint32_t flag_o
 
 /*
  * Walks at most `rows` rows forward from the iterator's position without
- * copying anything and adds their key and value lengths to *bytes (a double:
- * exact up to 2^53 bytes). Returns the number of rows walked. The caller
- * checks rocksdb_iter_valid (and its error) afterwards.
+ * copying anything. out[0] += the rows' key and value lengths. When flag_mask
+ * is not 0, rows whose value holds a deadline (as in spire_iter_expired) are
+ * counted in out[1]; those whose deadline is not below `now` in out[2], and
+ * out[3] += their deadline - now. Doubles: exact up to 2^53. Returns the number
+ * of rows walked. The caller checks rocksdb_iter_valid (and its error) afterwards.
  */
-int32_t spire_iter_measure(rocksdb_iterator_t* it, int32_t rows, double* bytes) {
+int32_t spire_iter_measure(rocksdb_iterator_t* it, int32_t rows, uint32_t flag_offset,
+                           uint32_t flag_mask, uint32_t deadline_offset, double now,
+                           double* out) {
   int32_t walked = 0;
-  double sum = 0;
+  double bytes = 0, deadlines = 0, pending = 0, pending_sum = 0;
   while (walked < rows && iter_valid(it)) {
     size_t key_len = 0;
     size_t value_len = 0;
     iter_key(it, &key_len);
-    iter_value(it, &value_len);
-    sum += (double)(key_len + value_len);
+    const unsigned char* value = (const unsigned char*)iter_value(it, &value_len);
+    bytes += (double)(key_len + value_len);
+    if (flag_mask != 0 && value_len > flag_offset && (value[flag_offset] & flag_mask) != 0 &&
+        value_len >= (size_t)deadline_offset + 8) {
+      uint64_t raw = 0;
+      for (int b = 0; b < 8; b++) raw = (raw << 8) | value[deadline_offset + b];
+      double deadline = (double)(int64_t)raw;
+      deadlines += 1;
+      if (!(deadline < now)) {
+        pending += 1;
+        pending_sum += deadline - now;
+      }
+    }
     walked++;
     iter_next(it);
   }
-  *bytes += sum;
+  out[0] += bytes;
+  out[1] += deadlines;
+  out[2] += pending;
+  out[3] += pending_sum;
   return walked;
 }

@@ -18,6 +18,7 @@ import {
   VALUE_DEADLINE_LAYOUT,
 } from "./kv_model.ts";
 import type { EngineLike, ScanBatch } from "./memory_engine.ts";
+import type { RangeMeasure } from "../../engine/deadline.ts";
 import { applyWrite, type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
 import { BatchReader } from "./batch_reader.ts";
 
@@ -43,6 +44,28 @@ export interface ExpiredKeys {
   readonly keys: readonly Uint8Array[];
   /** The first user key not examined (inclusive); undefined when the keyspace is done. */
   readonly next: Uint8Array | undefined;
+}
+
+/** INFO keyspace's figures. */
+export interface Keyspace {
+  /** Stored keys (expired ones not yet removed included, as Redis counts them). */
+  readonly keys: number;
+  /** Of those, keys with an expiry time. */
+  readonly expires: number;
+  /** The mean time left of the keys with an expiry time still ahead, in whole ms (0 if none). */
+  readonly avgTtlMs: number;
+}
+
+/** Sums region measures into INFO keyspace's figures. */
+export function keyspaceOf(measures: readonly RangeMeasure[]): Keyspace {
+  let keys = 0, expires = 0, pending = 0, pendingSum = 0;
+  for (const m of measures) {
+    keys += m.keys;
+    expires += m.deadlines;
+    pending += m.pending;
+    pendingSum += m.pendingSum;
+  }
+  return { keys, expires, avgTtlMs: pending === 0 ? 0 : Math.round(pendingSum / pending) };
 }
 
 /** The result of SPIRE.SCANRANGE. */
@@ -74,6 +97,8 @@ export interface KvBackend {
   scanExpired(from: Uint8Array | undefined, rowsMax: number, nowMs: number): Promise<ExpiredKeys>;
   /** Counts stored keys (expired ones not yet removed included, as Redis does). */
   dbsize(): Promise<number>;
+  /** Counts stored keys, keys with an expiry, and their mean time left after `nowMs`. */
+  keyspace(nowMs: number): Promise<Keyspace>;
   /** Scans user keys in [start, end) (end empty = unbounded) in engine batches. */
   scanRange(
     start: Uint8Array,
@@ -348,6 +373,17 @@ export class LocalBackend implements KvBackend {
       keys: page.keys.map(userKeyOf),
       next: page.next === undefined ? undefined : userKeyOf(page.next),
     };
+  }
+
+  /** Counts keys, keys with an expiry and their mean time left, in one walk (O(keys)). */
+  async keyspace(nowMs: number): Promise<Keyspace> {
+    if (this.#closed) throw new BackendClosedError();
+    const { start, end } = USER_KEY_RANGE;
+    return keyspaceOf([
+      await this.#engine.measureRange(start, end, {
+        deadlines: { layout: VALUE_DEADLINE_LAYOUT, now: nowMs },
+      }),
+    ]);
   }
 
   /** Counts stored keys with a keys-only scan (O(keys)). */

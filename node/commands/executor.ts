@@ -22,7 +22,7 @@ import {
   simple,
 } from "../resp/reply.ts";
 import { INT64_MIN, parseInt64 } from "./_int.ts";
-import type { KvBackend } from "./backend.ts";
+import type { Keyspace, KvBackend } from "./backend.ts";
 import { arityOk, type CommandSpec, commandTable } from "./command_table.ts";
 import { globMatch } from "./glob.ts";
 import {
@@ -288,7 +288,7 @@ export class CommandExecutor {
   readonly #scanRangeRowsMax: number;
   readonly #keyspaceCacheMs: number;
   readonly #replyBytesMax: number;
-  #keyspaceCache: { atMs: number; keys: number } | undefined;
+  #keyspaceCache: { atMs: number; keyspace: Keyspace } | undefined;
   readonly #lookups: KeyspaceLookups = { keyspaceHits: 0, keyspaceMisses: 0 };
 
   /**
@@ -965,13 +965,13 @@ export class CommandExecutor {
     }
   }
 
-  async #keyCount(): Promise<number> {
+  async #keyspace(): Promise<Keyspace> {
     const now = this.#o.now();
     const cached = this.#keyspaceCache;
-    if (cached !== undefined && now - cached.atMs < this.#keyspaceCacheMs) return cached.keys;
-    const keys = await this.#o.backend.dbsize();
-    this.#keyspaceCache = { atMs: now, keys };
-    return keys;
+    if (cached !== undefined && now - cached.atMs < this.#keyspaceCacheMs) return cached.keyspace;
+    const keyspace = await this.#o.backend.keyspace(now);
+    this.#keyspaceCache = { atMs: now, keyspace };
+    return keyspace;
   }
 
   async #info(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
@@ -986,8 +986,10 @@ export class CommandExecutor {
     for (const section of wanted) {
       let fields: Record<string, string | number> = {};
       if (section === "keyspace") {
-        const keys = await this.#keyCount();
-        if (keys > 0) fields = { db0: `keys=${keys}` };
+        // Redis's line: keys (expired ones not yet removed included), keys with a TTL, and the
+        // mean time left of those not yet expired, in ms (Redis estimates it; Spire counts).
+        const { keys, expires, avgTtlMs } = await this.#keyspace();
+        if (keys > 0) fields = { db0: `keys=${keys},expires=${expires},avg_ttl=${avgTtlMs}` };
       } else if (section === "rocksdb") {
         if (this.#o.engineStats === undefined) continue;
         flattenInfo(await this.#o.engineStats(), "", fields);

@@ -7,8 +7,8 @@
  */
 
 import { compareBytes } from "../../engine/codec/mod.ts";
-import { deadlinePassed } from "../../engine/deadline.ts";
-import type { ExpiredPage, ScanExpiredOptions } from "../../engine/engine.ts";
+import { deadlinePassed, measureRow, type RangeMeasure } from "../../engine/deadline.ts";
+import type { ExpiredPage, MeasureOptions, ScanExpiredOptions } from "../../engine/engine.ts";
 import type { EngineOp } from "./write_ops.ts";
 
 /** One key-value pair from a range scan. */
@@ -53,6 +53,8 @@ export interface EngineLike {
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
+  /** Counts the keys, bytes and (given `deadlines`) deadlines of [start, end) (see Engine). */
+  measureRange(start: Uint8Array, end: Uint8Array, options?: MeasureOptions): Promise<RangeMeasure>;
   /** Examines up to `rowsMax` rows of [start, end) for deadlines below `now` (see Engine). */
   scanExpired(
     start: Uint8Array,
@@ -138,6 +140,22 @@ export class MemoryEngine implements EngineLike {
       }
     }
     return Promise.resolve();
+  }
+
+  /** Counts the keys, bytes and deadlines of [start, end), as Engine does. */
+  measureRange(
+    start: Uint8Array,
+    end: Uint8Array,
+    options: MeasureOptions = {},
+  ): Promise<RangeMeasure> {
+    const m: RangeMeasure = { keys: 0, bytes: 0, deadlines: 0, pending: 0, pendingSum: 0 };
+    for (let i = this.#find(start); i < this.#keys.length; i++) {
+      const key = this.#keys[i]!;
+      if (end.length > 0 && compareBytes(key, end) >= 0) break;
+      const value = this.#values[i]!;
+      measureRow(m, value, key.length + value.length, value.length, options.deadlines);
+    }
+    return Promise.resolve(m);
   }
 
   /** Examines up to `rowsMax` rows of [start, end) for deadlines below `now`, as Engine does. */
