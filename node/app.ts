@@ -321,6 +321,21 @@ export class SpireNode {
         maxmemory: "0",
         "maxmemory-policy": "noeviction",
       }),
+      memoryFields: () => {
+        const cache = s.valueCache.stats;
+        const engine = s.engine === undefined || s.engine.closed ? undefined : s.engine.getStats();
+        return {
+          ...(engine === undefined ? {} : {
+            rocksdb_memtable_bytes: engine.memtable.bytes,
+            rocksdb_block_cache_usage_bytes: engine.blockCache.usageBytes,
+            rocksdb_block_cache_capacity_bytes: engine.blockCache.capacityBytes,
+          }),
+          value_cache_bytes: cache.bytes,
+          value_cache_capacity_bytes: cache.capacityBytes,
+          maxmemory: 0,
+          maxmemory_policy: "noeviction",
+        };
+      },
       onCommand: hooks.onCommand,
       namePrefix: "spire",
     });

@@ -74,6 +74,11 @@ export interface ClientPortOptions {
    * client-query-buffer-limit.
    */
   readonly configParameters?: () => Readonly<Record<string, string>>;
+  /**
+   * INFO memory fields the port does not know itself (the engine's memtables and block cache,
+   * the value cache); the port adds the process's own figures.
+   */
+  readonly memoryFields?: () => Readonly<Record<string, string | number>>;
   /** Largest MGET or SPIRE.SCANRANGE reply, in value bytes (default 256 MiB). */
   readonly replyBytesMax?: number;
   /** Called after each command. */
@@ -128,6 +133,18 @@ const encoder = new TextEncoder();
 export const MAX_CLIENTS_REPLY: Uint8Array = encoder.encode(
   "-ERR max number of clients reached\r\n",
 );
+
+/** Bytes as Redis's `*_human` fields print them: `1.50M`, `512B`. */
+function humanBytes(n: number): string {
+  const units = ["B", "K", "M", "G", "T"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n}B` : `${v.toFixed(2)}${units[i]}`;
+}
 
 function positive(name: string, v: number, allowZero = false): number {
   if (!Number.isSafeInteger(v) || v < 0 || (!allowZero && v === 0)) {
@@ -218,6 +235,7 @@ export class ClientPort {
   readonly #conns = new Map<string, ClientConnection>();
   readonly #startedMs: number;
   readonly #hostname: string;
+  readonly #memoryFields: (() => Readonly<Record<string, string | number>>) | undefined;
   #nextId = 1;
   readonly #stats: Omit<ClientServerStats, "keyspaceHits" | "keyspaceMisses"> = {
     connectedClients: 0,
@@ -271,6 +289,7 @@ export class ClientPort {
       configParameters: () => ({ ...this.#configParameters(), ...options.configParameters?.() }),
     });
     this.#hostname = options.hostname ?? "127.0.0.1";
+    this.#memoryFields = options.memoryFields;
   }
 
   /** What CONFIG GET answers about the client port, by Redis's parameter names. */
@@ -419,6 +438,23 @@ export class ClientPort {
     return (name === "del" || name === "unlink") && args.length === 2 ? GROUP_WRITE : SERIAL;
   }
 
+  /**
+   * INFO memory. Spire's memory is V8's heap, buffers outside it and RocksDB's native memory, so
+   * `used_memory` is the process's resident size (Redis's is its allocator's count), followed by
+   * the parts Spire can name.
+   */
+  #memorySection(): Record<string, string | number> {
+    const m = Deno.memoryUsage();
+    return {
+      used_memory: m.rss,
+      used_memory_human: humanBytes(m.rss),
+      used_memory_rss: m.rss,
+      used_memory_js_heap: m.heapUsed,
+      used_memory_js_external: m.external,
+      ...this.#memoryFields?.(),
+    };
+  }
+
   #infoSections(): Record<string, Record<string, string | number>> {
     const s = this.stats;
     const uptime = Math.floor((this.now() - this.#startedMs) / 1000);
@@ -437,6 +473,7 @@ export class ClientPort {
         maxclients: this.connectionsMax,
         idle_timeout_ms: this.idleTimeoutMs,
       },
+      memory: this.#memorySection(),
       stats: {
         total_connections_received: s.totalConnectionsReceived,
         total_commands_processed: s.totalCommandsProcessed,

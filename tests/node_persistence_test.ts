@@ -42,6 +42,14 @@ Deno.test({
       assert.ok(line !== null, info);
       assert.deepEqual([line[1], line[2]], ["301", "1"]);
       assert.ok(Number(line[3]) > 990_000 && Number(line[3]) <= 1_000_000, `avg_ttl ${line[3]}`);
+      // INFO memory: the process's resident size and the parts Spire can name.
+      const memory = text(await c.call(["INFO", "memory"])) ?? "";
+      assert.match(memory, /^# Memory\r$/m);
+      assert.match(memory, /^used_memory:[1-9]\d{6,}\r$/m, "at least a megabyte resident");
+      assert.match(memory, /^used_memory_human:\d+\.\d\d[MG]\r$/m);
+      assert.match(memory, /^rocksdb_memtable_bytes:[1-9]\d*\r$/m);
+      assert.match(memory, /^value_cache_capacity_bytes:67108864\r$/m);
+      assert.match(memory, /^maxmemory_policy:noeviction\r$/m);
       // CONFIG GET answers the node's durability as Redis's parameters say it.
       const config = await c.call(["CONFIG", "GET", "append*", "save", "dir", "maxmemory*"]);
       assert.ok(config.kind === "array" && config.items !== null, JSON.stringify(config));

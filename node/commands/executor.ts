@@ -975,7 +975,7 @@ export class CommandExecutor {
   }
 
   async #info(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
-    const all = ["server", "clients", "stats", "keyspace", "rocksdb"];
+    const all = ["server", "clients", "memory", "stats", "keyspace", "rocksdb"];
     const asked = args.slice(1).map(lc);
     const wanted =
       asked.length === 0 || asked.some((s) => ["all", "default", "everything"].includes(s))
