@@ -350,6 +350,17 @@ export class RaftBackend implements KvBackend {
             integer(replies.reduce((n, r) => n + Number(r.kind === "integer" ? r.value : 0), 0)),
         );
       }
+      case "rename": {
+        const keys = [cmd.key, cmd.newKey];
+        const regions = this.#byRegion(keys).size;
+        if (regions > 1) {
+          return error(
+            `ERR RENAME keys lie in ${regions} regions; RENAME is atomic only within one region`,
+          );
+        }
+        // One region: atomic. A split meanwhile refuses it whole, and it is sent again.
+        return await this.#writePerRegion(keys, () => cmd, (r) => r[0]!);
+      }
       case "mset":
       case "msetnx": {
         const keys = cmd.entries.filter((_, i) => i % 2 === 0);

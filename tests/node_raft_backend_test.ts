@@ -16,6 +16,7 @@ import { compareBytes } from "../engine/codec/mod.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const b = (s: string) => enc.encode(s);
+const OK = { kind: "simple", value: "OK" };
 
 for (const readMode of ["auto", "readIndex"] as const) {
   Deno.test(`raft backend (${readMode} reads): multi-key commands across four regions`, async () => {
@@ -57,6 +58,16 @@ for (const readMode of ["auto", "readIndex"] as const) {
         entries: [b("Ax"), b("1"), b("Ay"), b("2")],
       });
       assert.deepEqual(oneRegion, { kind: "integer", value: 1 });
+
+      // RENAME: atomic within a region, refused across regions (as MSETNX).
+      const across = await backend.execute({ op: "rename", key: keys[0]!, newKey: keys[2]! });
+      assert.ok(across.kind === "error" && /RENAME keys lie in 2 regions/.test(across.message));
+      assert.deepEqual(await backend.execute({ op: "rename", key: b("Ay"), newKey: b("Az") }), OK);
+      assert.deepEqual(
+        (await backend.read([b("Ay"), b("Az")])).map((v) => v && dec.decode(v.value)),
+        [undefined, "2"],
+      );
+      assert.deepEqual(await backend.execute({ op: "rename", key: b("Az"), newKey: b("Ay") }), OK);
 
       assert.equal(await backend.dbsize(), 6);
       const page = await backend.scanKeys(undefined, 100);

@@ -313,6 +313,16 @@ const ROWS: Row[] = [
   ],
   ["del", -2, "write", ALL_KEYS, "@keyspace @write @slow", "generic", "Deletes keys"],
   ["unlink", -2, "write fast", ALL_KEYS, "@keyspace @write @fast", "generic", "Deletes keys"],
+  ["rename", 3, "write", [1, 2, 1], "@keyspace @write @slow", "generic", "Renames a key"],
+  [
+    "renamenx",
+    3,
+    "write fast",
+    [1, 2, 1],
+    "@keyspace @write @fast",
+    "generic",
+    "Renames a key only when the new name does not exist",
+  ],
   [
     "exists",
     -2,

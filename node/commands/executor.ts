@@ -481,6 +481,14 @@ export class CommandExecutor {
       case "del":
       case "unlink":
         return b.execute({ op: "del", keys: args.slice(1) });
+      case "rename":
+      case "renamenx":
+        return b.execute({
+          op: "rename",
+          key: a1,
+          newKey: args[2]!,
+          ...(name === "renamenx" ? { nx: true } : {}),
+        });
       case "exists":
       case "touch":
         return this.#readLive(args.slice(1)).then((vs) =>

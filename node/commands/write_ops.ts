@@ -56,6 +56,13 @@ export type WriteCommand =
   | { readonly op: "mset"; readonly entries: readonly Uint8Array[] }
   | { readonly op: "msetnx"; readonly entries: readonly Uint8Array[] }
   | { readonly op: "del"; readonly keys: readonly Uint8Array[] }
+  /** RENAME (RENAMENX with `nx`): the value and its expiry move to `newKey`. */
+  | {
+    readonly op: "rename";
+    readonly key: Uint8Array;
+    readonly newKey: Uint8Array;
+    readonly nx?: boolean;
+  }
   | { readonly op: "incrby"; readonly key: Uint8Array; readonly delta: string }
   /** `delta` is the increment as the client sent it (a valid float, see _long_double.ts). */
   | { readonly op: "incrbyfloat"; readonly key: Uint8Array; readonly delta: string }
@@ -140,6 +147,8 @@ export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
     case "del":
     case "sweep":
       return [...cmd.keys];
+    case "rename":
+      return [cmd.key, cmd.newKey];
     case "flushdb":
       return [];
     case "batch":
@@ -305,6 +314,16 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
         if (await o.present(key)) o.delete(key);
       }
       return integer(n);
+    }
+    case "rename": {
+      // Redis's order: a missing source is an error even when both names are the same.
+      const old = await o.live(cmd.key);
+      if (old === undefined) return error("ERR no such key");
+      if (keyId(cmd.key) === keyId(cmd.newKey)) return cmd.nx === true ? integer(0) : OK;
+      if (cmd.nx === true && (await o.live(cmd.newKey)) !== undefined) return integer(0);
+      o.delete(cmd.key);
+      o.put(cmd.newKey, old); // its expiry moves with it
+      return cmd.nx === true ? integer(1) : OK;
     }
     case "incrby": {
       const delta = BigInt(cmd.delta);
@@ -492,6 +511,9 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
     case "getdel":
     case "persist":
       ok = isBytes(o.key);
+      break;
+    case "rename":
+      ok = isBytes(o.key) && isBytes(o.newKey) && optional(o, "nx", bool);
       break;
     case "getex":
       ok = isBytes(o.key) && optional(o, "expire", isExpiry) && optional(o, "persist", bool);

@@ -113,6 +113,15 @@ class Model {
         old.exp = undefined;
         return integer(1);
       }
+      case "rename": {
+        const old = this.live(c.key, now);
+        if (!old) return error("ERR no such key");
+        if (c.key === c.newKey) return c.nx ? integer(0) : OK;
+        if (c.nx && this.live(c.newKey, now)) return integer(0);
+        this.data.delete(c.key);
+        this.data.set(c.newKey, { ...old });
+        return c.nx ? integer(1) : OK;
+      }
       case "flushdb":
         this.data.clear();
         return OK;
@@ -147,6 +156,7 @@ type ModelCmd =
   | { op: "incrby"; key: string; delta: string }
   | { op: "append"; key: string; value: string }
   | { op: "expire"; key: string; expire: Expiry; cond?: "nx" | "xx" | "gt" | "lt" | undefined }
+  | { op: "rename"; key: string; newKey: string; nx: boolean }
   | { op: "flushdb" };
 
 function toWrite(c: ModelCmd): WriteCommand {
@@ -184,6 +194,8 @@ function toWrite(c: ModelCmd): WriteCommand {
       return { op: "append", key: k(c.key), value: k(c.value) };
     case "expire":
       return { op: "expire", key: k(c.key), expire: c.expire, ...(c.cond ? { cond: c.cond } : {}) };
+    case "rename":
+      return { op: "rename", key: k(c.key), newKey: k(c.newKey), ...(c.nx ? { nx: true } : {}) };
     case "flushdb":
       return { op: "flushdb" };
   }
@@ -249,6 +261,7 @@ const cmd: fc.Arbitrary<ModelCmd> = fc.oneof(
       nil: undefined,
     }),
   }, { requiredKeys: ["op", "key", "expire"] }),
+  fc.record({ op: fc.constant("rename" as const), key, newKey: key, nx: fc.boolean() }),
   fc.constant({ op: "flushdb" as const }),
 );
 
