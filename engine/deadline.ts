@@ -47,6 +47,20 @@ export function checkLayout(layout: DeadlineLayout): void {
 }
 
 /**
+ * Checks a deadline layout and the time deadlines are compared with.
+ * @param layout the layout
+ * @param now the time
+ * @param what how the caller names `now`, for the message
+ * @throws {RangeError} for a bad layout; {@link TypeError} for a `now` that is not a number
+ */
+export function checkDeadlines(layout: DeadlineLayout, now: number, what: string): void {
+  checkLayout(layout);
+  if (typeof now !== "number" || Number.isNaN(now)) {
+    throw new TypeError(`Invalid ${what}: ${now}; a number is required`);
+  }
+}
+
+/**
  * Whether a value holds a deadline below `now`: `Engine.scanExpired`'s
  * rule (spire_iter_expired's, in TypeScript), for engines without it.
  * @param head the value, or at least its first `layout.deadlineOffset + 8` bytes

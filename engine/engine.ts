@@ -39,7 +39,7 @@ import { EngineClosedError, EngineError } from "./errors.ts";
 import { type MissReadOptions, missReadOptions, MissReadPolicy } from "./miss_reads.ts";
 import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
 import {
-  checkLayout,
+  checkDeadlines,
   type DeadlineLayout,
   deadlinePassed,
   measureRow,
@@ -1093,10 +1093,7 @@ export class Engine {
     checkKey(end, "end");
     const { layout, now, rowsMax } = options;
     checkCount(rowsMax, "rowsMax", SCAN_BATCH_SIZE_MAX);
-    if (typeof now !== "number" || Number.isNaN(now)) {
-      throw new TypeError(`Invalid now: ${now}; a number is required`);
-    }
-    checkLayout(layout);
+    checkDeadlines(layout, now, "now");
     const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "scanExpired"), false);
     try {
       const it = cursor.iterator!;
@@ -1196,24 +1193,33 @@ export class Engine {
    * @returns the counts
    * @throws {TypeError|RangeError} for bad bounds or options; {@link EngineClosedError}; {@link EngineError}
    */
-  async measureRange(
+  measureRange(
     start: Uint8Array,
     end: Uint8Array,
     options: MeasureOptions = {},
   ): Promise<RangeMeasure> {
-    this.#checkOpen("measureRange");
+    return this.#measure("measureRange", start, end, options, false);
+  }
+
+  /**
+   * The walk of measureRange and countRange (`op` names the caller in errors). `keysOnly`:
+   * only the key count is wanted, so the plain path skips reading rows.
+   */
+  async #measure(
+    op: string,
+    start: Uint8Array,
+    end: Uint8Array,
+    options: MeasureOptions,
+    keysOnly: boolean,
+  ): Promise<RangeMeasure> {
+    this.#checkOpen(op);
     checkKey(start, "start");
     checkKey(end, "end");
     const sliceRows = options.sliceRows ?? COUNT_CHUNK_ROWS;
     checkCount(sliceRows, "sliceRows", SCAN_BATCH_SIZE_MAX);
     const deadlines = options.deadlines;
-    if (deadlines !== undefined) {
-      checkLayout(deadlines.layout);
-      if (typeof deadlines.now !== "number" || Number.isNaN(deadlines.now)) {
-        throw new TypeError(`Invalid deadlines.now: ${deadlines.now}; a number is required`);
-      }
-    }
-    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "measureRange"), false);
+    if (deadlines !== undefined) checkDeadlines(deadlines.layout, deadlines.now, "deadlines.now");
+    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, op), false);
     const sym = this.#sym;
     const helpers = this.#native.helpers;
     const m: RangeMeasure = { keys: 0, bytes: 0, deadlines: 0, pending: 0, pendingSum: 0 };
@@ -1221,7 +1227,7 @@ export class Engine {
     try {
       for (;;) {
         const it = cursor.iterator;
-        if (it === null) throw new EngineClosedError("continue measureRange");
+        if (it === null) throw new EngineClosedError(`continue ${op}`);
         let walked = 0;
         if (helpers !== undefined) {
           // In calls of at most SCAN_HELPER_ROWS_MAX rows: the 32-bit count stays small.
@@ -1235,6 +1241,11 @@ export class Engine {
               deadlines?.now ?? 0,
               sums,
             );
+          }
+          m.keys += walked;
+        } else if (keysOnly) {
+          for (; walked < sliceRows && sym.rocksdb_iter_valid(it) !== 0; walked++) {
+            sym.rocksdb_iter_next(it);
           }
           m.keys += walked;
         } else {
@@ -1252,7 +1263,7 @@ export class Engine {
         }
         if (sym.rocksdb_iter_valid(it) === 0) {
           sym.rocksdb_iter_get_error(it, this.#err.bytes);
-          this.#err.check(sym, "Cannot measureRange");
+          this.#err.check(sym, `Cannot ${op}`);
           m.bytes += sums[0]!;
           m.deadlines += sums[1]!;
           m.pending += sums[2]!;
@@ -1274,32 +1285,7 @@ export class Engine {
    * @returns the number of keys
    */
   async countRange(start: Uint8Array, end: Uint8Array, options?: ReadOptions): Promise<number> {
-    this.#checkOpen("countRange");
-    checkKey(start, "start");
-    checkKey(end, "end");
-    const cursor = this.#openCursor(start, end, this.#snapshotOf(options, "countRange"), false);
-    const sym = this.#sym;
-    let count = 0;
-    try {
-      for (;;) {
-        const it = cursor.iterator;
-        if (it === null) throw new EngineClosedError("continue countRange");
-        let chunk = 0;
-        while (chunk < COUNT_CHUNK_ROWS && sym.rocksdb_iter_valid(it) !== 0) {
-          sym.rocksdb_iter_next(it);
-          chunk++;
-        }
-        count += chunk;
-        if (chunk < COUNT_CHUNK_ROWS) {
-          sym.rocksdb_iter_get_error(it, this.#err.bytes);
-          this.#err.check(sym, "Cannot countRange");
-          return count;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 0)); // let other work run
-      }
-    } finally {
-      this.#closeCursor(cursor);
-    }
+    return (await this.#measure("countRange", start, end, options ?? {}, true)).keys;
   }
 
   // --- writes ------------------------------------------------------------------
