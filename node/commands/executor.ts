@@ -80,8 +80,11 @@ export interface ExecutorOptions {
   readonly now: () => number;
   /** When set, AUTH is required. Never logged. */
   readonly password?: string | undefined;
-  /** INFO fields of the server, clients and stats sections, provided by the server. */
-  readonly serverSections?: () => Record<string, Record<string, string | number>>;
+  /**
+   * INFO sections provided by the server (server, clients, memory, stats), each a function
+   * called only when its section is asked for.
+   */
+  readonly serverSections?: () => Record<string, () => Record<string, string | number>>;
   /** Open sessions, for CLIENT LIST. */
   readonly sessions?: () => Iterable<Session>;
   /** Engine statistics (INFO rocksdb, SPIRE.STATS). */
@@ -1002,7 +1005,7 @@ export class CommandExecutor {
         if (this.#o.engineStats === undefined) continue;
         flattenInfo(await this.#o.engineStats(), "", fields);
       } else {
-        fields = fromServer[section] ?? {};
+        fields = fromServer[section]?.() ?? {};
       }
       const title = section === "rocksdb"
         ? "RocksDB"
@@ -1015,7 +1018,9 @@ export class CommandExecutor {
   }
 
   async #spireStats(): Promise<Reply> {
-    const server = this.#o.serverSections?.() ?? {};
+    const server = Object.fromEntries(
+      Object.entries(this.#o.serverSections?.() ?? {}).map(([name, section]) => [name, section()]),
+    );
     const engine = this.#o.engineStats === undefined ? null : await this.#o.engineStats();
     return fromPlain({ ...server, keys: await this.#o.backend.dbsize(), engine });
   }
