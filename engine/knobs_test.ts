@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import type { RocksDbTuning } from "../tuning/types.ts";
 import { Engine } from "./engine.ts";
 import { key, TEST_TUNING } from "./_test_util.ts";
+import { MEMTABLE_BLOOM_RATIO } from "./_options.ts";
 
 const MiB = 1024 * 1024;
 
@@ -138,16 +139,21 @@ const CHECKERS: Record<Exclude<keyof RocksDbTuning, "rateLimitBytesPerSec">, Che
     await fillAndFlush(engine, keys, 16);
     const props = await sstProperties(dir);
     const size = Number(/filter block size: (\d+)/.exec(props)?.[1]);
+    const options = await optionsFile(dir);
     if (t.bloomBitsPerKey === 0) {
       assert.equal(size, 0, "no filter block at 0 bits per key");
       assert.match(props, /filter policy name: N\/A/);
+      assert.equal(options.get("memtable_whole_key_filtering"), "false");
     } else {
+      // The memtables' own filter of whole keys comes with it.
+      assert.equal(options.get("memtable_whole_key_filtering"), "true");
+      assert.equal(Number(options.get("memtable_prefix_bloom_size_ratio")), MEMTABLE_BLOOM_RATIO);
       const expected = (t.bloomBitsPerKey * keys) / 8;
       assert.ok(
         Math.abs(size - expected) < expected * 0.15 + 64,
         `filter block of ${size} bytes for ${t.bloomBitsPerKey} bits x ${keys} keys (~${expected})`,
       );
-      assert.equal((await optionsFile(dir)).get("filter_policy"), "bloomfilter");
+      assert.equal(options.get("filter_policy"), "bloomfilter");
     }
   },
   async syncWrites(engine, _dir, t) {

@@ -315,6 +315,17 @@ export const SYMBOLS = {
   // void rocksdb_checkpoint_object_destroy(rocksdb_checkpoint_t* checkpoint);
   rocksdb_checkpoint_object_destroy: { parameters: ["pointer"], result: "void" },
 
+  // void rocksdb_options_set_memtable_prefix_bloom_size_ratio(rocksdb_options_t*, double ratio);
+  rocksdb_options_set_memtable_prefix_bloom_size_ratio: {
+    parameters: ["pointer", "f64"],
+    result: "void",
+  },
+  // void rocksdb_options_set_memtable_whole_key_filtering(rocksdb_options_t*, unsigned char);
+  rocksdb_options_set_memtable_whole_key_filtering: {
+    parameters: ["pointer", "u8"],
+    result: "void",
+  },
+
   // --- function addresses, handed to Spire's native helpers (./helpers.ts) ----
   // rocksdb_pinnableslice_t* rocksdb_get_pinned(rocksdb_t*, const rocksdb_readoptions_t*,
   //     const char* key, size_t keylen, char** errptr);
