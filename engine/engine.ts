@@ -16,7 +16,13 @@
 
 import { DEFAULT_TUNING, type RocksDbTuning } from "../tuning/types.ts";
 import { openLibrary, type RocksDbLibrary } from "./_ffi/library.ts";
-import { GET_FOUND, GET_TOO_LONG, type HelperLibrary, openHelpers } from "./_ffi/helpers.ts";
+import {
+  addressWords,
+  GET_FOUND,
+  GET_TOO_LONG,
+  type HelperLibrary,
+  openHelpers,
+} from "./_ffi/helpers.ts";
 import {
   addressOf,
   copyOut,
@@ -169,6 +175,30 @@ export interface ScanBatch {
   bytesRead: number;
   /** Time spent reading this batch from RocksDB, in milliseconds. */
   scanTimeMs: number;
+}
+
+/**
+ * What native code of this process needs to read the engine itself, on the
+ * JavaScript thread, between two of its awaits (the client port's GET path,
+ * node/_native/spire_resp.c). Valid until the engine closes: take it afresh
+ * for every use and never keep it across an await.
+ */
+export interface NativeReadAccess {
+  /** RocksDB's `rocksdb_t*`. */
+  readonly db: Deno.PointerObject;
+  /**
+   * Read options that read the memtables and the block cache only: a key that
+   * would need a file read answers RocksDB's Incomplete status ("Result
+   * incomplete"), to be read by the engine's own `get` (which reads files off
+   * the event loop).
+   */
+  readonly memoryReadOptions: Deno.PointerObject;
+  /**
+   * The addresses of `rocksdb_get_pinned`, `rocksdb_pinnableslice_value`,
+   * `rocksdb_pinnableslice_destroy` and `rocksdb_free` in the librocksdb the
+   * engine loaded, in this order, as 64-bit words.
+   */
+  readonly functions: Uint8Array;
 }
 
 const NATIVE = Symbol("native");
@@ -368,6 +398,7 @@ export class Engine {
   readonly #boundsSlab: Slab;
   /** Whether this engine turned on the JavaScript thread's perf counting for direct reads. */
   #perfCounting = false;
+  #readAccess: NativeReadAccess | undefined;
   /** Point reads that missed the block cache, waiting for a worker thread. */
   #misses: PendingMiss[] = [];
   #missRunner: Promise<void> | undefined;
@@ -503,6 +534,31 @@ export class Engine {
    */
   get nativeHelpers(): boolean {
     return this.#native.helpers !== undefined;
+  }
+
+  /**
+   * The handles for native code that reads the engine itself (see
+   * {@link NativeReadAccess}), or undefined once the engine is closed.
+   * @returns the handles, for synchronous use only
+   */
+  nativeReadAccess(): NativeReadAccess | undefined {
+    if (this.#state !== "open") return undefined;
+    return this.#readAccess ??= this.#makeReadAccess();
+  }
+
+  #makeReadAccess(): NativeReadAccess {
+    const s = this.#sym;
+    const fns = [
+      s.rocksdb_get_pinned_fn,
+      s.rocksdb_pinnableslice_value_fn,
+      s.rocksdb_pinnableslice_destroy_fn,
+      s.rocksdb_free_fn,
+    ];
+    return Object.freeze({
+      db: this.#db as Deno.PointerObject,
+      memoryReadOptions: this.#native.cacheTierReadOptions as Deno.PointerObject,
+      functions: addressWords(fns),
+    });
   }
 
   /** The complete tuning the engine applied. */

@@ -26,6 +26,7 @@ export {
   type Entry,
   type ExpiredPage,
   type MeasureOptions,
+  type NativeReadAccess,
   type ReadOptions,
   type ScanBatch,
   type ScanExpiredOptions,

@@ -71,6 +71,11 @@ export interface SpireNodeOptions {
   readonly plants?: readonly NodePlant[];
   /** Crash reports of the runtime; default console.error. */
   readonly report?: (line: string) => void;
+  /**
+   * false: every GET takes the executor's path, through the value cache (default: the native
+   * GET path when it is built; see docs/node.md).
+   */
+  readonly nativeGets?: false;
 }
 
 /** What `/config` shows: the node settings (password hidden) and the engine's RocksDB options. */
@@ -305,6 +310,7 @@ export class SpireNode {
     node.#closeMetrics = hooks.close;
     node.#clients = new ConnectionServer({
       backend: new RaftBackend({ services: s }),
+      ...(options.nativeGets === false ? { nativeGets: false as const } : {}),
       hostname: cfg.host,
       port: cfg.port,
       password: cfg.password,
@@ -461,6 +467,7 @@ export class SpireNode {
         await this.runtime.stop(root, "shutdown");
       }
       this.#closeMetrics();
+      this.#clients?.close();
       this.runtime.close();
       this.#lock?.close();
       this.#lock = undefined;

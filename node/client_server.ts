@@ -24,6 +24,7 @@ import {
   validateRequestLimits,
 } from "./resp/parser.ts";
 import { error, type Reply } from "./resp/reply.ts";
+import { NativeGets, NativeStop } from "./native_gets.ts";
 
 /** A hook called after every command, for metrics. */
 export type CommandHook = (event: {
@@ -91,6 +92,12 @@ export interface ClientPortOptions {
    * waits, as `RaftBackend` does (default false).
    */
   readonly pipelinedWrites?: boolean;
+  /**
+   * The native GET path (node/native_gets.ts): runs of pipelined GETs answered from the
+   * engine's memory in one FFI call, when the backend allows direct reads (default: the
+   * library `./spire` builds, if it is there; false: every GET takes the executor's path).
+   */
+  readonly nativeGets?: NativeGets | false;
 }
 
 /** Options of {@link ClientServer}. */
@@ -125,6 +132,8 @@ export interface ClientServerStats {
   keyspaceHits: number;
   /** Keys looked up by read commands that were missing or expired. */
   keyspaceMisses: number;
+  /** Commands answered by the native GET path (part of totalCommandsProcessed). */
+  nativeCommandsProcessed: number;
 }
 
 const encoder = new TextEncoder();
@@ -192,6 +201,13 @@ const PIPELINED_READS: ReadonlySet<string> = new Set([
 /** Commands of one pipeline in flight at once, at most. */
 const PIPELINED_COMMANDS_MAX = 256;
 
+/**
+ * GETs answered by one native call at most, and the reply room it gets: a call holds the
+ * event loop for about 2-5 µs per GET, so well under a few milliseconds.
+ */
+const NATIVE_COMMANDS_MAX = 256;
+const NATIVE_REPLY_ROOM_BYTES = 64 * 1024;
+
 /** How a command may run relative to its neighbours in a pipeline. */
 const SERIAL = 0;
 const GROUP_WRITE = 1;
@@ -225,6 +241,13 @@ export class ClientPort {
   readonly idleTimeoutMs: number;
   /** Whether single-key writes of a pipeline are started together. */
   readonly pipelinedWrites: boolean;
+  /** The native GET path given, false when turned off, undefined to load the default once. */
+  readonly #nativeOption: NativeGets | false | undefined;
+  /** The native GET path in use, once known. */
+  #native: NativeGets | undefined;
+  /** Whether #native was loaded here (and is unloaded by close). */
+  #ownsNative = false;
+  #nativeTried = false;
   /** The bound TCP port (INFO server), set by whoever listens. */
   boundPort = 0;
   readonly #backend: KvBackend;
@@ -247,6 +270,7 @@ export class ClientPort {
     expiredKeys: 0,
     netInputBytes: 0,
     netOutputBytes: 0,
+    nativeCommandsProcessed: 0,
   };
 
   /**
@@ -276,6 +300,7 @@ export class ClientPort {
     this.#onCommand = options.onCommand;
     this.#log = options.log ?? (() => {});
     this.pipelinedWrites = options.pipelinedWrites ?? false;
+    this.#nativeOption = options.nativeGets;
     this.#startedMs = this.now();
     this.executor = new CommandExecutor({
       backend: options.backend,
@@ -405,6 +430,83 @@ export class ClientPort {
     return page.next;
   }
 
+  /**
+   * @internal Answers the GETs at the start of what `parser` holds through the native path,
+   * into `writer`, with the same counters and metrics as the executor's GETs. Answers nothing
+   * when the path is off, the session not authenticated, or the backend cannot read directly.
+   * @returns the GETs answered
+   */
+  answerNatively(session: Session, parser: RequestParser, writer: ReplyWriter): number {
+    if (this.#nativeOption === false || !session.authed) return 0;
+    let total = 0;
+    for (;;) {
+      const pending = parser.unparsed();
+      if (pending === undefined) return total;
+      const access = this.#backend.directReads?.();
+      if (access === undefined) return total;
+      const native = this.#nativeGets();
+      if (native === undefined) return total;
+      const room = writer.reserve(NATIVE_REPLY_ROOM_BYTES);
+      const nowMs = this.now();
+      const started = performance.now();
+      const r = native.answer({
+        access,
+        input: pending.bytes,
+        inStart: pending.start,
+        inEnd: pending.end,
+        output: room.buffer,
+        outStart: room.offset,
+        outBytes: room.buffer.length - room.offset,
+        keyBytesMax: Math.min(this.limits.bulkBytesMax, this.limits.requestBytesMax - 3),
+        commandsMax: NATIVE_COMMANDS_MAX,
+        resp: session.resp,
+        nowMs,
+      });
+      if (r.commands === 0) return total;
+      parser.skip(r.consumed);
+      writer.advance(r.written);
+      this.#countNative(session, r.commands, performance.now() - started, nowMs);
+      this.executor.countLookups(r.hits, r.misses);
+      total += r.commands;
+      // Only a call that stopped for its own limits leaves GETs it could answer.
+      if (r.stop !== NativeStop.COUNT && r.stop !== NativeStop.FULL) return total;
+      if (writer.length >= this.#replyFlushBytes) return total; // flushed before more
+    }
+  }
+
+  /** The native GET path: the one given, or the default library, loaded at first use. */
+  #nativeGets(): NativeGets | undefined {
+    if (this.#nativeOption !== undefined && this.#nativeOption !== false) return this.#nativeOption;
+    if (!this.#nativeTried) {
+      this.#nativeTried = true;
+      this.#native = NativeGets.open();
+      this.#ownsNative = this.#native !== undefined;
+    }
+    return this.#native;
+  }
+
+  /**
+   * Releases what the port loaded itself (the native GET path's library). Call it once no
+   * connection runs any more; safe to call twice.
+   */
+  close(): void {
+    if (this.#ownsNative) this.#native?.close();
+    this.#native = undefined;
+    this.#ownsNative = false;
+  }
+
+  #countNative(session: Session, commands: number, durationMs: number, nowMs: number): void {
+    this.#stats.totalCommandsProcessed += commands;
+    this.#stats.nativeCommandsProcessed += commands;
+    session.lastCommand = "get";
+    session.lastCommandMs = nowMs;
+    const hook = this.#onCommand;
+    if (hook === undefined) return;
+    // Each GET's share of the call: what the executor's path measures per command.
+    const event = { name: "get", durationMs: durationMs / commands, failed: false };
+    for (let i = 0; i < commands; i++) hook(event);
+  }
+
   /** @internal Runs one command with metrics; `name` is `executor.commandName(args)`. */
   async run(session: Session, args: Uint8Array[], name: string | undefined): Promise<Reply> {
     const started = performance.now();
@@ -490,6 +592,7 @@ export class ClientPort {
           total_net_output_bytes: s.netOutputBytes,
           protocol_errors: s.protocolErrors,
           idle_disconnects: s.idleDisconnects,
+          spire_native_commands_processed: s.nativeCommandsProcessed,
         };
       },
     };
@@ -596,6 +699,10 @@ export class ClientConnection {
       return true;
     };
     for (;;) {
+      if (started.length === 0 && port.answerNatively(session, this.#parser, writer) > 0) {
+        if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
+        continue;
+      }
       const req = this.#parser.next();
       if (req === undefined) break;
       if (req.kind === "error") {
@@ -713,6 +820,7 @@ export class ClientServer {
     this.#port.closeAll();
     await Promise.allSettled([...this.#handlers]);
     await this.#tickRunning;
+    this.#port.close();
   }
 
   #track(p: Promise<void>): void {

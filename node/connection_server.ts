@@ -111,6 +111,11 @@ export class ConnectionServer {
     return this.port.boundPort;
   }
 
+  /** Releases what the port loaded (see `ClientPort.close`): once the tree has stopped. */
+  close(): void {
+    this.port.close();
+  }
+
   /** @internal A connection process started: registers its socket under its pid. */
   register(pid: Pid, conn: Deno.Conn): ClientConnection {
     this.#pids.set(String(pid), pid);

@@ -39,6 +39,13 @@ export {
   type NodeMetricsSources,
   registerNodeMetrics,
 } from "./node_metrics.ts";
+export {
+  NATIVE_KEY_BYTES_MAX,
+  NativeGets,
+  type NativeGetsCall,
+  type NativeGetsResult,
+  NativeStop,
+} from "./native_gets.ts";
 export { RaftBackend, type RaftBackendOptions, RegionUnavailableError } from "./raft_backend.ts";
 export {
   appliedIndexKey,

@@ -40,6 +40,7 @@ export type ClientCounters = Pick<
   | "keyspaceHits"
   | "keyspaceMisses"
   | "expiredKeys"
+  | "nativeCommandsProcessed"
 >;
 
 /** What the metrics need to be told as things happen. */
@@ -340,6 +341,11 @@ export function registerNodeMetrics(
     "spire_expired_keys_total",
     "Keys removed by the background expiry (INFO expired_keys).",
     (c) => c.expiredKeys,
+  );
+  clients.counter(
+    "spire_native_commands_total",
+    "GETs answered by the client port's native path (also counted by command).",
+    (c) => c.nativeCommandsProcessed,
   );
   // The cells of each command name, looked up once. Names come from the command table, plus
   // "unknown".

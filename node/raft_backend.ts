@@ -46,7 +46,7 @@ import {
   NoProcessError,
 } from "../supervisor/mod.ts";
 import type { Region } from "../pd/mod.ts";
-import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
+import { EngineClosedError, GET_BATCH_KEYS_MAX, type NativeReadAccess } from "../engine/mod.ts";
 import {
   type ExpiredKeys,
   type KeyPage,
@@ -531,6 +531,16 @@ export class RaftBackend implements KvBackend {
   #allLocal(): boolean {
     for (const r of this.#s.regions()) if (!this.#readsLocally(r)) return false;
     return true;
+  }
+
+  /**
+   * The engine's native handles while every region may be read locally (one voter, this
+   * store, an entry of its own term applied: what {@link RaftBackend.read} then does too).
+   */
+  directReads(): NativeReadAccess | undefined {
+    const engine = this.#s.engine;
+    if (engine === undefined || engine.closed || !this.#allLocal()) return undefined;
+    return engine.nativeReadAccess();
   }
 
   /** Reads stored values (expired ones included), linearizably. */

@@ -42,6 +42,18 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
       kind: "bulk",
       value: enc.encode(Array.from({ length: 300 }, (_, i) => `${i},`).join("")),
     });
+    // A GET alone, after every write was answered, takes the native path once the region's
+    // peer has published that it may be read locally (at its next tick).
+    let native = "";
+    for (let i = 0; i < 100 && !/native_commands_processed:[1-9]/.test(native); i++) {
+      assert.deepEqual(await steady.call(["GET", "k"]), { kind: "bulk", value: enc.encode("v") });
+      const stats = await steady.call(["INFO", "stats"]);
+      native = stats.kind === "bulk" && stats.value !== null
+        ? new TextDecoder().decode(stats.value)
+        : "";
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(native, /spire_native_commands_processed:[1-9]/);
     for (
       const bad of [
         "*2\r\n$3\r\nGET\r\n$999999999999\r\n", // a bulk length far over the limit

@@ -50,6 +50,8 @@ async function check(
     config,
     tuning: TEST_NODE_TUNING,
     report: () => {},
+    // GETs through the executor, so that they read the cache (the native path reads RocksDB).
+    nativeGets: false,
     ...(options.plants ? { plants: options.plants } : {}),
   });
   const clients = await Promise.all(

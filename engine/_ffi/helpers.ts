@@ -90,6 +90,17 @@ export const GET_MISSING = 0;
 /** Found, longer than the capacity given: nothing was copied. */
 export const GET_TOO_LONG = 2;
 
+/**
+ * Function addresses as native code takes them: an array of 64-bit words.
+ * @param fns the functions (symbols of type "pointer")
+ * @returns the words' bytes
+ */
+export function addressWords(fns: readonly Deno.PointerValue[]): Uint8Array {
+  const words = new BigUint64Array(fns.length);
+  fns.forEach((fn, i) => words[i] = BigInt(Deno.UnsafePointer.value(fn)));
+  return new Uint8Array(words.buffer);
+}
+
 /** Where `./spire` builds the helpers. */
 export const DEFAULT_HELPERS_PATH: string =
   new URL("../../.build/libspire_rocksdb.so", import.meta.url).pathname;
@@ -125,9 +136,7 @@ export function openHelpers(
     s.rocksdb_set_perf_level_fn,
     s.rocksdb_perfcontext_metric_fn,
   ];
-  const addresses = new BigUint64Array(fns.length);
-  fns.forEach((fn, i) => addresses[i] = BigInt(Deno.UnsafePointer.value(fn)));
-  const abi = helpers.symbols.spire_init(new Uint8Array(addresses.buffer), fns.length);
+  const abi = helpers.symbols.spire_init(addressWords(fns), fns.length);
   if (abi !== HELPERS_ABI) {
     helpers.close();
     return undefined;

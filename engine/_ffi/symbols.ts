@@ -342,6 +342,8 @@ export const SYMBOLS = {
   rocksdb_iter_prev_fn: { name: "rocksdb_iter_prev", type: "pointer" },
   rocksdb_set_perf_level_fn: { name: "rocksdb_set_perf_level", type: "pointer" },
   rocksdb_perfcontext_metric_fn: { name: "rocksdb_perfcontext_metric", type: "pointer" },
+  // void rocksdb_free(void* ptr);   (for native code that frees RocksDB's error strings)
+  rocksdb_free_fn: { name: "rocksdb_free", type: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's callable symbols. */

@@ -19,6 +19,7 @@ import {
 } from "./kv_model.ts";
 import type { EngineLike, ScanBatch } from "./memory_engine.ts";
 import type { RangeMeasure } from "../../engine/deadline.ts";
+import type { NativeReadAccess } from "../../engine/engine.ts";
 import { applyWrite, type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
 import { BatchReader } from "./batch_reader.ts";
 
@@ -88,6 +89,14 @@ export interface KvBackend {
   execute(cmd: WriteCommand): Promise<Reply>;
   /** Reads stored values (expired ones included; the caller filters with its clock). */
   read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]>;
+  /**
+   * The engine's handles for native code that answers reads itself (the client port's
+   * native GET path), when a read of any user key may go to the engine right now with the
+   * same result as {@link KvBackend.read}: no Raft round is needed and the engine is open.
+   * Undefined otherwise, or when the storage has no native engine. For synchronous use:
+   * ask again after every await.
+   */
+  directReads?(): NativeReadAccess | undefined;
   /** Reads up to `limit` entries with keys strictly after `after` (from the start if undefined). */
   scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage>;
   /**
@@ -318,6 +327,11 @@ export class LocalBackend implements KvBackend {
       return;
     }
     for (const [p, reply] of done) p.resolve(reply);
+  }
+
+  /** The engine's native handles: a LocalBackend's writes are in the engine when answered. */
+  directReads(): NativeReadAccess | undefined {
+    return this.#closed ? undefined : this.#engine.nativeReadAccess?.();
   }
 
   /** Reads stored values (expired ones included), by chunks of readKeysMax. */

@@ -326,6 +326,17 @@ export class CommandExecutor {
     return { ...this.#lookups };
   }
 
+  /**
+   * Counts lookups made outside the executor (the client port's native GET path), so that
+   * {@link CommandExecutor.lookups} covers every read command.
+   * @param hits keys that held a live value
+   * @param misses keys missing or expired
+   */
+  countLookups(hits: number, misses: number): void {
+    this.#lookups.keyspaceHits += hits;
+    this.#lookups.keyspaceMisses += misses;
+  }
+
   /** The command table in use. */
   get table(): ReadonlyMap<string, CommandSpec> {
     return this.#table;

@@ -8,7 +8,12 @@
 
 import { compareBytes } from "../../engine/codec/mod.ts";
 import { deadlinePassed, measureRow, type RangeMeasure } from "../../engine/deadline.ts";
-import type { ExpiredPage, MeasureOptions, ScanExpiredOptions } from "../../engine/engine.ts";
+import type {
+  ExpiredPage,
+  MeasureOptions,
+  NativeReadAccess,
+  ScanExpiredOptions,
+} from "../../engine/engine.ts";
 import type { EngineOp } from "./write_ops.ts";
 
 /** One key-value pair from a range scan. */
@@ -49,6 +54,8 @@ export interface EngineLike {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
   /** Reads several keys at once. */
   getBatch(keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
+  /** Handles for native code that reads the engine itself (a real Engine only). */
+  nativeReadAccess?(): NativeReadAccess | undefined;
   /** Applies operations atomically. */
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */

@@ -113,6 +113,30 @@ export class ReplyWriter {
     return this.#buf.subarray(0, this.#len);
   }
 
+  /**
+   * Room for at least `bytes` more bytes, to be filled in place (by native
+   * code) and then counted with {@link ReplyWriter.advance}. The view is valid
+   * until the next `write`, `reserve`, `take` or `clear`.
+   * @param bytes the room wanted
+   * @returns the buffer and where the room starts; it has at least `bytes` after `offset`
+   */
+  reserve(bytes: number): { readonly buffer: Uint8Array; readonly offset: number } {
+    this.#ensure(bytes);
+    return { buffer: this.#buf, offset: this.#len };
+  }
+
+  /**
+   * Counts `n` bytes written in place into the room of {@link ReplyWriter.reserve}.
+   * @param n bytes written
+   * @throws {RangeError} past the buffer's end
+   */
+  advance(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0 || this.#len + n > this.#buf.length) {
+      throw new RangeError(`Cannot advance the reply buffer by ${n} bytes: past its end`);
+    }
+    this.#len += n;
+  }
+
   /** Forgets the bytes written so far (after a `view` was sent). */
   clear(): void {
     this.#len = 0;

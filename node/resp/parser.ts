@@ -97,6 +97,36 @@ export class RequestParser {
     return this.#end - this.#start;
   }
 
+  /**
+   * The received bytes not yet consumed, when the parser is between requests
+   * (undefined in the middle of one, after a protocol error, or with nothing
+   * buffered): `bytes[start, end)`, a view valid until the next `feed`. Whoever
+   * answers requests from it says how much it consumed with {@link RequestParser.skip}.
+   * @returns the buffer and the range, or undefined
+   */
+  unparsed():
+    | { readonly bytes: Uint8Array; readonly start: number; readonly end: number }
+    | undefined {
+    if (this.#failed !== undefined || this.#remaining >= 0 || this.#start === this.#end) {
+      return undefined;
+    }
+    return { bytes: this.#buf, start: this.#start, end: this.#end };
+  }
+
+  /**
+   * Consumes `n` bytes of {@link RequestParser.unparsed}: whole requests answered elsewhere.
+   * @param n bytes, at most what is buffered
+   * @throws {RangeError} in the middle of a request or past the buffered bytes
+   */
+  skip(n: number): void {
+    if (this.#remaining >= 0 || !Number.isSafeInteger(n) || n < 0 || n > this.bufferedBytes) {
+      throw new RangeError(
+        `Cannot skip ${n} bytes: only whole buffered requests between requests may be skipped`,
+      );
+    }
+    this.#start += n;
+  }
+
   /** True after a protocol error: the connection must be closed. */
   get failed(): boolean {
     return this.#failed !== undefined;

@@ -1,0 +1,227 @@
+/*
+ * The client port's native GET path: answers a run of pipelined GET commands
+ * straight from RocksDB in one FFI call, parsing each request, reading its key
+ * and writing its RESP reply into the caller's buffer.
+ *
+ * Why: a pipelined GET that goes through TypeScript pays for a parsed request,
+ * a command lookup, a promise, a value cache lookup and a reply object, about
+ * 10 us of the event loop here; RocksDB's own lookup is about 2 us of that.
+ *
+ * What it takes is deliberately narrow, so that everything it does not take is
+ * answered by the TypeScript path with Redis's rules (errors, limits, other
+ * commands): only the canonical frame
+ *
+ *   *2\r\n$3\r\nGET\r\n$<len>\r\n<key>\r\n     (GET in any case)
+ *
+ * with <len> in decimal without leading zeros and at most key_max. It stops
+ * before the first request that is anything else or is cut short, before a key
+ * whose read would touch a file (the read options given read only memory: the
+ * engine's worker threads serve those), before a RocksDB error, before a stored
+ * value it does not recognise, and before a reply that does not fit. The
+ * caller re-reads from where it stopped.
+ *
+ * Stored values are the node's layout (node/commands/kv_model.ts):
+ * [type 1] [flags, bit 0 = expiry] [expiry ms, int64 big-endian]? [bytes].
+ * A value whose expiry is before `now` is answered as missing, as GET does.
+ *
+ * Links to nothing but libc: the RocksDB functions come in `fns`, taken from
+ * the librocksdb the engine loaded. Built by ./spire beside the engine's
+ * helpers (engine/_native).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Bumped whenever the signature or the meaning of a result changes. */
+#define SPIRE_RESP_ABI 1
+
+typedef struct rocksdb_t rocksdb_t;
+typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;
+typedef struct rocksdb_pinnableslice_t rocksdb_pinnableslice_t;
+
+/* Why spire_resp_gets stopped (result[4]). */
+enum {
+  STOP_END = 0,        /* no more bytes, or the next request is not complete yet */
+  STOP_OTHER = 1,      /* the next request is not a canonical GET */
+  STOP_FULL = 2,       /* the next reply does not fit into the output */
+  STOP_NOT_CACHED = 3, /* the next key is not in memory (RocksDB's Incomplete) */
+  STOP_ERROR = 4,      /* RocksDB answered another status for the next key */
+  STOP_BAD_VALUE = 5,  /* the next key's stored value is not a string of the node's layout */
+  STOP_COUNT = 6,      /* commands_max answered */
+};
+
+#define KEY_BYTES_MAX 1024
+#define USER_KEY_PREFIX 0x75
+#define TYPE_STRING 1
+#define FLAG_EXPIRY 1
+
+typedef rocksdb_pinnableslice_t* (*get_pinned_fn)(rocksdb_t*, const rocksdb_readoptions_t*,
+                                                  const char*, size_t, char**);
+typedef const char* (*slice_value_fn)(const rocksdb_pinnableslice_t*, size_t*);
+typedef void (*slice_destroy_fn)(rocksdb_pinnableslice_t*);
+typedef void (*free_fn)(void*);
+
+/* The ABI version, so that the caller refuses a library built from other sources. */
+int32_t spire_resp_abi(void) { return SPIRE_RESP_ABI; }
+
+/* Parses the canonical GET frame at in[0..len); the key's offset and length. */
+static int parse_get(const uint8_t* in, size_t len, uint32_t key_max, size_t* key_at,
+                     size_t* key_len, size_t* frame_len, int* complete) {
+  static const char head[] = "*2\r\n$3\r\n";
+  *complete = 0;
+  size_t n = len < 8 ? len : 8;
+  if (memcmp(in, head, n) != 0) return 0;
+  if (len < 14) return 1; /* a prefix of a GET, so far */
+  if ((in[8] | 0x20) != 'g' || (in[9] | 0x20) != 'e' || (in[10] | 0x20) != 't') return 0;
+  if (in[11] != '\r' || in[12] != '\n' || in[13] != '$') return 0;
+  size_t i = 14;
+  uint32_t k = 0;
+  size_t digits = 0;
+  while (i < len && in[i] >= '0' && in[i] <= '9') {
+    if (digits == 4 || (digits == 1 && k == 0)) return 0; /* too long, or a leading zero */
+    k = k * 10 + (uint32_t)(in[i] - '0');
+    digits++;
+    i++;
+  }
+  if (i == len) return 1;
+  if (digits == 0 || k > key_max || in[i] != '\r') return 0;
+  if (i + 1 == len) return 1;
+  if (in[i + 1] != '\n') return 0;
+  i += 2;
+  if (len < i + k + 2) return 1;
+  if (in[i + k] != '\r' || in[i + k + 1] != '\n') return 0;
+  *key_at = i;
+  *key_len = k;
+  *frame_len = i + k + 2;
+  *complete = 1;
+  return 1;
+}
+
+/* The number of decimal digits of n. */
+static size_t decimal_digits(size_t n) {
+  size_t d = 1;
+  while (n >= 10) {
+    n /= 10;
+    d++;
+  }
+  return d;
+}
+
+/* Writes "$<n>\r\n" at out; returns its length. */
+static size_t bulk_header(uint8_t* out, size_t n) {
+  char digits[20];
+  size_t d = 0;
+  do {
+    digits[d++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0);
+  out[0] = '$';
+  for (size_t j = 0; j < d; j++) out[1 + j] = (uint8_t)digits[d - 1 - j];
+  out[1 + d] = '\r';
+  out[2 + d] = '\n';
+  return d + 3;
+}
+
+/*
+ * Answers the GET requests at the start of in[in_offset..in_offset + in_len),
+ * at most commands_max of them, writing their replies to
+ * out[out_offset..out_offset + out_cap) (a missing or expired key:
+ * $-1 in RESP2, _ in RESP3). fns: rocksdb_get_pinned,
+ * rocksdb_pinnableslice_value, rocksdb_pinnableslice_destroy, rocksdb_free.
+ * result[0] receives the bytes of input consumed, result[1] the bytes of output
+ * written, result[2] the hits, result[3] the misses (missing or expired) and
+ * result[4] why it stopped (STOP_*). Returns the number of GETs answered.
+ */
+int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptions_t* options,
+                        const uint8_t* in, uint32_t in_offset, uint32_t in_len, uint8_t* out,
+                        uint32_t out_offset, uint32_t out_cap, uint32_t key_max,
+                        uint32_t commands_max, int32_t resp3, double now, uint32_t* result) {
+  in += in_offset;
+  out += out_offset;
+  get_pinned_fn get_pinned = (get_pinned_fn)fns[0];
+  slice_value_fn slice_value = (slice_value_fn)fns[1];
+  slice_destroy_fn slice_destroy = (slice_destroy_fn)fns[2];
+  free_fn rocks_free = (free_fn)fns[3];
+  if (key_max > KEY_BYTES_MAX) key_max = KEY_BYTES_MAX;
+  char key[KEY_BYTES_MAX + 1];
+  key[0] = USER_KEY_PREFIX;
+  size_t pos = 0, used = 0;
+  uint32_t count = 0, hits = 0, misses = 0, stop = STOP_END;
+  for (;;) {
+    if (count == commands_max) {
+      stop = STOP_COUNT;
+      break;
+    }
+    if (pos == in_len) break;
+    size_t key_at = 0, key_len = 0, frame_len = 0;
+    int complete = 0;
+    if (!parse_get(in + pos, in_len - pos, key_max, &key_at, &key_len, &frame_len, &complete)) {
+      stop = STOP_OTHER;
+      break;
+    }
+    if (!complete) break;
+    memcpy(key + 1, in + pos + key_at, key_len);
+    char* err = NULL;
+    rocksdb_pinnableslice_t* slice = get_pinned(db, options, key, key_len + 1, &err);
+    if (err != NULL) {
+      /* Status::Incomplete: the read options read memory only, and the key is not there. */
+      stop = strncmp(err, "Result incomplete", 17) == 0 ? STOP_NOT_CACHED : STOP_ERROR;
+      rocks_free(err);
+      break;
+    }
+    const uint8_t* payload = NULL;
+    size_t payload_len = 0;
+    int found = 0;
+    if (slice != NULL) {
+      size_t n = 0;
+      const uint8_t* v = (const uint8_t*)slice_value(slice, &n);
+      if (n < 2 || v[0] != TYPE_STRING || (v[1] & ~FLAG_EXPIRY) != 0 ||
+          ((v[1] & FLAG_EXPIRY) != 0 && n < 10)) {
+        slice_destroy(slice);
+        stop = STOP_BAD_VALUE;
+        break;
+      }
+      found = 1;
+      payload = v + 2;
+      payload_len = n - 2;
+      if ((v[1] & FLAG_EXPIRY) != 0) {
+        uint64_t raw = 0;
+        for (int b = 0; b < 8; b++) raw = (raw << 8) | v[2 + b];
+        found = !((double)(int64_t)raw < now);
+        payload = v + 10;
+        payload_len = n - 10;
+      }
+    }
+    size_t need = found ? decimal_digits(payload_len) + payload_len + 5 : 5;
+    if (need > (size_t)out_cap - used) {
+      if (slice != NULL) slice_destroy(slice);
+      stop = STOP_FULL;
+      break;
+    }
+    if (found) {
+      used += bulk_header(out + used, payload_len);
+      memcpy(out + used, payload, payload_len);
+      used += payload_len;
+      out[used++] = '\r';
+      out[used++] = '\n';
+      hits++;
+    } else if (resp3) {
+      memcpy(out + used, "_\r\n", 3);
+      used += 3;
+      misses++;
+    } else {
+      memcpy(out + used, "$-1\r\n", 5);
+      used += 5;
+      misses++;
+    }
+    if (slice != NULL) slice_destroy(slice);
+    pos += frame_len;
+    count++;
+  }
+  result[0] = (uint32_t)pos;
+  result[1] = (uint32_t)used;
+  result[2] = hits;
+  result[3] = misses;
+  result[4] = stop;
+  return (int32_t)count;
+}
