@@ -49,6 +49,7 @@ import {
 import type { RocksDbTuning } from "../tuning/mod.ts";
 import { AdminServer } from "./admin_http.ts";
 import { ConnectionServer } from "./connection_server.ts";
+import { NativeGets } from "./native_gets.ts";
 import type { NodeConfig } from "./config.ts";
 import { EngineServer } from "./engine_process.ts";
 import { registerEngineMetrics } from "./metrics.ts";
@@ -266,11 +267,15 @@ export class SpireNode {
   #lock: Deno.FsFile | undefined;
   #exited: Promise<ExitReason> = new Promise(() => {});
   #stopping: Promise<void> | undefined;
+  readonly #native: NativeGets | undefined;
 
   private constructor(options: SpireNodeOptions) {
     const report = options.report ?? ((line: string) => console.error(line));
     this.runtime = new Runtime({ report: (e) => report(`spire: ${describeEvent(e)}`) });
+    // The native GET path and the value cache it reads live in one library (when built).
+    this.#native = options.nativeGets === false ? undefined : NativeGets.open();
     this.services = new NodeServices({
+      ...(this.#native !== undefined ? { nativeGets: this.#native } : {}),
       config: options.config,
       tuning: options.tuning,
       runtime: this.runtime,
@@ -310,7 +315,7 @@ export class SpireNode {
     node.#closeMetrics = hooks.close;
     node.#clients = new ConnectionServer({
       backend: new RaftBackend({ services: s }),
-      ...(options.nativeGets === false ? { nativeGets: false as const } : {}),
+      nativeGets: node.#native ?? false,
       hostname: cfg.host,
       port: cfg.port,
       password: cfg.password,
@@ -468,6 +473,8 @@ export class SpireNode {
       }
       this.#closeMetrics();
       this.#clients?.close();
+      this.services.valueCache.close?.();
+      this.#native?.close();
       this.runtime.close();
       this.#lock?.close();
       this.#lock = undefined;

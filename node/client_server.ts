@@ -442,15 +442,16 @@ export class ClientPort {
     for (;;) {
       const pending = parser.unparsed();
       if (pending === undefined) return total;
-      const access = this.#backend.directReads?.();
-      if (access === undefined) return total;
+      const direct = this.#backend.directReads?.();
+      if (direct === undefined) return total;
       const native = this.#nativeGets();
       if (native === undefined) return total;
       const room = writer.reserve(NATIVE_REPLY_ROOM_BYTES);
       const nowMs = this.now();
       const started = performance.now();
       const r = native.answer({
-        access,
+        access: direct.engine,
+        cache: direct.cache,
         input: pending.bytes,
         inStart: pending.start,
         inEnd: pending.end,

@@ -21,7 +21,7 @@
 import type { NativeReadAccess } from "../engine/mod.ts";
 
 /** The version of `spire_resp_gets`; `spire_resp_abi` returns it. */
-export const NATIVE_RESP_ABI = 1;
+export const NATIVE_RESP_ABI = 2;
 
 /** The longest key the native path reads; longer ones take the executor's path. */
 export const NATIVE_KEY_BYTES_MAX = 1024;
@@ -30,12 +30,13 @@ const SYMBOLS = {
   // int32_t spire_resp_abi(void);
   spire_resp_abi: { parameters: [], result: "i32" },
   // int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptions_t* options,
-  //     const uint8_t* in, uint32_t in_offset, uint32_t in_len, uint8_t* out, uint32_t out_offset,
-  //     uint32_t out_cap, uint32_t key_max, uint32_t commands_max, int32_t resp3, double now,
-  //     uint32_t* result);
+  //     spire_cache* cache, const uint8_t* in, uint32_t in_offset, uint32_t in_len, uint8_t* out,
+  //     uint32_t out_offset, uint32_t out_cap, uint32_t key_max, uint32_t commands_max,
+  //     int32_t resp3, double now, uint32_t* result);
   spire_resp_gets: {
     parameters: [
       "buffer",
+      "pointer",
       "pointer",
       "pointer",
       "buffer",
@@ -52,7 +53,32 @@ const SYMBOLS = {
     ],
     result: "i32",
   },
+  // The native value cache (node/_native/value_cache.c; see node/native_value_cache.ts).
+  // spire_cache* spire_cache_create(double capacity);
+  spire_cache_create: { parameters: ["f64"], result: "pointer" },
+  // void spire_cache_destroy(spire_cache* c);
+  spire_cache_destroy: { parameters: ["pointer"], result: "void" },
+  // uint32_t spire_cache_slab_bytes(const spire_cache* c);
+  spire_cache_slab_bytes: { parameters: ["pointer"], result: "u32" },
+  // void spire_cache_clear(spire_cache* c);
+  spire_cache_clear: { parameters: ["pointer"], result: "void" },
+  // int32_t spire_cache_get(spire_cache* c, const uint8_t* key, uint32_t key_len, uint8_t* out,
+  //     uint32_t out_cap, uint32_t* value_len);
+  spire_cache_get: {
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  // void spire_cache_put(spire_cache* c, const uint8_t* key, uint32_t key_len,
+  //     const uint8_t* value, uint32_t value_len);
+  spire_cache_put: { parameters: ["pointer", "buffer", "u32", "buffer", "u32"], result: "void" },
+  // int32_t spire_cache_apply(spire_cache* c, const uint8_t* ops, uint32_t len);
+  spire_cache_apply: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // void spire_cache_stats(const spire_cache* c, double* out);
+  spire_cache_stats: { parameters: ["pointer", "buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
+
+/** The library's callable symbols (for node/native_value_cache.ts). */
+export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /** Why a call stopped. */
 export const NativeStop = {
@@ -92,6 +118,8 @@ export interface NativeGetsResult {
 export interface NativeGetsCall {
   /** The engine's handles, taken just before the call. */
   readonly access: NativeReadAccess;
+  /** The node's native value cache (bound to the same engine), or null. */
+  readonly cache: Deno.PointerObject | null;
   /** Received bytes; requests start at `inStart`. */
   readonly input: Uint8Array;
   readonly inStart: number;
@@ -160,6 +188,7 @@ export class NativeGets {
       call.access.functions,
       call.access.db,
       call.access.memoryReadOptions,
+      call.cache,
       call.input,
       call.inStart,
       call.inEnd - call.inStart,
@@ -180,6 +209,11 @@ export class NativeGets {
       misses: r[3]!,
       stop: r[4]!,
     };
+  }
+
+  /** @internal The symbols, for node/native_value_cache.ts. */
+  get symbols(): NativeSymbols {
+    return this.#lib.symbols;
   }
 
   /** Unloads the library; the object must not be used afterwards. */

@@ -6,6 +6,7 @@ import { encodeCommand, RespClient } from "./resp/client.ts";
 import { showReply } from "./resp/reply_parser.ts";
 import { encodeValue, engineKeyOf } from "./commands/kv_model.ts";
 import { NATIVE_KEY_BYTES_MAX, NativeGets, NativeStop } from "./native_gets.ts";
+import { NativeValueCache } from "./native_value_cache.ts";
 
 const te = new TextEncoder();
 const native = NativeGets.open();
@@ -29,12 +30,19 @@ async function withEngine<T>(fn: (engine: Engine, dir: string) => Promise<T>): P
 function answer(
   engine: Engine,
   input: string | Uint8Array,
-  options: { outBytes?: number; resp?: 2 | 3; nowMs?: number; keyBytesMax?: number } = {},
+  options: {
+    outBytes?: number;
+    resp?: 2 | 3;
+    nowMs?: number;
+    keyBytesMax?: number;
+    cache?: Deno.PointerObject | null;
+  } = {},
 ) {
   const bytes = typeof input === "string" ? te.encode(input) : input;
   const output = new Uint8Array(options.outBytes ?? 4096);
   const r = native!.answer({
     access: engine.nativeReadAccess()!,
+    cache: options.cache ?? null,
     input: bytes,
     inStart: 0,
     inEnd: bytes.length,
@@ -74,6 +82,32 @@ Deno.test("native GETs: replies, expiry by the given clock, RESP3 nulls, counts"
     assert.equal(r.text, "$3\r\nttl\r\n");
     r = answer(engine, GET("t"), { nowMs: 2001, resp: 3 });
     assert.deepEqual([r.text, r.hits, r.misses], ["_\r\n", 0, 1]);
+  });
+});
+
+Deno.test("native GETs read the node's value cache first and fill it from RocksDB", async () => {
+  await withEngine(async (engine) => {
+    const cache = new NativeValueCache(native!, 1 << 20);
+    try {
+      cache.use(engine);
+      await put(engine, "disk", "from rocksdb");
+      // Only in the cache (as between an applied write's cache update and a read): served.
+      const stored = encodeValue({ type: "string", value: te.encode("cached"), expireAtMs: 5 });
+      cache.fill(cache.generation, engineKeyOf(te.encode("c")), stored);
+      let r = answer(engine, GET("c") + GET("disk"), { cache: cache.nativeHandle, nowMs: 5 });
+      assert.equal(r.text, "$6\r\ncached\r\n$12\r\nfrom rocksdb\r\n");
+      // The expiry of a cached value counts too.
+      r = answer(engine, GET("c"), { cache: cache.nativeHandle, nowMs: 6 });
+      assert.deepEqual([r.text, r.misses], ["$-1\r\n", 1]);
+      // The RocksDB read filled the cache with the stored bytes.
+      assert.equal(
+        new TextDecoder().decode(cache.get(engineKeyOf(te.encode("disk")))?.subarray(2)),
+        "from rocksdb",
+      );
+      assert.equal(cache.stats.hits, 3); // c twice, and the get just above
+    } finally {
+      cache.close();
+    }
   });
 });
 

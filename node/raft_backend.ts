@@ -46,7 +46,8 @@ import {
   NoProcessError,
 } from "../supervisor/mod.ts";
 import type { Region } from "../pd/mod.ts";
-import { EngineClosedError, GET_BATCH_KEYS_MAX, type NativeReadAccess } from "../engine/mod.ts";
+import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
+import type { DirectReads } from "./commands/backend.ts";
 import {
   type ExpiredKeys,
   type KeyPage,
@@ -537,10 +538,14 @@ export class RaftBackend implements KvBackend {
    * The engine's native handles while every region may be read locally (one voter, this
    * store, an entry of its own term applied: what {@link RaftBackend.read} then does too).
    */
-  directReads(): NativeReadAccess | undefined {
+  directReads(): DirectReads | undefined {
     const engine = this.#s.engine;
     if (engine === undefined || engine.closed || !this.#allLocal()) return undefined;
-    return engine.nativeReadAccess();
+    const access = engine.nativeReadAccess();
+    if (access === undefined) return undefined;
+    const cache = this.#s.valueCache;
+    cache.use(engine); // the reader fills it from this engine
+    return { engine: access, cache: cache.enabled ? cache.nativeHandle : null };
   }
 
   /** Reads stored values (expired ones included), linearizably. */

@@ -29,7 +29,7 @@ import { type Region, splitRegionMeta } from "../pd/mod.ts";
 import { engineKeyOf, USER_KEY_PREFIX } from "./commands/kv_model.ts";
 import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
-import type { ValueCache } from "./value_cache.ts";
+import type { ValueCacheLike } from "./value_cache.ts";
 import { BytePool } from "./resp/byte_pool.ts";
 import {
   applyWrite,
@@ -259,7 +259,7 @@ export interface RegionStateMachineOptions {
   /** Engine bytes per batch at most (approximate). */
   readonly batchBytesMax?: number;
   /** The node's value cache, written through after each engine batch. */
-  readonly cache?: ValueCache;
+  readonly cache?: ValueCacheLike;
   /** Test-only planted bugs. */
   readonly plants?: readonly RegionPlant[];
 }
@@ -287,7 +287,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
   readonly #batchOpsMax: number;
   readonly #batchBytesMax: number;
   readonly #skipApplied: boolean;
-  readonly #cache: ValueCache | undefined;
+  readonly #cache: ValueCacheLike | undefined;
   readonly #cacheKeepsDeleted: boolean;
   /**
    * Engine keys and values of applied writes are cut from shared buffers: a fresh array each

@@ -17,7 +17,9 @@ import type { Runtime } from "../supervisor/mod.ts";
 import type { RocksDbTuning } from "../tuning/mod.ts";
 import type { NodeConfig } from "./config.ts";
 import type { RegionPlant } from "./region_state_machine.ts";
-import { ValueCache } from "./value_cache.ts";
+import { ValueCache, type ValueCacheLike } from "./value_cache.ts";
+import { NativeValueCache } from "./native_value_cache.ts";
+import type { NativeGets } from "./native_gets.ts";
 
 /** Registered names of the node's processes. */
 export const NAMES: {
@@ -117,7 +119,7 @@ export class NodeServices {
   /** Raft figures per region, refreshed by the region processes. */
   readonly raftInfo = new Map<number, RegionRaftInfo>();
   /** Recently written and read values (see node/value_cache.ts), `valueCacheBytes` large. */
-  readonly valueCache: ValueCache;
+  readonly valueCache: ValueCacheLike;
 
   /**
    * Creates the shared services of one node.
@@ -130,6 +132,8 @@ export class NodeServices {
     now?: () => number;
     random?: () => number;
     plants?: readonly NodePlant[];
+    /** The native library: the value cache lives in native memory (default: in the JS heap). */
+    nativeGets?: NativeGets;
   }) {
     this.config = options.config;
     this.tuning = options.tuning;
@@ -137,7 +141,10 @@ export class NodeServices {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.plants = options.plants ?? [];
-    this.valueCache = new ValueCache(options.config.valueCacheBytes ?? 0);
+    const cacheBytes = options.config.valueCacheBytes ?? 0;
+    this.valueCache = options.nativeGets === undefined
+      ? new ValueCache(cacheBytes)
+      : new NativeValueCache(options.nativeGets, cacheBytes);
   }
 
   /** The engine, or an error saying it is not running. */

@@ -78,15 +78,51 @@ interface CacheEntry {
   readonly value: Uint8Array;
 }
 
-/** An engine write between {@link ValueCache.beginWrite} and {@link ValueCache.endWrite}. */
+/** An engine write between {@link ValueCacheLike.beginWrite} and {@link ValueCacheLike.endWrite}. */
 export interface CacheWrite {
+  /** The write's engine operations. */
   readonly ops: readonly EngineOp[];
-  /** The map key of each op (undefined: not cached, or a range delete). */
+}
+
+/** A write of the TypeScript cache: the map key of each op (undefined: not cached). */
+interface MapCacheWrite extends CacheWrite {
   readonly keys: readonly (string | undefined)[];
 }
 
+/**
+ * What the node needs of a value cache: {@link ValueCache} (TypeScript) and `NativeValueCache`
+ * (node/native_value_cache.ts, in native memory, which the native GET path also reads) keep
+ * the same rules, documented above.
+ */
+export interface ValueCacheLike {
+  /** Whether the cache can hold anything at all. */
+  readonly enabled: boolean;
+  /** The largest value cached, in bytes. */
+  readonly slabBytes: number;
+  /** Counters and size. */
+  readonly stats: ValueCacheStats;
+  /** The generation to hand to `fill` for a read starting now. */
+  readonly generation: number;
+  /** The native cache's handle, for native readers that fill it themselves; null for others. */
+  readonly nativeHandle: Deno.PointerObject | null;
+  /** Binds the cache to the engine instance in use; another one empties it first. */
+  use(engine: object): void;
+  /** The cached stored bytes of an engine key (they stay valid), or undefined on a miss. */
+  get(key: Uint8Array): Uint8Array | undefined;
+  /** Caches what a read found, unless a write started or ended since the read began. */
+  fill(generation: number, key: Uint8Array, stored: Uint8Array | undefined): void;
+  /** Before an engine write: forgets the keys it changes (everything, for a range delete). */
+  beginWrite(ops: readonly EngineOp[]): CacheWrite;
+  /** After the engine write succeeded: caches the values it put, forgets what it deleted. */
+  endWrite(write: CacheWrite): void;
+  /** Forgets everything. */
+  clear(): void;
+  /** Frees what the cache holds outside the JavaScript heap, if anything. */
+  close?(): void;
+}
+
 /** See the module documentation. */
-export class ValueCache {
+export class ValueCache implements ValueCacheLike {
   readonly #capacity: number;
   readonly #slabBytes: number;
   readonly #map = new Map<string, CacheEntry>();
@@ -112,6 +148,9 @@ export class ValueCache {
     this.#capacity = capacityBytes;
     this.#slabBytes = Math.min(SLAB_BYTES_MAX, Math.floor(capacityBytes / 16));
   }
+
+  /** A cache in the JavaScript heap: no native handle. */
+  readonly nativeHandle = null;
 
   /** Whether the cache can hold anything at all (a capacity of at least 16 bytes). */
   get enabled(): boolean {
@@ -188,7 +227,7 @@ export class ValueCache {
    * @param ops the write's engine operations
    * @returns the write, for {@link ValueCache.endWrite}
    */
-  beginWrite(ops: readonly EngineOp[]): CacheWrite {
+  beginWrite(ops: readonly EngineOp[]): MapCacheWrite {
     this.#generation++;
     const keys = new Array<string | undefined>(ops.length);
     if (this.#slabBytes === 0) return { ops, keys };
@@ -213,7 +252,7 @@ export class ValueCache {
    */
   endWrite(write: CacheWrite): void {
     this.#generation++;
-    const { ops, keys } = write;
+    const { ops, keys } = write as MapCacheWrite;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.op === "deleteRange") {

@@ -33,7 +33,7 @@ function prng(seed: number): (n: number) => number {
  */
 async function check(
   steps: number,
-  options: { plants?: NodePlant[]; valueCacheBytes?: number } = {},
+  options: { plants?: NodePlant[]; valueCacheBytes?: number; native?: boolean } = {},
 ): Promise<{ mismatch: string | undefined; hits: number }> {
   const dataDir = await Deno.makeTempDir({ prefix: "spire_value_cache_" });
   const { config } = resolveNodeConfig({
@@ -50,8 +50,9 @@ async function check(
     config,
     tuning: TEST_NODE_TUNING,
     report: () => {},
-    // GETs through the executor, so that they read the cache (the native path reads RocksDB).
-    nativeGets: false,
+    // native: the cache in native memory, read and filled by the native GET path as well;
+    // otherwise the cache in the JS heap, and every GET through the executor.
+    ...(options.native ? {} : { nativeGets: false as const }),
     ...(options.plants ? { plants: options.plants } : {}),
   });
   const clients = await Promise.all(
@@ -117,19 +118,21 @@ async function check(
   }
 }
 
-Deno.test("value cache: every reply of a random workload matches the model, and the cache served reads", async () => {
-  const { mismatch, hits } = await check(1500);
-  assert.equal(mismatch, undefined);
-  assert.ok(hits > 100, `the cache served only ${hits} reads`);
-});
+for (const [name, native] of [["js", false], ["native", true]] as const) {
+  Deno.test(`${name} value cache: every reply of a random workload matches the model, and the cache served reads`, async () => {
+    const { mismatch, hits } = await check(1500, { native });
+    assert.equal(mismatch, undefined);
+    assert.ok(hits > 100, `the cache served only ${hits} reads`);
+  });
 
-Deno.test("value cache: turned off (size 0), the same workload matches and nothing is cached", async () => {
-  const { mismatch, hits } = await check(400, { valueCacheBytes: 0 });
-  assert.equal(mismatch, undefined);
-  assert.equal(hits, 0);
-});
+  Deno.test(`${name} value cache: turned off (size 0), the same workload matches and nothing is cached`, async () => {
+    const { mismatch, hits } = await check(400, { valueCacheBytes: 0, native });
+    assert.equal(mismatch, undefined);
+    assert.equal(hits, 0);
+  });
 
-Deno.test("value cache: the check finds the stale read of a planted cache bug", async () => {
-  const { mismatch } = await check(1500, { plants: ["value-cache-keeps-deleted"] });
-  assert.ok(mismatch !== undefined, "a cache that keeps deleted keys went unnoticed");
-});
+  Deno.test(`${name} value cache: the check finds the stale read of a planted cache bug`, async () => {
+    const { mismatch } = await check(1500, { plants: ["value-cache-keeps-deleted"], native });
+    assert.ok(mismatch !== undefined, "a cache that keeps deleted keys went unnoticed");
+  });
+}

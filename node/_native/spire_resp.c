@@ -24,6 +24,11 @@
  * [type 1] [flags, bit 0 = expiry] [expiry ms, int64 big-endian]? [bytes].
  * A value whose expiry is before `now` is answered as missing, as GET does.
  *
+ * With a value cache (value_cache.c, the node's), a key is looked up there
+ * first, and a value read from RocksDB is put there: the read and the fill are
+ * one step of the JavaScript thread, so no write can begin or end between them
+ * (node/value_cache.ts explains why that is the condition).
+ *
  * Links to nothing but libc: the RocksDB functions come in `fns`, taken from
  * the librocksdb the engine loaded. Built by ./spire beside the engine's
  * helpers (engine/_native).
@@ -32,8 +37,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Bumped whenever the signature or the meaning of a result changes. */
-#define SPIRE_RESP_ABI 1
+#include "value_cache.h"
+
+/* Bumped whenever a signature or the meaning of a result changes (value_cache.c's too). */
+#define SPIRE_RESP_ABI 2
 
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;
@@ -123,7 +130,8 @@ static size_t bulk_header(uint8_t* out, size_t n) {
 }
 
 /*
- * Answers the GET requests at the start of in[in_offset..in_offset + in_len),
+ * Answers the GET requests at the start of in[in_offset..in_offset + in_len)
+ * (cache: the node's value cache, or NULL),
  * at most commands_max of them, writing their replies to
  * out[out_offset..out_offset + out_cap) (a missing or expired key:
  * $-1 in RESP2, _ in RESP3). fns: rocksdb_get_pinned,
@@ -133,9 +141,10 @@ static size_t bulk_header(uint8_t* out, size_t n) {
  * result[4] why it stopped (STOP_*). Returns the number of GETs answered.
  */
 int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptions_t* options,
-                        const uint8_t* in, uint32_t in_offset, uint32_t in_len, uint8_t* out,
-                        uint32_t out_offset, uint32_t out_cap, uint32_t key_max,
-                        uint32_t commands_max, int32_t resp3, double now, uint32_t* result) {
+                        spire_cache* cache, const uint8_t* in, uint32_t in_offset,
+                        uint32_t in_len, uint8_t* out, uint32_t out_offset, uint32_t out_cap,
+                        uint32_t key_max, uint32_t commands_max, int32_t resp3, double now,
+                        uint32_t* result) {
   in += in_offset;
   out += out_offset;
   get_pinned_fn get_pinned = (get_pinned_fn)fns[0];
@@ -161,25 +170,36 @@ int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptio
     }
     if (!complete) break;
     memcpy(key + 1, in + pos + key_at, key_len);
-    char* err = NULL;
-    rocksdb_pinnableslice_t* slice = get_pinned(db, options, key, key_len + 1, &err);
-    if (err != NULL) {
-      /* Status::Incomplete: the read options read memory only, and the key is not there. */
-      stop = strncmp(err, "Result incomplete", 17) == 0 ? STOP_NOT_CACHED : STOP_ERROR;
-      rocks_free(err);
-      break;
+    const uint8_t* v = NULL;
+    size_t n = 0;
+    rocksdb_pinnableslice_t* slice = NULL;
+    uint32_t cached_len = 0;
+    if (cache != NULL) v = spire_cache_find(cache, (const uint8_t*)key, key_len + 1, &cached_len);
+    if (v != NULL) {
+      n = cached_len;
+    } else {
+      char* err = NULL;
+      slice = get_pinned(db, options, key, key_len + 1, &err);
+      if (err != NULL) {
+        /* Status::Incomplete: the read options read memory only, and the key is not there. */
+        stop = strncmp(err, "Result incomplete", 17) == 0 ? STOP_NOT_CACHED : STOP_ERROR;
+        rocks_free(err);
+        break;
+      }
+      if (slice != NULL) v = (const uint8_t*)slice_value(slice, &n);
     }
     const uint8_t* payload = NULL;
     size_t payload_len = 0;
     int found = 0;
-    if (slice != NULL) {
-      size_t n = 0;
-      const uint8_t* v = (const uint8_t*)slice_value(slice, &n);
+    if (v != NULL) {
       if (n < 2 || v[0] != TYPE_STRING || (v[1] & ~FLAG_EXPIRY) != 0 ||
           ((v[1] & FLAG_EXPIRY) != 0 && n < 10)) {
-        slice_destroy(slice);
+        if (slice != NULL) slice_destroy(slice);
         stop = STOP_BAD_VALUE;
         break;
+      }
+      if (slice != NULL && cache != NULL) {
+        spire_cache_put(cache, (const uint8_t*)key, key_len + 1, v, n); /* a read fills it */
       }
       found = 1;
       payload = v + 2;

@@ -83,6 +83,14 @@ export interface RangeScanResult {
   readonly batches: number;
 }
 
+/** What native readers get from {@link KvBackend.directReads}. */
+export interface DirectReads {
+  /** The engine's handles. */
+  readonly engine: NativeReadAccess;
+  /** A native value cache bound to that engine, which the reader consults and fills; or null. */
+  readonly cache: Deno.PointerObject | null;
+}
+
 /** What the client server needs from storage. */
 export interface KvBackend {
   /** Proposes a write; resolves with its reply once applied. Never rejects for user errors. */
@@ -90,13 +98,13 @@ export interface KvBackend {
   /** Reads stored values (expired ones included; the caller filters with its clock). */
   read(keys: readonly Uint8Array[]): Promise<(StoredValue | undefined)[]>;
   /**
-   * The engine's handles for native code that answers reads itself (the client port's
-   * native GET path), when a read of any user key may go to the engine right now with the
-   * same result as {@link KvBackend.read}: no Raft round is needed and the engine is open.
-   * Undefined otherwise, or when the storage has no native engine. For synchronous use:
-   * ask again after every await.
+   * What native code that answers reads itself (the client port's native GET path) needs,
+   * when a read of any user key may go to the engine right now with the same result as
+   * {@link KvBackend.read}: no Raft round is needed and the engine is open. Undefined
+   * otherwise, or when the storage has no native engine. For synchronous use: ask again
+   * after every await.
    */
-  directReads?(): NativeReadAccess | undefined;
+  directReads?(): DirectReads | undefined;
   /** Reads up to `limit` entries with keys strictly after `after` (from the start if undefined). */
   scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage>;
   /**
@@ -330,8 +338,9 @@ export class LocalBackend implements KvBackend {
   }
 
   /** The engine's native handles: a LocalBackend's writes are in the engine when answered. */
-  directReads(): NativeReadAccess | undefined {
-    return this.#closed ? undefined : this.#engine.nativeReadAccess?.();
+  directReads(): DirectReads | undefined {
+    const engine = this.#closed ? undefined : this.#engine.nativeReadAccess?.();
+    return engine === undefined ? undefined : { engine, cache: null };
   }
 
   /** Reads stored values (expired ones included), by chunks of readKeysMax. */
