@@ -205,6 +205,8 @@ const commandArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.tuple(fc.constant("DEL"), keyArb) },
   { weight: 1, arbitrary: fc.tuple(fc.constant("PING")) },
+  // The protocol switches mid-script: nulls are `$-1` or `_` from there on.
+  { weight: 1, arbitrary: fc.tuple(fc.constant("HELLO"), fc.constantFrom("2", "3")) },
   { weight: 1, arbitrary: fc.tuple(fc.constant("GET"), keyArb, keyArb) },
   { weight: 1, arbitrary: fc.tuple(fc.constant("MGET"), keyArb, keyArb) },
 ).map((args) => encodeCommand(args as string[]));
@@ -310,4 +312,26 @@ Deno.test("a port with the native GET path answers every pipeline as the executo
     }
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("with a password, GETs before AUTH get NOAUTH from the executor, and after it go native", async () => {
+  await withEngine(async (engine) => {
+    await put(engine, "a", "one");
+    const t = startTestServerOn(engine, { nativeGets: native!, password: "pw", tickMs: 1_000_000 });
+    const c = await RespClient.connect({ port: t.port });
+    try {
+      const before = await c.pipeline([["GET", "a"], ["GET", "a"]]);
+      assert.ok(before.every((r) => r.kind === "error" && r.message.startsWith("NOAUTH")));
+      assert.equal(t.server.stats.nativeCommandsProcessed, 0);
+      assert.equal(showReply(await c.call(["AUTH", "pw"])), "+OK");
+      assert.deepEqual((await c.pipeline([["GET", "a"], ["GET", "a"]])).map(showReply), [
+        '"one"',
+        '"one"',
+      ]);
+      assert.equal(t.server.stats.nativeCommandsProcessed, 2);
+    } finally {
+      c.close();
+      await t.stop();
+    }
+  });
 });
