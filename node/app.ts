@@ -455,6 +455,11 @@ export class SpireNode {
       engine: e === undefined || e.closed ? null : e.getStats(),
       cache: e === undefined || e.closed ? null : e.getCacheInfo(),
       valueCache: this.services.valueCache.stats,
+      // Whether the native GET path and the native value cache run (built by ./spire).
+      native: {
+        getPath: this.#native !== undefined,
+        valueCache: this.services.valueCache.nativeHandle !== null,
+      },
       regions: regionsView(this.services),
       clients: this.#clients?.stats ?? null,
     };

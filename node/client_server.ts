@@ -134,6 +134,8 @@ export interface ClientServerStats {
   keyspaceMisses: number;
   /** Commands answered by the native GET path (part of totalCommandsProcessed). */
   nativeCommandsProcessed: number;
+  /** 1 when the native GET path is given or loaded, 0 when off, not built, or not needed yet. */
+  nativeGetPath: number;
 }
 
 const encoder = new TextEncoder();
@@ -260,7 +262,7 @@ export class ClientPort {
   readonly #hostname: string;
   readonly #memoryFields: (() => Readonly<Record<string, string | number>>) | undefined;
   #nextId = 1;
-  readonly #stats: Omit<ClientServerStats, "keyspaceHits" | "keyspaceMisses"> = {
+  readonly #stats: Omit<ClientServerStats, "keyspaceHits" | "keyspaceMisses" | "nativeGetPath"> = {
     connectedClients: 0,
     totalConnectionsReceived: 0,
     rejectedConnections: 0,
@@ -333,7 +335,14 @@ export class ClientPort {
 
   /** Counters since start. */
   get stats(): Readonly<ClientServerStats> {
-    return { ...this.#stats, connectedClients: this.#conns.size, ...this.executor.lookups };
+    const native = this.#nativeOption !== undefined && this.#nativeOption !== false ||
+      this.#native !== undefined;
+    return {
+      ...this.#stats,
+      connectedClients: this.#conns.size,
+      ...this.executor.lookups,
+      nativeGetPath: native ? 1 : 0,
+    };
   }
 
   /** The number of open connections. */

@@ -41,6 +41,7 @@ export type ClientCounters = Pick<
   | "keyspaceMisses"
   | "expiredKeys"
   | "nativeCommandsProcessed"
+  | "nativeGetPath"
 >;
 
 /** What the metrics need to be told as things happen. */
@@ -341,6 +342,11 @@ export function registerNodeMetrics(
     "spire_expired_keys_total",
     "Keys removed by the background expiry (INFO expired_keys).",
     (c) => c.expiredKeys,
+  );
+  clients.gauge(
+    "spire_native_get_path",
+    "1 when the client port's native GET path is loaded (built by ./spire), 0 otherwise.",
+    (c) => c.nativeGetPath,
   );
   clients.counter(
     "spire_native_commands_total",

@@ -95,6 +95,9 @@ Deno.test({
       assert.match(metrics, /^spire_keyspace_hits_total 1$/m);
       assert.match(metrics, /^spire_keyspace_misses_total 2$/m);
       assert.match(metrics, /^spire_client_connections_received [1-9]/m);
+      // The node's native GET path is loaded (./spire built it) and says so.
+      assert.match(metrics, /^spire_native_get_path 1$/m);
+      assert.match(metrics, /^spire_native_commands_total \d+$/m);
       assert.match(metrics, /spire_engine_/);
       const stopped = await node.stop();
       assert.equal(stopped.code, 0, stopped.stderr);
