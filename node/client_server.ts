@@ -210,6 +210,16 @@ const PIPELINED_COMMANDS_MAX = 256;
 const NATIVE_COMMANDS_MAX = 256;
 const NATIVE_REPLY_ROOM_BYTES = 64 * 1024;
 
+/**
+ * Whether the request at bytes[start, end) may be a GET: it starts `*2` and has `G` or `g`
+ * where the command name's first letter goes. The native code checks the whole frame; this
+ * spares every other request the engine handles and the FFI call.
+ */
+function mayBeGet(bytes: Uint8Array, start: number, end: number): boolean {
+  return end - start >= 9 && bytes[start] === 42 && bytes[start + 1] === 50 &&
+    (bytes[start + 8]! | 0x20) === 103;
+}
+
 /** How a command may run relative to its neighbours in a pipeline. */
 const SERIAL = 0;
 const GROUP_WRITE = 1;
@@ -245,11 +255,8 @@ export class ClientPort {
   readonly pipelinedWrites: boolean;
   /** The native GET path given, false when turned off, undefined to load the default once. */
   readonly #nativeOption: NativeGets | false | undefined;
-  /** The native GET path in use, once known. */
-  #native: NativeGets | undefined;
-  /** Whether #native was loaded here (and is unloaded by close). */
-  #ownsNative = false;
-  #nativeTried = false;
+  /** The default library, once loaded here (null: tried, not built); closed by close(). */
+  #loaded: NativeGets | null | undefined;
   /** The bound TCP port (INFO server), set by whoever listens. */
   boundPort = 0;
   readonly #backend: KvBackend;
@@ -335,8 +342,7 @@ export class ClientPort {
 
   /** Counters since start. */
   get stats(): Readonly<ClientServerStats> {
-    const native = this.#nativeOption !== undefined && this.#nativeOption !== false ||
-      this.#native !== undefined;
+    const native = this.#nativeOption === undefined ? this.#loaded : this.#nativeOption;
     return {
       ...this.#stats,
       connectedClients: this.#conns.size,
@@ -450,7 +456,10 @@ export class ClientPort {
     let total = 0;
     for (;;) {
       const pending = parser.unparsed();
-      if (pending === undefined) return total;
+      // Not a GET (the native code checks the whole frame): no engine handles, no FFI call.
+      if (pending === undefined || !mayBeGet(pending.bytes, pending.start, pending.end)) {
+        return total;
+      }
       const direct = this.#backend.directReads?.();
       if (direct === undefined) return total;
       const native = this.#nativeGets();
@@ -486,13 +495,9 @@ export class ClientPort {
 
   /** The native GET path: the one given, or the default library, loaded at first use. */
   #nativeGets(): NativeGets | undefined {
-    if (this.#nativeOption !== undefined && this.#nativeOption !== false) return this.#nativeOption;
-    if (!this.#nativeTried) {
-      this.#nativeTried = true;
-      this.#native = NativeGets.open();
-      this.#ownsNative = this.#native !== undefined;
-    }
-    return this.#native;
+    if (this.#nativeOption !== undefined) return this.#nativeOption || undefined;
+    this.#loaded ??= NativeGets.open() ?? null;
+    return this.#loaded ?? undefined;
   }
 
   /**
@@ -500,9 +505,8 @@ export class ClientPort {
    * connection runs any more; safe to call twice.
    */
   close(): void {
-    if (this.#ownsNative) this.#native?.close();
-    this.#native = undefined;
-    this.#ownsNative = false;
+    this.#loaded?.close();
+    this.#loaded = undefined;
   }
 
   #countNative(session: Session, commands: number, durationMs: number, nowMs: number): void {
