@@ -23,6 +23,7 @@ import type { NativeGets, NativeSymbols } from "./native_gets.ts";
 import {
   CACHED_KEY_BYTES_MAX,
   type CacheWrite,
+  checkCacheCapacity,
   type ValueCacheLike,
   type ValueCacheStats,
 } from "./value_cache.ts";
@@ -53,13 +54,8 @@ export class NativeValueCache implements ValueCacheLike {
    * @throws {Error} when the native memory cannot be had
    */
   constructor(native: NativeGets, capacityBytes: number) {
-    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
-      throw new RangeError(
-        `Invalid value cache capacity: ${capacityBytes}; a non-negative integer of bytes is allowed`,
-      );
-    }
     this.#sym = native.symbols;
-    this.#capacity = capacityBytes;
+    this.#capacity = checkCacheCapacity(capacityBytes);
     this.#handle = capacityBytes >= 16 ? this.#sym.spire_cache_create(capacityBytes) : null;
     if (capacityBytes >= 16 && this.#handle === null) {
       throw new Error(`Cannot create the value cache: no native memory for ${capacityBytes} bytes`);

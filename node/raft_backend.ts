@@ -47,8 +47,8 @@ import {
 } from "../supervisor/mod.ts";
 import type { Region } from "../pd/mod.ts";
 import { EngineClosedError, GET_BATCH_KEYS_MAX } from "../engine/mod.ts";
-import type { DirectReads } from "./commands/backend.ts";
 import {
+  type DirectReads,
   type ExpiredKeys,
   type KeyPage,
   type Keyspace,

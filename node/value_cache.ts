@@ -60,6 +60,21 @@ export interface ValueCacheStats {
   readonly evictions: number;
 }
 
+/**
+ * Checks a value cache's capacity (both caches take the same).
+ * @param capacityBytes the capacity asked for
+ * @returns it
+ * @throws {RangeError} for a capacity that is not a non-negative integer
+ */
+export function checkCacheCapacity(capacityBytes: number): number {
+  if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
+    throw new RangeError(
+      `Invalid value cache capacity: ${capacityBytes}; a non-negative integer of bytes is allowed`,
+    );
+  }
+  return capacityBytes;
+}
+
 /** The map key of an engine key: one UTF-16 unit per byte, so distinct keys never collide. */
 function mapKey(key: Uint8Array): string {
   // Keys are at most CACHED_KEY_BYTES_MAX bytes: well within the arguments apply may pass.
@@ -140,12 +155,7 @@ export class ValueCache implements ValueCacheLike {
    * @throws {RangeError} for a capacity that is not a non-negative integer
    */
   constructor(capacityBytes: number) {
-    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
-      throw new RangeError(
-        `Invalid value cache capacity: ${capacityBytes}; a non-negative integer of bytes is allowed`,
-      );
-    }
-    this.#capacity = capacityBytes;
+    this.#capacity = checkCacheCapacity(capacityBytes);
     this.#slabBytes = Math.min(SLAB_BYTES_MAX, Math.floor(capacityBytes / 16));
   }
 
