@@ -11,6 +11,12 @@
  * Goals (issue 5): GET >= 50% of redis-server's requests/s; durable SET >=
  * redis-server with appendfsync always.
  *
+ * Beside them, RocksDB alone: db_bench fillrandom with the node's tuning, one
+ * writer, the same key and value sizes, WAL written but not fsynced. It is the
+ * most puts per second the node's engine takes on this machine without any
+ * request, Raft or fsync work around them: a durable-SET goal above it is out of
+ * reach of any node built on this engine here.
+ *
  * `spire bench node --crash N` runs the long version of the crash test
  * instead: N kill -9 of a node during concurrent writes, each restart checked.
  *
@@ -19,6 +25,8 @@
 
 import { crashLoop } from "../node/testing.ts";
 import { startRedisServer } from "../node/commands/testing.ts";
+import { MEMTABLE_BLOOM_RATIO } from "../engine/_options.ts";
+import { resolveTuning, type RocksDbTuning } from "../tuning/mod.ts";
 
 /** One redis-benchmark result row. */
 export interface BenchRow {
@@ -329,6 +337,82 @@ async function runBenchmark(
   return row;
 }
 
+/** redis-benchmark's keys (`key:` and 12 digits) are 16 bytes. */
+const BENCH_KEY_BYTES = 16;
+/** Puts per db_bench write batch: a pipeline of 16 SETs from one client. */
+const CEILING_BATCH = 16;
+
+/** One db_bench fillrandom run. */
+export interface CeilingRow {
+  /** Puts per second. */
+  opsPerSec: number;
+  /** Microseconds per put. */
+  usPerOp: number;
+}
+
+/**
+ * db_bench's arguments for a fillrandom run with the node's tuning.
+ *
+ * @param tuning the tuning the node runs with
+ * @param opts the bench's options (value size, keyspace, requests)
+ * @param dir a fresh database directory
+ * @returns the arguments
+ */
+export function ceilingArgs(tuning: RocksDbTuning, opts: NodeBenchOptions, dir: string): string[] {
+  return [
+    "--benchmarks=fillrandom",
+    `--db=${dir}`,
+    "--use_existing_db=0",
+    `--num=${opts.keyspace}`,
+    `--writes=${opts.requests}`,
+    `--key_size=${BENCH_KEY_BYTES}`,
+    `--value_size=${opts.valueBytes}`,
+    "--compression_ratio=1",
+    `--batch_size=${CEILING_BATCH}`,
+    "--threads=1",
+    "--sync=0",
+    "--disable_wal=0",
+    "--statistics=1",
+    `--compression_type=${tuning.compression}`,
+    `--bloom_bits=${tuning.bloomBitsPerKey}`,
+    `--cache_size=${tuning.blockCacheSizeBytes}`,
+    `--write_buffer_size=${tuning.writeBufferSizeBytes}`,
+    `--max_write_buffer_number=${tuning.maxWriteBufferNumber}`,
+    `--max_background_jobs=${tuning.maxBackgroundJobs}`,
+    `--rate_limiter_bytes_per_sec=${tuning.rateLimitBytesPerSec}`,
+    `--memtable_bloom_size_ratio=${MEMTABLE_BLOOM_RATIO}`,
+    "--memtable_whole_key_filtering=1",
+  ];
+}
+
+/**
+ * Parses db_bench's `fillrandom : X micros/op Y ops/sec` line.
+ *
+ * @param text db_bench's standard output
+ * @returns the run's figures
+ * @throws {Error} when the line is missing
+ */
+export function parseFillrandom(text: string): CeilingRow {
+  const m = /^fillrandom\s*:\s*([\d.]+) micros\/op (\d+) ops\/sec/m.exec(text);
+  if (m === null) throw new Error(`Cannot parse db_bench output: no fillrandom line in\n${text}`);
+  return { usPerOp: Number(m[1]), opsPerSec: Number(m[2]) };
+}
+
+async function runCeiling(tuning: RocksDbTuning, opts: NodeBenchOptions, dir: string) {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  const out = await new Deno.Command("db_bench", {
+    args: ceilingArgs(tuning, opts, dir),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`db_bench failed: ${new TextDecoder().decode(out.stderr)}${text}`);
+  }
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  return parseFillrandom(text);
+}
+
 /** The run with the median requests/s. */
 function medianByRps(rows: BenchRow[]): BenchRow {
   const sorted = [...rows].sort((a, b) => a.rps - b.rps);
@@ -349,6 +433,7 @@ export function renderResults(
   servers: string[],
   pipelines: number[],
   command: string,
+  ceiling?: CeilingRow,
 ): string {
   const lines = [`Command: \`${command}\``, ""];
   lines.push(
@@ -385,6 +470,22 @@ export function renderResults(
         `durable SET >= redis-server appendfsync always: ${
           goal(ss && rs ? ss.rps >= rs.rps : undefined)
         } (${ss && rs ? (ss.rps / rs.rps).toFixed(2) + "x" : "n/a"})`,
+    );
+  }
+  if (ceiling !== undefined) {
+    const durable = pipelines.flatMap((p) => {
+      const r = results.get(`redis (appendfsync always)/SET/${p}`);
+      return r === undefined ? [] : [
+        `-P ${p} ${fmt(r.rps)}/s (${(r.rps / ceiling.opsPerSec).toFixed(2)}x of it${
+          r.rps >= ceiling.opsPerSec ? ": above what the engine alone takes" : ""
+        })`,
+      ];
+    });
+    lines.push(
+      `- RocksDB alone with the node's tuning (db_bench fillrandom, one writer, batches of ` +
+        `${CEILING_BATCH}, WAL not fsynced): ${fmt(ceiling.opsPerSec)} puts/s, ` +
+        `${ceiling.usPerOp.toFixed(2)} µs a put` +
+        (durable.length > 0 ? `; redis-server appendfsync always SET: ${durable.join(", ")}` : ""),
     );
   }
   return lines.join("\n") + "\n";
@@ -435,6 +536,7 @@ export async function main(args: string[]): Promise<number> {
   const startedAt = new Date().toISOString().slice(11, 16);
   const loadAtStart = await loadAverage();
   const results: Results = new Map();
+  let ceiling: CeilingRow | undefined;
   const servers = ["spire", "redis (appendonly no)", "redis (appendfsync always)"];
   const running: Server[] = [];
   try {
@@ -452,6 +554,15 @@ export async function main(args: string[]): Promise<number> {
     // All servers run at once and take turns, run by run, so that each ratio compares runs
     // made minutes apart at most under the same load (an idle Spire node uses ~3% of a core).
     for (const start of starts) running.push(await start());
+    const tuning = resolveTuning({ env: Deno.env.toObject() }).tuning;
+    const ceilings: CeilingRow[] = [];
+    for (let i = 0; i < opts.repeats; i++) {
+      ceilings.push(await runCeiling(tuning, opts, `${root}/db_bench`));
+    }
+    ceiling = ceilings.sort((a, b) => a.opsPerSec - b.opsPerSec)[Math.floor(ceilings.length / 2)];
+    console.error(
+      `db_bench fillrandom: ${fmt(ceiling!.opsPerSec)} puts/s, ${ceiling!.usPerOp} µs a put`,
+    );
     for (const test of ["set", "get"] as const) {
       for (const p of opts.pipelines) {
         const rows = new Map<string, BenchRow[]>(running.map((s) => [s.name, []]));
@@ -476,7 +587,7 @@ export async function main(args: string[]): Promise<number> {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
   const command = `./spire bench node ${args.join(" ")}`.trim();
-  const md = renderResults(results, servers, opts.pipelines, command) +
+  const md = renderResults(results, servers, opts.pipelines, command, ceiling) +
     `\nRun ${startedAt}-${new Date().toISOString().slice(11, 16)} UTC; load average (1 min) ` +
     `${loadAtStart} at the start, ${await loadAverage()} at the end. Server CPU is user + ` +
     "system time of all the server's threads from /proc during the run, per request.\n";

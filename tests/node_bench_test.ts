@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  ceilingArgs,
   parseBenchmarkCsv,
+  parseFillrandom,
   parseNodeBenchArgs,
   parseProcStatCpuSeconds,
   renderResults,
@@ -50,6 +52,36 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
   assert.match(md, /GET >= 50% of redis-server: met \(60%\)/);
   assert.match(md, /durable SET >= redis-server appendfsync always: MISSED \(0\.90x\)/);
   assert.match(md, /\| GET \| 1 \| spire \| 60 \| 1\.000 \| 2\.000 \| 16\.7 \| 1\.00 \|/);
+  assert.doesNotMatch(md, /RocksDB alone/);
+  const withCeiling = renderResults(
+    results,
+    ["spire", "redis (appendonly no)", "redis (appendfsync always)"],
+    [1],
+    "cmd",
+    { opsPerSec: 8, usPerOp: 125000 },
+  );
+  assert.match(
+    withCeiling,
+    /RocksDB alone .*: 8 puts\/s, 125000\.00 µs a put; redis-server appendfsync always SET: -P 1 10\/s \(1\.25x of it: above what the engine alone takes\)/,
+  );
+});
+
+Deno.test("bench node: the engine-alone run uses the node's tuning and reads db_bench's line", async () => {
+  const { resolveTuning } = await import("../tuning/mod.ts");
+  const { tuning } = resolveTuning({
+    env: { SPIRE_ROCKSDB_WRITE_BUFFER_SIZE: "8MiB", SPIRE_ROCKSDB_COMPRESSION: "zstd" },
+  });
+  const args = ceilingArgs(tuning, parseNodeBenchArgs(["--requests", "5000"]), "/tmp/x");
+  assert.ok(args.includes("--write_buffer_size=8388608"), args.join(" "));
+  assert.ok(args.includes("--compression_type=zstd"), args.join(" "));
+  assert.ok(args.includes("--writes=5000") && args.includes("--num=100000"), args.join(" "));
+  assert.deepEqual(
+    parseFillrandom(
+      "Keys:       16 bytes each\nfillrandom   :       4.977 micros/op 200936 ops/sec 4.977 seconds\n",
+    ),
+    { usPerOp: 4.977, opsPerSec: 200936 },
+  );
+  assert.throws(() => parseFillrandom("readrandom : 1 micros/op 2 ops/sec"), /no fillrandom line/);
 });
 
 Deno.test("bench node: CPU time is read from /proc stat past a command name with spaces", () => {
