@@ -9,7 +9,7 @@ import { DEFAULT_HELPERS_PATH } from "./_ffi/helpers.ts";
 import { compareBytes } from "./codec/mod.ts";
 import type { DeadlineLayout } from "./deadline.ts";
 import { Engine } from "./engine.ts";
-import { TEST_TUNING } from "./_test_util.ts";
+import { b, key, tempEngine, TEST_TUNING } from "./_test_util.ts";
 
 const LAYOUT: DeadlineLayout = { flagOffset: 1, flagMask: 0x01, deadlineOffset: 2 };
 const NOW = 1_000_000;
@@ -175,4 +175,32 @@ Deno.test("measureRange counts the keys, bytes and deadlines a scan reads, with 
     ),
     { numRuns: 40 },
   );
+});
+
+Deno.test("countRange and measureRange let other work run every few thousand rows by default", async () => {
+  // A DBSIZE or INFO keyspace of a large keyspace walks it in slices; between slices every other
+  // client is served. With 65,536-row slices a walk of 800k keys held the event loop ~100 ms at a
+  // time (a PING waited that long); the default slice is 4,096 rows now.
+  await using t = await tempEngine();
+  const rows = 4_096 * 6;
+  const ops = [];
+  for (let i = 0; i < rows; i++) ops.push({ op: "put" as const, key: key(i, 6), value: b("v") });
+  await t.engine.writeBatch(ops);
+  for (const walk of ["countRange", "measureRange"] as const) {
+    let turns = 0;
+    let done = false;
+    const other = (async () => {
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 0));
+        turns++;
+      }
+    })();
+    const n = walk === "countRange"
+      ? await t.engine.countRange(b(""), b(""))
+      : (await t.engine.measureRange(b(""), b(""))).keys;
+    done = true;
+    await other;
+    assert.equal(n, rows);
+    assert.ok(turns >= 5, `${walk}: other work ran ${turns} times during a walk of ${rows} rows`);
+  }
 });
