@@ -106,6 +106,33 @@ async function countNew(engine: Engine): Promise<string> {
   return `${keys} keys, ${bytes} bytes`;
 }
 
+/**
+ * A whole-keyspace walk (DBSIZE, INFO keyspace) in slices of `sliceRows` (undefined: the engine's
+ * default) while another task asks for a turn of the event loop as often as it can: the walk's
+ * time, and the longest the other task waited for its turn (what a client's request waits).
+ */
+async function walkWithNeighbour(
+  engine: Engine,
+  sliceRows: number | undefined,
+): Promise<{ ms: number; longestWaitMs: number }> {
+  const { start, end } = USER_KEY_RANGE;
+  let done = false;
+  let longestWaitMs = 0;
+  const neighbour = (async () => {
+    while (!done) {
+      const asked = performance.now();
+      await new Promise((r) => setTimeout(r, 0));
+      longestWaitMs = Math.max(longestWaitMs, performance.now() - asked);
+    }
+  })();
+  const began = performance.now();
+  await engine.measureRange(start, end, sliceRows === undefined ? {} : { sliceRows });
+  const ms = performance.now() - began;
+  done = true;
+  await neighbour;
+  return { ms, longestWaitMs };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
@@ -143,6 +170,11 @@ export async function main(args: string[]): Promise<number> {
       ["measureRange (as countRegion now)", () => countNew(engine)],
       ["scanRange, 1024 rows a batch (as countRegion did)", () => countOld(engine)],
     ];
+    const sliceWays: [string, number | undefined][] = [
+      ["default slices (8,192 rows)", undefined],
+      ["65,536-row slices (before)", 65_536],
+    ];
+    const slices = new Map<string, { ms: number[]; waitMs: number[] }>();
     const rates = new Map<string, number[]>();
     const counts = new Set<string>();
     for (let run = 0; run < runs; run++) {
@@ -161,6 +193,13 @@ export async function main(args: string[]): Promise<number> {
         const seconds = (performance.now() - began) / 1000;
         rates.set(name, [...rates.get(name) ?? [], keys / seconds]);
       }
+      for (const [name, rows] of sliceWays) {
+        const r = await walkWithNeighbour(engine, rows);
+        const got = slices.get(name) ?? { ms: [], waitMs: [] };
+        got.ms.push(r.ms);
+        got.waitMs.push(r.longestWaitMs);
+        slices.set(name, got);
+      }
       if (counts.size !== 1) throw new Error(`the counts differ: ${[...counts].join("; ")}`);
     }
     console.log(
@@ -177,6 +216,15 @@ export async function main(args: string[]): Promise<number> {
         const r = median(rates.get(name)!);
         console.log(`| ${name} | ${fmt(r)} | ${(r / base).toFixed(2)} |`);
       }
+    }
+    console.log(
+      "\n| whole-keyspace walk (DBSIZE, INFO keyspace) beside another task | walk ms | " +
+        "longest wait of the other task, ms |",
+    );
+    console.log("|---|---|---|");
+    for (const [name] of sliceWays) {
+      const r = slices.get(name)!;
+      console.log(`| ${name} | ${fmt(median(r.ms))} | ${median(r.waitMs).toFixed(1)} |`);
     }
     return 0;
   } finally {

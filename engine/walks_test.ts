@@ -180,9 +180,9 @@ Deno.test("measureRange counts the keys, bytes and deadlines a scan reads, with 
 Deno.test("countRange and measureRange let other work run every few thousand rows by default", async () => {
   // A DBSIZE or INFO keyspace of a large keyspace walks it in slices; between slices every other
   // client is served. With 65,536-row slices a walk of 800k keys held the event loop ~100 ms at a
-  // time (a PING waited that long); the default slice is 4,096 rows now.
+  // time (a PING waited that long); the default slice is 8,192 rows now.
   await using t = await tempEngine();
-  const rows = 4_096 * 6;
+  const rows = 8_192 * 6;
   const ops = [];
   for (let i = 0; i < rows; i++) ops.push({ op: "put" as const, key: key(i, 6), value: b("v") });
   await t.engine.writeBatch(ops);
