@@ -317,6 +317,10 @@ export class ClientPort {
       password: options.password,
       serverSections: () => this.#infoSections(),
       sessions: () => [...this.#conns.values()].map((c) => c.session),
+      closeSession: (session) => {
+        // Its reader sees the end and the connection (process) finishes as on a client's close.
+        for (const c of this.#conns.values()) if (c.session === session) c.close();
+      },
       ...(options.engineStats !== undefined ? { engineStats: options.engineStats } : {}),
       ...(options.replyBytesMax !== undefined ? { replyBytesMax: options.replyBytesMax } : {}),
       ...(options.regions !== undefined ? { regions: options.regions } : {}),
@@ -364,10 +368,15 @@ export class ClientPort {
    */
   open(key: string, conn: Deno.Conn): ClientConnection {
     const remote = conn.remoteAddr as Deno.NetAddr;
+    const local = conn.localAddr as Deno.NetAddr;
     // As redis-server does: a reply goes out at once, not held back by Nagle's algorithm until
     // the client acknowledges the previous one (Deno leaves Nagle on for accepted sockets).
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-    const session = this.executor.newSession(this.#nextId++, `${remote.hostname}:${remote.port}`);
+    const session = this.executor.newSession(
+      this.#nextId++,
+      `${remote.hostname}:${remote.port}`,
+      `${local.hostname}:${local.port}`,
+    );
     const c = new ClientConnection(this, conn, session, this.#replyFlushBytes);
     this.#conns.set(key, c);
     this.#stats.totalConnectionsReceived++;

@@ -379,6 +379,7 @@ Deno.test("accepted sockets get TCP_NODELAY, as redis-server sets it (Deno leave
   const noDelay: boolean[] = [];
   const conn = {
     remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+    localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 6379 },
     setNoDelay: (on = true) => void noDelay.push(on),
     close: () => {},
   } as unknown as Deno.Conn;

@@ -99,6 +99,27 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
       1,
     );
     assert.equal(node.readiness().ready, true);
+    // CLIENT KILL from the steady connection closes another one; its process ends too.
+    const victim = await RespClient.connect({ port });
+    const id = await victim.call(["CLIENT", "ID"]);
+    assert.equal(id.kind, "integer");
+    assert.deepEqual(await steady.call(["CLIENT", "KILL", "ID", String(id.value)]), {
+      kind: "integer",
+      value: 1,
+    });
+    assert.equal(await victim.waitClosed(2000), true);
+    victim.close();
+    for (let i = 0; i < 100; i++) {
+      if ((await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length === 1) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(
+      (await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length,
+      1,
+    );
+    assert.deepEqual(await steady.call(["GET", "k"]), { kind: "bulk", value: enc.encode("v") });
   } finally {
     steady.close();
     await node.stop();

@@ -200,6 +200,26 @@ const EDGE_CASES: Cmd[] = [
   ["CLIENT", "GETNAME", "x"],
   ["CLIENT", "SETNAME", ""],
   ["CLIENT", "GETNAME"],
+  ["CLIENT", "KILL"],
+  ["CLIENT", "KILL", "1.2.3.4:5"],
+  ["CLIENT", "KILL", "ID", "abc"],
+  ["CLIENT", "KILL", "ID", "0"],
+  ["CLIENT", "KILL", "ID", "-1"],
+  ["CLIENT", "KILL", "ID", "99999"],
+  ["CLIENT", "KILL", "ID", "9223372036854775807"],
+  ["CLIENT", "KILL", "ID", "9223372036854775808"],
+  ["CLIENT", "KILL", "TYPE", "bogus"],
+  ["CLIENT", "KILL", "TYPE", "master"],
+  ["CLIENT", "KILL", "TYPE", "Replica", "SKIPME", "no"],
+  ["CLIENT", "KILL", "USER", "nobody"],
+  ["CLIENT", "KILL", "USER", "default", "ADDR", "1.2.3.4:5"],
+  ["CLIENT", "KILL", "SKIPME", "maybe"],
+  ["CLIENT", "KILL", "FOO", "bar"],
+  ["CLIENT", "KILL", "ID", "1", "ADDR"],
+  ["CLIENT", "KILL", "ADDR", "1.2.3.4:5"],
+  ["CLIENT", "KILL", "LADDR", "1.2.3.4:5"],
+  ["CLIENT", "KILL", "MAXAGE", "5"],
+  ["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
   ["COMMAND", "FOO"],
   ["COMMAND", "COUNT", "x"],
   ["HELLO", "4"],
@@ -471,4 +491,62 @@ Deno.test("TIME answers the server clock as seconds and microseconds, like redis
       assert.ok(ms >= before - 1000 && ms <= after + 1000, `${ms} not near ${before}..${after}`);
     }
   });
+});
+
+Deno.test("CLIENT KILL closes the same connections on Spire as on redis-server", async () => {
+  const spireServer = startTestServer();
+  const redisServer = await startRedisServer();
+  const text = (r: Reply) => showReply(r);
+  const infoField = async (c: RespClient, field: string) => {
+    const r = await c.call(["CLIENT", "INFO"]);
+    assert.equal(r.kind, "bulk");
+    return new RegExp(`${field}=(\\S+)`).exec(new TextDecoder().decode(r.value!))![1]!;
+  };
+  const run = async (port: number): Promise<string[]> => {
+    const out: string[] = [];
+    const open = () => RespClient.connect({ port });
+    const [a, b, c, d] = [await open(), await open(), await open(), await open()];
+    try {
+      // By id, from another connection: 1 closed, and the victim's socket ends.
+      const idA = await infoField(a, "id");
+      out.push(text(await b.call(["CLIENT", "KILL", "ID", idA])));
+      out.push(`a closed: ${await a.waitClosed(2000)}`);
+      // The old form by address: OK, then the same again finds nobody.
+      const addrC = await infoField(c, "addr");
+      out.push(text(await b.call(["CLIENT", "KILL", addrC])));
+      out.push(`c closed: ${await c.waitClosed(2000)}`);
+      out.push(text(await b.call(["CLIENT", "KILL", addrC])));
+      // Its own id: skipped unless SKIPME no, and then it is answered before it is closed.
+      const idB = await infoField(b, "id");
+      out.push(text(await b.call(["CLIENT", "KILL", "ID", idB])));
+      out.push(text(await b.call(["CLIENT", "KILL", "ID", idB, "SKIPME", "no"])));
+      out.push(`b closed: ${await b.waitClosed(2000)}`);
+      // By the server's address with SKIPME: everyone else (nobody is left but d).
+      const laddr = await infoField(d, "laddr");
+      out.push(text(await d.call(["CLIENT", "KILL", "LADDR", laddr])));
+      out.push(text(await d.call(["PING"])));
+    } finally {
+      for (const x of [a, b, c, d]) x.close();
+    }
+    return out;
+  };
+  try {
+    const spire = await run(spireServer.port);
+    assert.deepEqual(spire, await run(redisServer.port));
+    assert.deepEqual(spire, [
+      ":1",
+      "a closed: true",
+      "+OK",
+      "c closed: true",
+      "-ERR No such client",
+      ":0",
+      ":1",
+      "b closed: true",
+      ":0",
+      "+PONG",
+    ]);
+  } finally {
+    await spireServer.stop();
+    await redisServer.stop();
+  }
 });

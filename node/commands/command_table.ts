@@ -539,6 +539,15 @@ const SUBCOMMANDS: Record<string, Row[]> = {
       "Returns information about this connection",
     ],
     [
+      "client|kill",
+      -3,
+      "admin noscript loading stale",
+      NO_KEYS,
+      "@admin @slow @dangerous @connection",
+      "connection",
+      "Kills open connections",
+    ],
+    [
       "client|list",
       -2,
       "admin noscript loading stale",

@@ -41,6 +41,8 @@ export interface Session {
   readonly id: number;
   /** Peer address "ip:port". */
   readonly addr: string;
+  /** The server's address of the connection "ip:port" (CLIENT LIST laddr; CLIENT KILL LADDR). */
+  readonly laddr: string;
   /** When the connection was accepted (ms). */
   readonly createdMs: number;
   /** Connection name (CLIENT SETNAME), undefined when unset. */
@@ -85,8 +87,13 @@ export interface ExecutorOptions {
    * called only when its section is asked for.
    */
   readonly serverSections?: () => Record<string, () => Record<string, string | number>>;
-  /** Open sessions, for CLIENT LIST. */
+  /** Open sessions, for CLIENT LIST and CLIENT KILL. */
   readonly sessions?: () => Iterable<Session>;
+  /**
+   * Closes the connection of a session (CLIENT KILL); its pending replies are dropped. Without
+   * it CLIENT KILL finds only the caller's own session.
+   */
+  readonly closeSession?: (session: Session) => void;
   /** Engine statistics (INFO rocksdb, SPIRE.STATS). */
   readonly engineStats?: PlainSource;
   /** Region descriptions (SPIRE.REGIONS). */
@@ -348,11 +355,12 @@ export class CommandExecutor {
    * @param addr the peer address
    * @returns the session
    */
-  newSession(id: number, addr: string): Session {
+  newSession(id: number, addr: string, laddr = ""): Session {
     const now = this.#o.now();
     return {
       id,
       addr,
+      laddr,
       createdMs: now,
       name: undefined,
       resp: 2,
@@ -862,6 +870,7 @@ export class CommandExecutor {
     return [
       `id=${s.id}`,
       `addr=${s.addr}`,
+      `laddr=${s.laddr}`,
       `name=${s.name ?? ""}`,
       `age=${Math.floor((now - s.createdMs) / 1000)}`,
       `idle=${Math.floor((now - s.lastCommandMs) / 1000)}`,
@@ -919,6 +928,8 @@ export class CommandExecutor {
         return integer(session.id);
       case "info":
         return bulk(this.#clientLine(session) + "\n");
+      case "kill":
+        return this.#clientKill(session, args);
       case "list": {
         if (args.length > 2) return error(SYNTAX);
         const lines = [...(this.#o.sessions?.() ?? [session])].map((s) =>
@@ -929,6 +940,78 @@ export class CommandExecutor {
       default:
         return error(SYNTAX);
     }
+  }
+
+  /**
+   * CLIENT KILL as Redis 7.0 has it: the old form `CLIENT KILL ip:port` (OK, or an error when no
+   * client has that address; it may close the caller) and the filter form `ID`, `TYPE`, `USER`,
+   * `ADDR`, `LADDR`, `SKIPME` (the number closed; the caller is skipped unless `SKIPME no`). Every
+   * client here is a normal one of the default user. The caller's own connection closes after its
+   * reply.
+   */
+  #clientKill(session: Session, args: readonly Uint8Array[]): Reply {
+    const oldForm = args.length === 3;
+    let skipMe = !oldForm;
+    let addr = oldForm ? str(args[2]!) : undefined;
+    let laddr: string | undefined;
+    let id: number | undefined;
+    let typeMatches = true;
+    if (!oldForm) {
+      for (let i = 2; i < args.length; i += 2) {
+        const value = args[i + 1];
+        if (value === undefined) return error(SYNTAX);
+        switch (lc(args[i]!)) {
+          case "id": {
+            const n = parseInt64(value);
+            if (n === undefined || n < 1n) return error("ERR client-id should be greater than 0");
+            id = n > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(n); // -1: no client has it
+            break;
+          }
+          case "type": {
+            const type = lc(value);
+            if (!["normal", "master", "slave", "replica", "pubsub"].includes(type)) {
+              return error(`ERR Unknown client type '${str(value)}'`);
+            }
+            typeMatches = type === "normal";
+            break;
+          }
+          case "user":
+            if (str(value) !== "default") return error(`ERR No such user '${str(value)}'`);
+            break;
+          case "addr":
+            addr = str(value);
+            break;
+          case "laddr":
+            laddr = str(value);
+            break;
+          case "skipme": {
+            const v = lc(value);
+            if (v !== "yes" && v !== "no") return error(SYNTAX);
+            skipMe = v === "yes";
+            break;
+          }
+          default:
+            return error(SYNTAX);
+        }
+      }
+    }
+    let killed = 0;
+    const all = this.#o.sessions?.() ?? [session];
+    for (const s of [...all]) {
+      if (!typeMatches || (id !== undefined && s.id !== id)) continue;
+      if ((addr !== undefined && s.addr !== addr) || (laddr !== undefined && s.laddr !== laddr)) {
+        continue;
+      }
+      if (s === session) {
+        if (skipMe) continue;
+        session.closeAfterReply = true;
+      } else {
+        this.#o.closeSession?.(s);
+      }
+      killed++;
+    }
+    if (oldForm) return killed === 0 ? error("ERR No such client") : OK;
+    return integer(killed);
   }
 
   #commandInfo(spec: CommandSpec): Reply {
