@@ -351,12 +351,14 @@ export class RaftBackend implements KvBackend {
             integer(replies.reduce((n, r) => n + Number(r.kind === "integer" ? r.value : 0), 0)),
         );
       }
-      case "rename": {
+      case "rename":
+      case "copy": {
         const keys = [cmd.key, cmd.newKey];
         const regions = this.#byRegion(keys).size;
         if (regions > 1) {
+          const name = cmd.op.toUpperCase();
           return error(
-            `ERR RENAME keys lie in ${regions} regions; RENAME is atomic only within one region`,
+            `ERR ${name} keys lie in ${regions} regions; ${name} is atomic only within one region`,
           );
         }
         // One region: atomic. A split meanwhile refuses it whole, and it is sent again.

@@ -75,6 +75,23 @@ for (const readMode of ["auto", "readIndex"] as const) {
         [undefined, "2"],
       );
       assert.deepEqual(await backend.execute({ op: "rename", key: b("Az"), newKey: b("Ay") }), OK);
+      // COPY: the same rule; within a region the value is copied and the source stays.
+      const copyAcross = await backend.execute({ op: "copy", key: keys[0]!, newKey: keys[2]! });
+      assert.ok(
+        copyAcross.kind === "error" && /COPY keys lie in 2 regions/.test(copyAcross.message),
+      );
+      assert.deepEqual(await backend.execute({ op: "copy", key: b("Ay"), newKey: b("Aw") }), {
+        kind: "integer",
+        value: 1,
+      });
+      assert.deepEqual(
+        (await backend.read([b("Ay"), b("Aw")])).map((v) => v && dec.decode(v.value)),
+        ["2", "2"],
+      );
+      assert.deepEqual(await backend.execute({ op: "del", keys: [b("Aw")] }), {
+        kind: "integer",
+        value: 1,
+      });
 
       assert.equal(await backend.dbsize(), 6);
       const page = await backend.scanKeys(undefined, 100);

@@ -315,6 +315,15 @@ const ROWS: Row[] = [
   ["unlink", -2, "write fast", ALL_KEYS, "@keyspace @write @fast", "generic", "Deletes keys"],
   ["rename", 3, "write", [1, 2, 1], "@keyspace @write @slow", "generic", "Renames a key"],
   [
+    "copy",
+    -3,
+    "write",
+    [1, 2, 1],
+    "@keyspace @write @slow",
+    "generic",
+    "Copies the value of a key to a new key",
+  ],
+  [
     "renamenx",
     3,
     "write fast",

@@ -511,6 +511,8 @@ export class CommandExecutor {
           newKey: args[2]!,
           ...(name === "renamenx" ? { nx: true } : {}),
         });
+      case "copy":
+        return this.#copy(args);
       case "exists":
       case "touch":
         return this.#readLive(args.slice(1)).then((vs) =>
@@ -863,6 +865,44 @@ export class CommandExecutor {
     const user = args.length === 3 ? args[1]! : new TextEncoder().encode("default");
     const pass = args[args.length - 1]!;
     return this.#checkAuth(session, user, pass) ?? OK;
+  }
+
+  /** COPY source destination [DB 0] [REPLACE], checked as Redis 7.0 checks it; one database. */
+  #copy(args: readonly Uint8Array[]): Promise<Reply> | Reply {
+    let replace = false;
+    for (let i = 3; i < args.length; i++) {
+      const option = lc(args[i]!);
+      if (option === "replace") {
+        replace = true;
+      } else if (option === "db" && i + 1 < args.length) {
+        const db = parseInt64(args[++i]!);
+        if (db === undefined) return error(WRONG_INT);
+        if (db < -(2n ** 31n) || db >= 2n ** 31n) {
+          return error("ERR value is out of range, value must between -2147483648 and 2147483647");
+        }
+        // Any number but 0 names a database this server does not have (`databases` is 1).
+        if (db !== 0n) return error("ERR DB index is out of range");
+      } else {
+        return error(SYNTAX);
+      }
+    }
+    const [key, newKey] = [args[1]!, args[2]!];
+    if (key.length === newKey.length && key.every((b, i) => b === newKey[i])) {
+      return error("ERR source and destination objects are the same");
+    }
+    return this.#copyCounted(key, newKey, replace);
+  }
+
+  async #copyCounted(key: Uint8Array, newKey: Uint8Array, replace: boolean): Promise<Reply> {
+    // Redis counts COPY's look-up of its source in keyspace_hits / keyspace_misses; the reply
+    // (0 for a missing source and for a taken name alike) cannot tell them apart, so it is read.
+    await this.#readOne(key);
+    return await this.#o.backend.execute({
+      op: "copy",
+      key,
+      newKey,
+      ...(replace ? { replace: true } : {}),
+    });
   }
 
   #clientLine(s: Session): string {

@@ -63,6 +63,13 @@ export type WriteCommand =
     readonly newKey: Uint8Array;
     readonly nx?: boolean;
   }
+  /** COPY (`replace`: over an existing `newKey`): the value and its expiry, to `newKey`. */
+  | {
+    readonly op: "copy";
+    readonly key: Uint8Array;
+    readonly newKey: Uint8Array;
+    readonly replace?: boolean;
+  }
   | { readonly op: "incrby"; readonly key: Uint8Array; readonly delta: string }
   /** `delta` is the increment as the client sent it (a valid float, see _long_double.ts). */
   | { readonly op: "incrbyfloat"; readonly key: Uint8Array; readonly delta: string }
@@ -148,6 +155,7 @@ export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
     case "sweep":
       return [...cmd.keys];
     case "rename":
+    case "copy":
       return [cmd.key, cmd.newKey];
     case "flushdb":
       return [];
@@ -324,6 +332,14 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
       o.delete(cmd.key);
       o.put(cmd.newKey, old); // its expiry moves with it
       return cmd.nx === true ? integer(1) : OK;
+    }
+    case "copy": {
+      // The executor refused a copy onto itself; a missing source or a taken name is 0.
+      const old = await o.live(cmd.key);
+      if (old === undefined) return integer(0);
+      if (cmd.replace !== true && (await o.live(cmd.newKey)) !== undefined) return integer(0);
+      o.put(cmd.newKey, old); // with its expiry
+      return integer(1);
     }
     case "incrby": {
       const delta = BigInt(cmd.delta);
@@ -514,6 +530,9 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
       break;
     case "rename":
       ok = isBytes(o.key) && isBytes(o.newKey) && optional(o, "nx", bool);
+      break;
+    case "copy":
+      ok = isBytes(o.key) && isBytes(o.newKey) && optional(o, "replace", bool);
       break;
     case "getex":
       ok = isBytes(o.key) && optional(o, "expire", isExpiry) && optional(o, "persist", bool);

@@ -122,6 +122,12 @@ class Model {
         this.data.set(c.newKey, { ...old });
         return c.nx ? integer(1) : OK;
       }
+      case "copy": {
+        const old = this.live(c.key, now);
+        if (!old || (!c.replace && this.live(c.newKey, now))) return integer(0);
+        this.data.set(c.newKey, { ...old });
+        return integer(1);
+      }
       case "flushdb":
         this.data.clear();
         return OK;
@@ -157,6 +163,7 @@ type ModelCmd =
   | { op: "append"; key: string; value: string }
   | { op: "expire"; key: string; expire: Expiry; cond?: "nx" | "xx" | "gt" | "lt" | undefined }
   | { op: "rename"; key: string; newKey: string; nx: boolean }
+  | { op: "copy"; key: string; newKey: string; replace: boolean }
   | { op: "flushdb" };
 
 function toWrite(c: ModelCmd): WriteCommand {
@@ -196,6 +203,13 @@ function toWrite(c: ModelCmd): WriteCommand {
       return { op: "expire", key: k(c.key), expire: c.expire, ...(c.cond ? { cond: c.cond } : {}) };
     case "rename":
       return { op: "rename", key: k(c.key), newKey: k(c.newKey), ...(c.nx ? { nx: true } : {}) };
+    case "copy":
+      return {
+        op: "copy",
+        key: k(c.key),
+        newKey: k(c.newKey),
+        ...(c.replace ? { replace: true } : {}),
+      };
     case "flushdb":
       return { op: "flushdb" };
   }
@@ -262,6 +276,8 @@ const cmd: fc.Arbitrary<ModelCmd> = fc.oneof(
     }),
   }, { requiredKeys: ["op", "key", "expire"] }),
   fc.record({ op: fc.constant("rename" as const), key, newKey: key, nx: fc.boolean() }),
+  fc.record({ op: fc.constant("copy" as const), key, newKey: key, replace: fc.boolean() })
+    .filter((c) => c.key !== c.newKey), // the executor refuses a copy onto itself
   fc.constant({ op: "flushdb" as const }),
 );
 
