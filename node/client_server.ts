@@ -265,6 +265,8 @@ export class ClientPort {
   readonly #onCommand: CommandHook | undefined;
   readonly #log: (message: string) => void;
   readonly #conns = new Map<string, ClientConnection>();
+  /** The connection of each open session (CLIENT KILL closes by session). */
+  readonly #bySession = new WeakMap<Session, ClientConnection>();
   readonly #startedMs: number;
   readonly #hostname: string;
   readonly #memoryFields: (() => Readonly<Record<string, string | number>>) | undefined;
@@ -317,10 +319,8 @@ export class ClientPort {
       password: options.password,
       serverSections: () => this.#infoSections(),
       sessions: () => [...this.#conns.values()].map((c) => c.session),
-      closeSession: (session) => {
-        // Its reader sees the end and the connection (process) finishes as on a client's close.
-        for (const c of this.#conns.values()) if (c.session === session) c.close();
-      },
+      // Its reader sees the end and the connection (process) finishes as on a client's close.
+      closeSession: (session) => this.#bySession.get(session)?.close(),
       ...(options.engineStats !== undefined ? { engineStats: options.engineStats } : {}),
       ...(options.replyBytesMax !== undefined ? { replyBytesMax: options.replyBytesMax } : {}),
       ...(options.regions !== undefined ? { regions: options.regions } : {}),
@@ -379,6 +379,7 @@ export class ClientPort {
     );
     const c = new ClientConnection(this, conn, session, this.#replyFlushBytes);
     this.#conns.set(key, c);
+    this.#bySession.set(session, c);
     this.#stats.totalConnectionsReceived++;
     return c;
   }

@@ -16,6 +16,16 @@ import { DynamicSupervisor } from "../supervisor/mod.ts";
 
 const enc = new TextEncoder();
 
+/** The number of connection processes once it reaches `want` (or after ~2 s). */
+async function connectionProcessesSettle(node: SpireNode, want: number): Promise<number> {
+  const count = async () =>
+    (await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length;
+  for (let i = 0; i < 100 && (await count()) !== want; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return await count();
+}
+
 Deno.test("client port: malformed, oversized and cut input never disturbs the node or other connections", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "spire_port_" });
   const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
@@ -88,16 +98,7 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
     assert.deepEqual(await steady.call(["GET", "k"]), { kind: "bulk", value: enc.encode("v") });
     assert.deepEqual(await steady.call(["EXISTS", "x"]), { kind: "integer", value: 0 });
     // Every broken connection's process is gone; only the steady one remains.
-    for (let i = 0; i < 100; i++) {
-      if ((await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length === 1) {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(
-      (await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length,
-      1,
-    );
+    assert.equal(await connectionProcessesSettle(node, 1), 1);
     assert.equal(node.readiness().ready, true);
     // CLIENT KILL from the steady connection closes another one; its process ends too.
     const victim = await RespClient.connect({ port });
@@ -109,16 +110,7 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
     });
     assert.equal(await victim.waitClosed(2000), true);
     victim.close();
-    for (let i = 0; i < 100; i++) {
-      if ((await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length === 1) {
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(
-      (await DynamicSupervisor.whichChildren(node.runtime, NAMES.connections)).length,
-      1,
-    );
+    assert.equal(await connectionProcessesSettle(node, 1), 1);
     assert.deepEqual(await steady.call(["GET", "k"]), { kind: "bulk", value: enc.encode("v") });
   } finally {
     steady.close();
