@@ -111,6 +111,38 @@ Deno.test("native GETs read the node's value cache first and fill it from RocksD
   });
 });
 
+Deno.test("native GETs count a cache lookup once, when the GET is answered", async () => {
+  await withEngine(async (engine) => {
+    const cache = new NativeValueCache(native!, 1 << 20);
+    try {
+      cache.use(engine);
+      const stored = encodeValue({
+        type: "string",
+        value: te.encode("cached"),
+        expireAtMs: undefined,
+      });
+      cache.fill(cache.generation, engineKeyOf(te.encode("c")), stored);
+      await put(engine, "disk", "from rocksdb");
+      // The second reply does not fit: that GET is given up and redone with more room.
+      const input = GET("c") + GET("c");
+      let r = answer(engine, input, { cache: cache.nativeHandle, outBytes: 14 });
+      assert.deepEqual([r.commands, r.stop], [1, NativeStop.FULL]);
+      r = answer(engine, GET("c"), { cache: cache.nativeHandle });
+      assert.equal(r.commands, 1);
+      assert.deepEqual([cache.stats.hits, cache.stats.misses], [2, 0]);
+      // A cache miss read from RocksDB (which fills the cache), given up for room: not
+      // counted; the GET redone finds the cached value: one hit.
+      r = answer(engine, GET("disk"), { cache: cache.nativeHandle, outBytes: 8 });
+      assert.deepEqual([r.commands, r.stop], [0, NativeStop.FULL]);
+      r = answer(engine, GET("disk"), { cache: cache.nativeHandle });
+      assert.equal(r.text, "$12\r\nfrom rocksdb\r\n");
+      assert.deepEqual([cache.stats.hits, cache.stats.misses], [3, 0]);
+    } finally {
+      cache.close();
+    }
+  });
+});
+
 Deno.test("native GETs stop before anything they do not take, and say why", async () => {
   await withEngine(async (engine) => {
     await put(engine, "a", "one");

@@ -174,7 +174,8 @@ int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptio
     size_t n = 0;
     rocksdb_pinnableslice_t* slice = NULL;
     uint32_t cached_len = 0;
-    if (cache != NULL) v = spire_cache_find(cache, (const uint8_t*)key, key_len + 1, &cached_len);
+    if (cache != NULL) v = spire_cache_peek(cache, (const uint8_t*)key, key_len + 1, &cached_len);
+    int cache_hit = v != NULL;
     if (v != NULL) {
       n = cached_len;
     } else {
@@ -218,6 +219,8 @@ int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptio
       stop = STOP_FULL;
       break;
     }
+    /* Counted only now: a GET given up above is redone later and counted then. */
+    if (cache != NULL) spire_cache_count(cache, cache_hit);
     if (found) {
       used += bulk_header(out + used, payload_len);
       memcpy(out + used, payload, payload_len);

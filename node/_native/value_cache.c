@@ -225,32 +225,36 @@ void spire_cache_put(spire_cache* c, const uint8_t* key, uint32_t key_len, const
   if (held_bytes(c) > c->capacity) spire_cache_clear(c); /* one slab and its entries do not fit */
 }
 
-const uint8_t* spire_cache_find(spire_cache* c, const uint8_t* key, uint32_t key_len,
+const uint8_t* spire_cache_peek(spire_cache* c, const uint8_t* key, uint32_t key_len,
                                 uint32_t* value_len) {
-  if (key_len <= SPIRE_CACHE_KEY_BYTES_MAX && c->entries > 0) {
-    uint32_t i = slot_of(c, key, key_len, hash_key(key, key_len));
-    const entry* e = &c->table[i];
-    if (e->used) {
-      c->hits += 1;
-      *value_len = e->value_len;
-      return key_of(c, e) + e->key_len;
-    }
+  if (key_len > SPIRE_CACHE_KEY_BYTES_MAX || c->entries == 0) return NULL;
+  uint32_t i = slot_of(c, key, key_len, hash_key(key, key_len));
+  const entry* e = &c->table[i];
+  if (!e->used) return NULL;
+  *value_len = e->value_len;
+  return key_of(c, e) + e->key_len;
+}
+
+void spire_cache_count(spire_cache* c, int hit) {
+  if (hit) {
+    c->hits += 1;
+  } else {
+    c->misses += 1;
   }
-  c->misses += 1;
-  return NULL;
 }
 
 /*
  * Copies the value of key into out[0..out_cap): returns 1 (hit, *value_len
- * set), 0 (miss) or 2 (hit, but longer than out_cap: nothing copied).
+ * set), 0 (miss) or 2 (cached, but longer than out_cap: nothing copied, and
+ * counted as a miss, since the caller reads RocksDB instead).
  */
 int32_t spire_cache_get(spire_cache* c, const uint8_t* key, uint32_t key_len, uint8_t* out,
                         uint32_t out_cap, uint32_t* value_len) {
-  const uint8_t* v = spire_cache_find(c, key, key_len, value_len);
-  if (v == NULL) return 0;
-  if (*value_len > out_cap) return 2;
-  memcpy(out, v, *value_len);
-  return 1;
+  const uint8_t* v = spire_cache_peek(c, key, key_len, value_len);
+  int32_t found = v == NULL ? 0 : *value_len > out_cap ? 2 : 1;
+  spire_cache_count(c, found == 1);
+  if (found == 1) memcpy(out, v, *value_len);
+  return found;
 }
 
 static uint32_t read_u32(const uint8_t* p) {

@@ -19,11 +19,15 @@ typedef struct spire_cache spire_cache;
 #define SPIRE_CACHE_ENTRY_OVERHEAD_BYTES 96
 
 /*
- * The value of `key`, or NULL on a miss (counted). The bytes stay valid until
- * the next call that changes the cache.
+ * The value of `key`, or NULL when it is not cached; not counted, so that a
+ * lookup whose command is given up and redone later counts once. The bytes
+ * stay valid until the next call that changes the cache.
  */
-const uint8_t* spire_cache_find(spire_cache* cache, const uint8_t* key, uint32_t key_len,
+const uint8_t* spire_cache_peek(spire_cache* cache, const uint8_t* key, uint32_t key_len,
                                 uint32_t* value_len);
+
+/* Counts one answered lookup as a hit (hit != 0) or a miss. */
+void spire_cache_count(spire_cache* cache, int hit);
 
 /* Caches key -> value (both copied); one too large for a slab is dropped instead. */
 void spire_cache_put(spire_cache* cache, const uint8_t* key, uint32_t key_len,
