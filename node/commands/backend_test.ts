@@ -116,3 +116,45 @@ Deno.test("SCAN cursors are bounded: the oldest is forgotten and then refused", 
   assert.match(showReply(await byBytes.execute(s2, ["SCAN", c1].map(k))), /^-ERR invalid cursor/);
   await b.close();
 });
+
+Deno.test("RANDOMKEY: nil when empty, only live keys, every key reachable, same seed same key", async () => {
+  const { CommandExecutor } = await import("./executor.ts");
+  let nowMs = 1000;
+  const b = new LocalBackend({ engine: new MemoryEngine(), now: () => nowMs });
+  let seed = 7;
+  const random = () => { // a small LCG: the test replays exactly
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const ex = new CommandExecutor({ backend: b, now: () => nowMs, random });
+  const s = ex.newSession(1, "t");
+  const randomKey = async () => {
+    const r = await ex.execute(s, [k("RANDOMKEY")]);
+    assert.equal(r.kind, "bulk");
+    return r.value === null || r.value === undefined ? null : td.decode(r.value);
+  };
+  assert.equal(await randomKey(), null);
+  const live = ["\x00first", "apple", "m", "zebra", "\xff\xfflast"];
+  for (const key of live) await ex.execute(s, ["SET", key, "v"].map(k));
+  for (const key of ["dead1", "dead2", "\xff\xff\xffdead"]) {
+    await ex.execute(s, ["SET", key, "v", "PX", "10"].map(k));
+  }
+  nowMs += 11; // the PX keys are expired from here on
+  const seen = new Set<string>();
+  for (let i = 0; i < 400; i++) {
+    const key = await randomKey();
+    assert.ok(key !== null && live.includes(key), `RANDOMKEY gave ${key}`);
+    seen.add(key);
+  }
+  assert.deepEqual([...seen].sort(), [...live].sort());
+  seed = 99;
+  const a = await randomKey();
+  seed = 99;
+  assert.equal(await randomKey(), a);
+  for (const key of live) await ex.execute(s, ["DEL", key].map(k));
+  assert.equal(await randomKey(), null, "only expired keys are left");
+  assert.equal(
+    showReply(await ex.execute(s, ["RANDOMKEY", "x"].map(k))).startsWith("-ERR wrong number"),
+    true,
+  );
+});
