@@ -320,7 +320,6 @@ export class SpireNode {
       port: cfg.port,
       password: cfg.password,
       now: s.now,
-      random: s.random,
       engineStats: () => s.requireEngine("read statistics").getStats(),
       regions: () => regionsView(s),
       // What Redis's durability parameters mean here: every write is in the fsynced Raft log

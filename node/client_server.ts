@@ -49,8 +49,6 @@ export interface ClientPortOptions {
   readonly password?: string | undefined;
   /** The clock, ms since the epoch (default Date.now). */
   readonly now?: () => number;
-  /** Randomness in [0, 1), for RANDOMKEY (default Math.random). */
-  readonly random?: () => number;
   /** Open connections at most; more are refused with an error (default 10000). */
   readonly connectionsMax?: number;
   /** Connections without traffic for this long are closed, ms (default 3600000; 0: never). */
@@ -318,7 +316,6 @@ export class ClientPort {
     this.executor = new CommandExecutor({
       backend: options.backend,
       now: this.now,
-      ...(options.random !== undefined ? { random: options.random } : {}),
       password: options.password,
       serverSections: () => this.#infoSections(),
       sessions: () => [...this.#conns.values()].map((c) => c.session),

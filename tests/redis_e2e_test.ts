@@ -229,7 +229,7 @@ Deno.test("redis-cli: every supported command, RESP2 and RESP3", async () => {
       [["SELECT", "0"], "OK"],
       [["SELECT", "1"], "ERR DB index is out of range"],
       [["CLIENT", "SETNAME", "cli"], "OK"],
-      [["COMMAND", "COUNT"], "58"],
+      [["COMMAND", "COUNT"], "57"],
       [["SET", "old", "1"], "OK"],
       [["RENAME", "old", "new"], "OK"],
       [["RENAMENX", "new", "old"], "1"],

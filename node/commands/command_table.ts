@@ -248,15 +248,6 @@ const ROWS: Row[] = [
     "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist",
   ],
   [
-    "randomkey",
-    1,
-    "readonly",
-    NO_KEYS,
-    "@keyspace @read @slow",
-    "generic",
-    "Returns a random key name from the database",
-  ],
-  [
     "keys",
     2,
     "readonly",

@@ -25,7 +25,6 @@ import { INT64_MIN, parseInt64 } from "./_int.ts";
 import type { Keyspace, KvBackend } from "./backend.ts";
 import { arityOk, type CommandSpec, commandTable } from "./command_table.ts";
 import { globMatch } from "./glob.ts";
-import { compareBytes } from "../../engine/codec/mod.ts";
 import {
   EXPIRE_AT_MS_MAX,
   isExpired,
@@ -81,8 +80,6 @@ export interface ExecutorOptions {
   readonly backend: KvBackend;
   /** The clock (ms since the epoch). */
   readonly now: () => number;
-  /** Randomness in [0, 1), for RANDOMKEY (default Math.random). */
-  readonly random?: () => number;
   /** When set, AUTH is required. Never logged. */
   readonly password?: string | undefined;
   /**
@@ -462,8 +459,6 @@ export class CommandExecutor {
         return this.#info(session, args);
       case "dbsize":
         return b.dbsize().then(integer);
-      case "randomkey":
-        return this.#randomKey();
       case "flushdb":
       case "flushall":
         if (args.length > 2 || (args.length === 2 && !["async", "sync"].includes(lc(a1)))) {
@@ -741,34 +736,6 @@ export class CommandExecutor {
       if (page.done || last === undefined) return array(keys);
       after = last.key;
     }
-  }
-
-  /**
-   * RANDOMKEY: the first live key at or after a random point of the keyspace, wrapping
-   * around to the start; nil only when no key is live. Keys after a long run of gaps are
-   * likelier than others (Redis's own pick is not uniform either).
-   */
-  async #randomKey(): Promise<Reply> {
-    const random = this.#o.random ?? Math.random;
-    const point = new Uint8Array(1 + Math.floor(random() * 4));
-    for (let i = 0; i < point.length; i++) point[i] = Math.floor(random() * 256);
-    const pageKeys = 128;
-    // From the point to the end, then from the start up to the point.
-    for (const [from, until] of [[point, undefined], [undefined, point]] as const) {
-      let after: Uint8Array | undefined = from;
-      for (;;) {
-        const page = await this.#o.backend.scanKeys(after, pageKeys);
-        const now = this.#o.now();
-        for (const { key, value } of page.entries) {
-          if (until !== undefined && compareBytes(key, until) > 0) return bulk(null);
-          if (!isExpired(value, now)) return bulk(key);
-        }
-        const last = page.entries[page.entries.length - 1];
-        if (page.done || last === undefined) break;
-        after = last.key;
-      }
-    }
-    return bulk(null);
   }
 
   async #scan(args: readonly Uint8Array[]): Promise<Reply> {
