@@ -615,9 +615,37 @@ const SUBCOMMANDS: Record<string, Row[]> = {
   ],
 };
 
+/** The HELP subcommand every container command has (its reply is built from the table). */
+function helpRow(container: string, group: string): Row {
+  return [
+    `${container}|help`,
+    2,
+    "loading stale",
+    NO_KEYS,
+    "@slow",
+    group,
+    "Returns helpful text about the different subcommands",
+  ];
+}
+
+/**
+ * The arguments of each subcommand as its HELP line shows them (Redis's notation); a subcommand
+ * without an entry takes none.
+ */
+export const SUBCOMMAND_USAGE: Readonly<Record<string, string>> = {
+  "config|get": "<pattern> [<pattern> ...]",
+  "config|set": "<directive> <value> [<directive> <value> ...]",
+  "client|setname": "<name>",
+  "client|kill": "<ip:port> | <filter> <value> [<filter> <value> ...]",
+  "client|setinfo": "<LIB-NAME|LIB-VER> <value>",
+  "command|info": "[<command-name> ...]",
+  "command|docs": "[<command-name> ...]",
+};
+
 function toSpec(row: Row): CommandSpec {
   const [name, arity, flags, [firstKey, lastKey, keyStep], categories, group, summary] = row;
-  const subs = SUBCOMMANDS[name];
+  const listed = SUBCOMMANDS[name];
+  const subs = listed === undefined ? undefined : [...listed, helpRow(name, group)];
   const base = {
     name,
     arity,

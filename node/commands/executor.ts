@@ -23,7 +23,7 @@ import {
 } from "../resp/reply.ts";
 import { INT64_MIN, parseInt64 } from "./_int.ts";
 import type { Keyspace, KvBackend } from "./backend.ts";
-import { arityOk, type CommandSpec, commandTable } from "./command_table.ts";
+import { arityOk, type CommandSpec, commandTable, SUBCOMMAND_USAGE } from "./command_table.ts";
 import { globMatch } from "./glob.ts";
 import {
   EXPIRE_AT_MS_MAX,
@@ -425,6 +425,7 @@ export class CommandExecutor {
     if (spec.flags.includes("write")) this.#keyspaceCache = undefined;
     session.lastCommand = sub?.name ?? name;
     session.lastCommandMs = this.#o.now();
+    if (sub?.name === `${name}|help`) return subcommandHelp(spec);
     return await this.#dispatch(session, name, args);
   }
 
@@ -1241,4 +1242,25 @@ function unknownCommand(args: readonly Uint8Array[]): Reply {
   return error(
     `ERR unknown command '${str(args[0]!).slice(0, 128)}', with args beginning with: ${shown}`,
   );
+}
+
+/**
+ * `<CONTAINER> HELP` as Redis words it: a heading, then each subcommand this server has with its
+ * arguments and, indented, what it does; HELP last.
+ */
+function subcommandHelp(spec: CommandSpec): Reply {
+  const title = spec.name.toUpperCase();
+  const lines = [`${title} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:`];
+  const subs = spec.subcommands ?? [];
+  const ordered = [
+    ...subs.filter((s) => !s.name.endsWith("|help")),
+    ...subs.filter((s) => s.name.endsWith("|help")),
+  ];
+  for (const s of ordered) {
+    const sub = s.name.slice(spec.name.length + 1).toUpperCase();
+    const usage = SUBCOMMAND_USAGE[s.name];
+    lines.push(usage === undefined ? sub : `${sub} ${usage}`);
+    lines.push(`    ${s.name.endsWith("|help") ? "Print this help." : s.summary + "."}`);
+  }
+  return array(lines.map(simple));
 }
