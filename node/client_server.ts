@@ -462,7 +462,8 @@ export class ClientPort {
    * @returns the GETs answered
    */
   answerNatively(session: Session, parser: RequestParser, writer: ReplyWriter): number {
-    if (this.#nativeOption === false || !session.authed) return 0;
+    // In a transaction a GET is queued for EXEC, not answered.
+    if (this.#nativeOption === false || !session.authed || session.multi !== undefined) return 0;
     let total = 0;
     for (;;) {
       const pending = parser.unparsed();

@@ -65,7 +65,7 @@ import {
   userKeyOf,
   VALUE_DEADLINE_LAYOUT,
 } from "./commands/kv_model.ts";
-import { BATCHABLE_WRITE_OPS, type WriteCommand } from "./commands/write_ops.ts";
+import { BATCHABLE_WRITE_OPS, type WriteCommand, writeCommandKeys } from "./commands/write_ops.ts";
 import { error, integer, OK, type Reply } from "./resp/reply.ts";
 import { BytePool } from "./resp/byte_pool.ts";
 import { engineRangeOf, inRegion } from "./region_meta.ts";
@@ -362,6 +362,19 @@ export class RaftBackend implements KvBackend {
           );
         }
         // One region: atomic. A split meanwhile refuses it whole, and it is sent again.
+        return await this.#writePerRegion(keys, () => cmd, (r) => r[0]!);
+      }
+      case "exec": {
+        const keys = writeCommandKeys(cmd);
+        // Commands without keys only (PING...): any region may apply it; the first one does.
+        if (keys.length === 0) return await this.#write(new Uint8Array(0), cmd);
+        const regions = this.#byRegion(keys).size;
+        if (regions > 1) {
+          return error(
+            `ERR the transaction's keys lie in ${regions} regions; MULTI/EXEC is atomic only ` +
+              "within one region",
+          );
+        }
         return await this.#writePerRegion(keys, () => cmd, (r) => r[0]!);
       }
       case "mset":

@@ -31,8 +31,8 @@ import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
 import type { ValueCacheLike } from "./value_cache.ts";
 import { BytePool } from "./resp/byte_pool.ts";
+import { applyCommand } from "./commands/transaction.ts";
 import {
-  applyWrite,
   decodeWriteCommand,
   encodeWriteCommand,
   type EngineOp,
@@ -450,7 +450,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
         ops: [{ op: "deleteRange", start, end }],
       };
     }
-    const { ops, reply } = await applyWrite(cmd, nowMs, overlay, this.#opBytes);
+    const { ops, reply } = await applyCommand(cmd, nowMs, overlay, this.#opBytes);
     for (const op of ops) {
       if (op.op === "put") {
         this.#stats.bytesPutSinceCount += op.key.length + op.value.length;

@@ -361,6 +361,106 @@ Deno.test("Spire answers edge cases exactly as redis-server does", async () => {
   });
 });
 
+/**
+ * MULTI/EXEC/DISCARD/WATCH as redis-server answers them: queuing, EXECABORT after a command that
+ * could not be queued, runtime errors inside EXEC's reply, nesting and control errors, WATCH
+ * aborts (by another write of the same connection, by a DEL, by an expiry), UNWATCH, DISCARD.
+ * (Commands without keys other than PING, ECHO, TIME and UNWATCH cannot be queued on Spire:
+ * docs/redis.md; none is used here.)
+ */
+const TRANSACTIONS: Cmd[] = [
+  ["EXEC"],
+  ["DISCARD"],
+  ["MULTI", "x"],
+  ["MULTI"],
+  ["MULTI"],
+  ["WATCH", "a"],
+  ["SET", "a", "1"],
+  ["INCR", "a"],
+  ["GET", "a"],
+  ["EXEC"],
+  ["GET", "a"],
+  ["MULTI"],
+  ["SET", "s", "text"],
+  ["INCR", "s"],
+  ["APPEND", "s", "!"],
+  ["GET", "s"],
+  ["MSET", "m1", "1", "m2", "2"],
+  ["MGET", "m1", "m2", "nope"],
+  ["GETDEL", "m1"],
+  ["EXISTS", "m1", "m2"],
+  ["EXPIRE", "m2", "100"],
+  ["TTL", "m2"],
+  ["RENAME", "m2", "m3"],
+  ["TTL", "m3"],
+  ["PING"],
+  ["ECHO", "hi"],
+  ["EXEC"],
+  ["MULTI"],
+  ["SET", "a", "9"],
+  ["NOSUCHCOMMAND", "x"],
+  ["SET", "a"],
+  ["EXEC"],
+  ["GET", "a"],
+  ["MULTI"],
+  ["SET", "a", "10"],
+  ["DISCARD"],
+  ["GET", "a"],
+  ["EXEC"],
+  ["MULTI"],
+  ["EXEC"],
+  ["WATCH", "w"],
+  ["SET", "w", "changed"],
+  ["MULTI"],
+  ["SET", "w", "mine"],
+  ["EXEC"],
+  ["GET", "w"],
+  ["WATCH", "w", "w2"],
+  ["MULTI"],
+  ["SET", "w", "mine"],
+  ["EXEC"],
+  ["GET", "w"],
+  ["WATCH", "w"],
+  ["DEL", "w"],
+  ["MULTI"],
+  ["SET", "w", "again"],
+  ["EXEC"],
+  ["EXISTS", "w"],
+  ["WATCH", "w"],
+  ["UNWATCH"],
+  ["SET", "w", "other"],
+  ["MULTI"],
+  ["SET", "w", "after-unwatch"],
+  ["EXEC"],
+  ["GET", "w"],
+  ["SET", "e", "v", "PX", "1"],
+  ["WATCH", "gone"],
+  ["WATCH", "e"],
+  ["MULTI"],
+  ["GET", "e"],
+  ["EXEC"],
+  ["WATCH", "w"],
+  ["MULTI"],
+  ["UNWATCH"],
+  ["EXEC"],
+  ["MULTI"],
+  ["DISCARD", "x"],
+  ["EXEC", "x"],
+  ["DISCARD"],
+  ["UNWATCH", "x"],
+  ["WATCH"],
+];
+
+Deno.test("MULTI, EXEC, DISCARD and WATCH answer exactly as redis-server does", async () => {
+  await withBoth(async (spire, redis) => {
+    const at = TRANSACTIONS.findIndex((c) => c[0] === "SET" && c[1] === "e");
+    await compare(spire, redis, TRANSACTIONS.slice(0, at + 1));
+    await new Promise((r) => setTimeout(r, 20)); // key e expires after WATCH would read it
+    await compare(spire, redis, TRANSACTIONS.slice(at + 1, at + 3));
+    await compare(spire, redis, TRANSACTIONS.slice(at + 3));
+  });
+});
+
 Deno.test("SCAN with MATCH and COUNT visits the same keys as redis-server", async () => {
   await withBoth(async (spire, redis) => {
     const keys = Array.from({ length: 120 }, (_, i) => `user:${i % 3}:${i}`);

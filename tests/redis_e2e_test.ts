@@ -141,6 +141,35 @@ Deno.test("ioredis: pipelining and concurrent clients", async () => {
   });
 });
 
+Deno.test("ioredis: MULTI/EXEC transactions and WATCH", async () => {
+  await withServer({}, async (t) => {
+    await withIoredis(t.port, {}, async (r) => {
+      const results = await r.multi().set("tk", "v").incr("tn").get("tk").incr("tk").exec();
+      assert.deepEqual(results!.slice(0, 3), [[null, "OK"], [null, 1], [null, "v"]]);
+      assert.match(String(results![3]![0]), /ERR value is not an integer or out of range/);
+      // WATCH: a write from another client in between makes EXEC return null.
+      const other = new Redis({ host: "127.0.0.1", port: t.port });
+      try {
+        assert.equal(await r.watch("tn"), "OK");
+        await other.incr("tn");
+        assert.equal(await r.multi().set("tn", "100").exec(), null);
+        assert.equal(await r.get("tn"), "2");
+        assert.equal(await r.watch("tn"), "OK");
+        assert.deepEqual(await r.multi().set("tn", "100").exec(), [[null, "OK"]]);
+        assert.equal(await other.get("tn"), "100");
+      } finally {
+        await other.quit();
+      }
+      // A command that cannot be queued discards the whole transaction.
+      await assert.rejects(
+        r.multi().set("tk", "never").call("NOSUCH").exec(),
+        /EXECABORT Transaction discarded because of previous errors/,
+      );
+      assert.equal(await r.get("tk"), "v");
+    });
+  });
+});
+
 Deno.test("ioredis: AUTH with a configured password", async () => {
   await withServer({ password: "pw-123" }, async (t) => {
     await withIoredis(t.port, { password: "pw-123" }, async (r) => {
@@ -229,7 +258,7 @@ Deno.test("redis-cli: every supported command, RESP2 and RESP3", async () => {
       [["SELECT", "0"], "OK"],
       [["SELECT", "1"], "ERR DB index is out of range"],
       [["CLIENT", "SETNAME", "cli"], "OK"],
-      [["COMMAND", "COUNT"], "57"],
+      [["COMMAND", "COUNT"], "62"],
       [["SET", "old", "1"], "OK"],
       [["RENAME", "old", "new"], "OK"],
       [["RENAMENX", "new", "old"], "1"],

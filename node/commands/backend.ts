@@ -20,7 +20,8 @@ import {
 import type { EngineLike, ScanBatch } from "./memory_engine.ts";
 import type { RangeMeasure } from "../../engine/deadline.ts";
 import type { NativeReadAccess } from "../../engine/engine.ts";
-import { applyWrite, type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
+import { type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
+import { applyCommand } from "./transaction.ts";
 import { BatchReader } from "./batch_reader.ts";
 
 /** A user key with its stored value (expired values included). */
@@ -300,7 +301,7 @@ export class LocalBackend implements KvBackend {
     try {
       while (this.#queue.length > 0 && done.length < this.#groupCommitMax) {
         const p = this.#queue[0]!;
-        const r = await applyWrite(p.cmd, this.#now(), reader);
+        const r = await applyCommand(p.cmd, this.#now(), reader);
         const size = engineOpsBytes(r.ops);
         const fitsAlone = r.ops.length <= this.#batchOpsMax && size <= this.#batchBytesMax;
         if (

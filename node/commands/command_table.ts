@@ -92,6 +92,51 @@ const ROWS: Row[] = [
     "connection",
     "Closes the connection",
   ],
+  [
+    "multi",
+    1,
+    "noscript loading stale fast allow_busy",
+    NO_KEYS,
+    "@fast @transaction",
+    "transactions",
+    "Starts a transaction",
+  ],
+  [
+    "exec",
+    1,
+    "noscript loading stale skip_slowlog",
+    NO_KEYS,
+    "@slow @transaction",
+    "transactions",
+    "Executes all commands in a transaction",
+  ],
+  [
+    "discard",
+    1,
+    "noscript loading stale fast allow_busy",
+    NO_KEYS,
+    "@fast @transaction",
+    "transactions",
+    "Discards a transaction",
+  ],
+  [
+    "watch",
+    -2,
+    "noscript loading stale fast allow_busy",
+    ALL_KEYS,
+    "@fast @transaction",
+    "transactions",
+    "Monitors changes to keys to determine the execution of a transaction",
+  ],
+  [
+    "unwatch",
+    1,
+    "noscript loading stale fast allow_busy",
+    NO_KEYS,
+    "@fast @transaction",
+    "transactions",
+    "Forgets about watched keys of a transaction",
+  ],
   ["client", -2, "", NO_KEYS, "@slow", "connection", "A container for client connection commands"],
   ["config", -2, "", NO_KEYS, "@slow", "server", "A container for server configuration commands"],
   [
@@ -681,4 +726,31 @@ export function commandTable(): ReadonlyMap<string, CommandSpec> {
  */
 export function arityOk(arity: number, argc: number): boolean {
   return arity >= 0 ? argc === arity : argc >= -arity;
+}
+
+let shared: ReadonlyMap<string, CommandSpec> | undefined;
+
+/**
+ * The key arguments of a command, from its key positions in the command table (none for an
+ * unknown command or one without keys).
+ * @param args the command as sent, its name first
+ * @returns the key arguments, in order
+ */
+export function commandKeys(args: readonly Uint8Array[]): Uint8Array[] {
+  shared ??= commandTable();
+  const first = args[0];
+  const spec = first === undefined ? undefined : shared.get(lowerAscii(first));
+  if (spec === undefined || spec.firstKey <= 0) return [];
+  const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
+  const keys: Uint8Array[] = [];
+  for (let i = spec.firstKey; i <= last && i < args.length; i += Math.max(1, spec.keyStep)) {
+    keys.push(args[i]!);
+  }
+  return keys;
+}
+
+function lowerAscii(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b >= 65 && b <= 90 ? b + 32 : b);
+  return s;
 }

@@ -26,13 +26,14 @@ import type { Keyspace, KvBackend } from "./backend.ts";
 import { arityOk, type CommandSpec, commandTable, SUBCOMMAND_USAGE } from "./command_table.ts";
 import { globMatch } from "./glob.ts";
 import {
+  encodeValue,
   EXPIRE_AT_MS_MAX,
   isExpired,
   KEY_BYTES_MAX,
   type StoredValue,
   VALUE_BYTES_MAX,
 } from "./kv_model.ts";
-import { type Expiry, NOT_A_FLOAT, type WriteCommand } from "./write_ops.ts";
+import { type Expiry, keyId, NOT_A_FLOAT, type WriteCommand } from "./write_ops.ts";
 import { LONG_DOUBLE_CHARS_MAX, parseLongDouble } from "./_long_double.ts";
 
 /** Per-connection state that commands read and change. */
@@ -61,6 +62,28 @@ export interface Session {
   lastCommandMs: number;
   /** Name of the last command. */
   lastCommand: string;
+  /** The commands queued since MULTI, until EXEC or DISCARD; undefined outside a transaction. */
+  multi?: QueuedTransaction | undefined;
+  /** Keys under WATCH (by their bytes as Latin-1 text), with what they held then. */
+  watched?: Map<string, WatchedKey> | undefined;
+}
+
+/** A transaction being queued (MULTI until EXEC or DISCARD). */
+export interface QueuedTransaction {
+  /** The queued commands, as sent. */
+  readonly commands: (readonly Uint8Array[])[];
+  /** Their argument bytes. */
+  bytes: number;
+  /** Set when a command could not be queued: EXEC then discards the transaction (EXECABORT). */
+  failed: boolean;
+}
+
+/** A key under WATCH and its stored value when WATCH read it. */
+export interface WatchedKey {
+  readonly key: Uint8Array;
+  readonly stored: StoredValue | undefined;
+  /** Whether it was live then (an expiry since then also aborts EXEC, as in Redis 6.0.9+). */
+  readonly live: boolean;
 }
 
 /** Key lookups of read commands (INFO stats `keyspace_hits`, `keyspace_misses`). */
@@ -115,6 +138,12 @@ export interface ExecutorOptions {
   readonly replyBytesMax?: number;
   /** How long INFO keyspace reuses a key count when no write came since, in ms (default 1000). */
   readonly keyspaceCacheMs?: number;
+  /** Commands one MULTI may queue (default 10000). */
+  readonly multiCommandsMax?: number;
+  /** Argument bytes one MULTI may queue (default 16 MiB). */
+  readonly multiBytesMax?: number;
+  /** Keys one connection may WATCH at once (default 10000). */
+  readonly watchKeysMax?: number;
 }
 
 const latin1 = new TextDecoder("latin1");
@@ -298,6 +327,9 @@ export class CommandExecutor {
   readonly #scanRangeRowsMax: number;
   readonly #keyspaceCacheMs: number;
   readonly #replyBytesMax: number;
+  readonly #multiCommandsMax: number;
+  readonly #multiBytesMax: number;
+  readonly #watchKeysMax: number;
   #keyspaceCache: { atMs: number; keyspace: Keyspace } | undefined;
   readonly #lookups: KeyspaceLookups = { keyspaceHits: 0, keyspaceMisses: 0 };
 
@@ -322,6 +354,9 @@ export class CommandExecutor {
     this.#scanRangeRowsMax = positive("scanRangeRowsMax", options.scanRangeRowsMax ?? 100_000);
     this.#keyspaceCacheMs = options.keyspaceCacheMs ?? 1000;
     this.#replyBytesMax = positive("replyBytesMax", options.replyBytesMax ?? 256 * 1024 * 1024);
+    this.#multiCommandsMax = positive("multiCommandsMax", options.multiCommandsMax ?? 10_000);
+    this.#multiBytesMax = positive("multiBytesMax", options.multiBytesMax ?? 16 * 1024 * 1024);
+    this.#watchKeysMax = positive("watchKeysMax", options.watchKeysMax ?? 10_000);
   }
 
   /**
@@ -397,15 +432,37 @@ export class CommandExecutor {
     const first = args[0];
     if (first === undefined) return error("ERR empty command");
     const name = lc(first);
+    const multi = session.multi;
+    if (multi === undefined) return await this.#run(session, args);
+    // In a transaction: checked now, queued for EXEC; a command refused here aborts the EXEC.
+    const control = TRANSACTION_CONTROL.has(name);
+    const refused = this.#check(session, args) ??
+      (control ? undefined : this.#queueable(name, multi, args));
+    if (refused !== undefined) {
+      multi.failed = true;
+      if (name !== "exec" || refused.kind !== "error") return refused;
+      session.multi = undefined; // a refused EXEC ends the transaction, as in Redis
+      session.watched = undefined;
+      return error(
+        `EXECABORT Transaction discarded because of: ${refused.message.replace(/^ERR /, "")}`,
+      );
+    }
+    if (control) return await this.#run(session, args);
+    multi.commands.push(args);
+    multi.bytes += argsBytes(args);
+    return QUEUED;
+  }
+
+  /** The checks every command passes before it runs (or is queued); the refusal, if any. */
+  #check(session: Session, args: readonly Uint8Array[]): Reply | undefined {
+    const name = lc(args[0]!);
     const spec = this.#table.get(name);
     if (spec === undefined) return unknownCommand(args);
     if (!arityOk(spec.arity, args.length)) {
       return error(`ERR wrong number of arguments for '${name}' command`);
     }
-    let sub: CommandSpec | undefined;
     if (spec.subcommands !== undefined && args.length >= 2) {
-      const subName = `${name}|${lc(args[1]!)}`;
-      sub = spec.subcommands.find((s) => s.name === subName);
+      const sub = spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
       if (sub === undefined) {
         return error(
           `ERR unknown subcommand '${
@@ -416,11 +473,46 @@ export class CommandExecutor {
       if (!arityOk(sub.arity, args.length)) {
         return error(`ERR wrong number of arguments for '${sub.name}' command`);
       }
+      if (!session.authed && !sub.flags.includes("no_auth")) return error(NOAUTH);
+    } else if (!session.authed && !spec.flags.includes("no_auth")) return error(NOAUTH);
+    return sizeError(name, spec, args);
+  }
+
+  /** Whether a checked command may join the transaction; the refusal if not. */
+  #queueable(
+    name: string,
+    multi: QueuedTransaction,
+    args: readonly Uint8Array[],
+  ): Reply | undefined {
+    const spec = this.#table.get(name)!;
+    const onKeys = spec.firstKey > 0 && !name.startsWith("spire.");
+    if (!onKeys && !TRANSACTION_KEYLESS.has(name)) {
+      return error(
+        `ERR ${name.toUpperCase()} cannot be queued in a transaction on Spire: a transaction ` +
+          `holds commands on keys, and ${[...TRANSACTION_KEYLESS].join(", ").toUpperCase()}`,
+      );
     }
-    const noAuth = (sub ?? spec).flags.includes("no_auth");
-    if (!session.authed && !noAuth) return error(NOAUTH);
-    const tooLarge = sizeError(name, spec, args);
-    if (tooLarge !== undefined) return tooLarge;
+    const bytes = argsBytes(args);
+    if (
+      multi.commands.length >= this.#multiCommandsMax ||
+      multi.bytes + bytes > this.#multiBytesMax
+    ) {
+      return error(
+        `ERR transaction too large: at most ${this.#multiCommandsMax} commands and ` +
+          `${this.#multiBytesMax} bytes are queued (multiCommandsMax, multiBytesMax)`,
+      );
+    }
+    return undefined;
+  }
+
+  async #run(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
+    const name = lc(args[0]!);
+    const refused = this.#check(session, args);
+    if (refused !== undefined) return refused;
+    const spec = this.#table.get(name)!;
+    const sub = spec.subcommands === undefined || args.length < 2
+      ? undefined
+      : spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
     // A write may change the key count: INFO keyspace must not serve a stale one.
     if (spec.flags.includes("write")) this.#keyspaceCache = undefined;
     session.lastCommand = sub?.name ?? name;
@@ -449,6 +541,22 @@ export class CommandExecutor {
       }
       case "quit":
         session.closeAfterReply = true;
+        return OK;
+      case "multi":
+        if (session.multi !== undefined) return error("ERR MULTI calls can not be nested");
+        session.multi = { commands: [], bytes: 0, failed: false };
+        return OK;
+      case "discard":
+        if (session.multi === undefined) return error("ERR DISCARD without MULTI");
+        session.multi = undefined;
+        session.watched = undefined;
+        return OK;
+      case "exec":
+        return this.#exec(session);
+      case "watch":
+        return this.#watch(session, args.slice(1));
+      case "unwatch":
+        session.watched = undefined;
         return OK;
       case "client":
         return this.#client(session, args);
@@ -591,6 +699,55 @@ export class CommandExecutor {
       default:
         return error(`ERR unknown command '${name}'`);
     }
+  }
+
+  /**
+   * WATCH: remembers what each key holds now (a key already watched keeps its first reading, as in
+   * Redis); EXEC aborts if any of them holds something else by then.
+   */
+  async #watch(session: Session, keys: readonly Uint8Array[]): Promise<Reply> {
+    if (session.multi !== undefined) return error("ERR WATCH inside MULTI is not allowed");
+    const watched = session.watched ?? new Map<string, WatchedKey>();
+    const fresh = keys.filter((k) => !watched.has(keyId(k)));
+    if (watched.size + new Set(fresh.map(keyId)).size > this.#watchKeysMax) {
+      return error(
+        `ERR too many watched keys: at most ${this.#watchKeysMax} per connection (watchKeysMax)`,
+      );
+    }
+    const values = fresh.length === 0 ? [] : await this.#o.backend.read(fresh);
+    const nowMs = this.#o.now();
+    fresh.forEach((key, i) => {
+      const stored = values[i];
+      if (watched.has(keyId(key))) return; // named twice in one WATCH
+      const live = stored !== undefined && !isExpired(stored, nowMs);
+      watched.set(keyId(key), { key: key.slice(), stored, live });
+    });
+    session.watched = watched;
+    return OK;
+  }
+
+  /**
+   * EXEC: the queued commands go as one write (with the keys under WATCH and what WATCH read),
+   * evaluated one after the other where writes are applied (node/commands/transaction.ts): one
+   * atomic step that no other command interleaves with. The reply is the array of their replies,
+   * or a null array when a watched key changed since WATCH (then nothing ran).
+   */
+  async #exec(session: Session): Promise<Reply> {
+    const multi = session.multi;
+    if (multi === undefined) return error("ERR EXEC without MULTI");
+    const watched = [...(session.watched?.values() ?? [])];
+    session.multi = undefined;
+    session.watched = undefined;
+    if (multi.failed) return error("EXECABORT Transaction discarded because of previous errors.");
+    if (multi.commands.length === 0 && watched.length === 0) return array([]);
+    this.#keyspaceCache = undefined;
+    return await this.#o.backend.execute({
+      op: "exec",
+      commands: multi.commands,
+      watchKeys: watched.map((w) => w.key),
+      watchSeen: watched.map((w) => (w.stored === undefined ? null : encodeValue(w.stored))),
+      watchLive: watched.map((w) => w.live),
+    });
   }
 
   #replyTooLarge(bytes: number): Reply {
@@ -1231,6 +1388,26 @@ function sizeError(
     return error(`ERR string exceeds maximum allowed size (${VALUE_BYTES_MAX} bytes)`);
   }
   return undefined;
+}
+
+/** Commands that act on the transaction itself: they run at once, even between MULTI and EXEC. */
+const TRANSACTION_CONTROL: ReadonlySet<string> = new Set([
+  "multi",
+  "exec",
+  "discard",
+  "watch",
+  "quit",
+]);
+
+/** The commands without keys a transaction may hold: their replies need nothing stored. */
+const TRANSACTION_KEYLESS: ReadonlySet<string> = new Set(["ping", "echo", "time", "unwatch"]);
+
+const QUEUED = simple("QUEUED");
+
+function argsBytes(args: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const a of args) n += a.length;
+  return n;
 }
 
 function unknownCommand(args: readonly Uint8Array[]): Reply {

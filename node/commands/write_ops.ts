@@ -21,8 +21,10 @@ import {
 import { pack, unpack } from "msgpackr";
 import { array, bulk, error, integer, NIL, OK, type Reply } from "../resp/reply.ts";
 import type { BytePool } from "../resp/byte_pool.ts";
+import { commandKeys } from "./command_table.ts";
 import { INT64_MAX, INT64_MIN, int64Bytes, parseInt64 } from "./_int.ts";
 import {
+  decodeValue,
   encodeValue,
   engineKeyOf,
   isExpired,
@@ -89,6 +91,20 @@ export type WriteCommand =
   | { readonly op: "persist"; readonly key: Uint8Array }
   | { readonly op: "flushdb" }
   | { readonly op: "sweep"; readonly keys: readonly Uint8Array[] }
+  /**
+   * MULTI/EXEC: the queued commands as the client sent them, evaluated one after the other at
+   * apply time, each seeing the ones before it, as one atomic step (node/commands/transaction.ts).
+   * The keys under WATCH go with what WATCH read (`watchSeen[i]`: the stored value of
+   * `watchKeys[i]` as the engine holds it, or null; `watchLive[i]`: whether it was live): if any
+   * holds something else at apply time, nothing runs and the reply is a null array.
+   */
+  | {
+    readonly op: "exec";
+    readonly commands: readonly (readonly Uint8Array[])[];
+    readonly watchKeys: readonly Uint8Array[];
+    readonly watchSeen: readonly (Uint8Array | null)[];
+    readonly watchLive: readonly boolean[];
+  }
   /**
    * Several single-key writes in one Raft entry (writes of many clients, or of
    * a pipeline, proposed together), applied in order, each seeing the ones
@@ -159,6 +175,8 @@ export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
       return [cmd.key, cmd.newKey];
     case "flushdb":
       return [];
+    case "exec":
+      return [...cmd.watchKeys, ...cmd.commands.flatMap(commandKeys)];
     case "batch":
       return cmd.cmds.flatMap(writeCommandKeys);
     default:
@@ -166,12 +184,17 @@ export function writeCommandKeys(cmd: WriteCommand): Uint8Array[] {
   }
 }
 
-function keyId(key: Uint8Array): string {
+/**
+ * A key's bytes as Latin-1 text (one character a byte): an exact map key for byte strings.
+ * @param key the key bytes
+ * @returns the text
+ */
+export function keyId(key: Uint8Array): string {
   return latin1(key);
 }
 
 /** Reads through the changes the command has made so far (for repeated keys). */
-class Overlay {
+export class Overlay {
   readonly #reader: StateReader;
   readonly #nowMs: number;
   readonly #changed = new Map<string, StoredValue | null>();
@@ -201,6 +224,15 @@ class Overlay {
       return v === null || v === undefined || isExpired(v, this.#nowMs) ? undefined : v;
     }
     return liveValue(await this.#reader.get(engineKeyOf(key)), this.#nowMs);
+  }
+
+  /** The stored value of a user key, expired or not, or undefined when there is none. */
+  async stored(key: Uint8Array): Promise<StoredValue | undefined> {
+    if (this.#unindexed.length > 0) this.#index();
+    const id = keyId(key);
+    if (this.#changed.has(id)) return this.#changed.get(id) ?? undefined;
+    const raw = await this.#reader.get(engineKeyOf(key));
+    return raw === undefined ? undefined : decodeValue(raw);
   }
 
   /** True when the engine holds bytes for the key (live or expired). */
@@ -258,7 +290,14 @@ export async function applyWrite(
   return { ops: o.ops, reply };
 }
 
-async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<Reply> {
+/**
+ * Evaluates one command on an overlay (its changes join the overlay's ops).
+ * @param cmd the command (not `exec`)
+ * @param nowMs the clock reading carried with the command
+ * @param o the state before it, with the changes made so far
+ * @returns the reply
+ */
+export async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<Reply> {
   switch (cmd.op) {
     case "set": {
       // A plain SET is a blind write: it needs no read of the old value.
@@ -426,6 +465,8 @@ async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Promise<R
     case "flushdb":
       o.ops.push({ op: "deleteRange", start: USER_KEY_RANGE.start, end: USER_KEY_RANGE.end });
       return OK;
+    case "exec":
+      throw new Error("Cannot evaluate exec here: applyCommand (transaction.ts) applies it");
     case "sweep": {
       let n = 0;
       for (const key of cmd.keys) {
@@ -489,6 +530,31 @@ function optional(o: Record<string, unknown>, field: string, ok: (v: unknown) =>
 }
 
 const bool = (v: unknown) => typeof v === "boolean";
+
+/** Bytes that decode as a stored value (a transaction's `seen` and `puts` values). */
+function isStoredBytes(v: unknown): boolean {
+  if (!isBytes(v)) return false;
+  try {
+    decodeValue(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether two stored values are the same: type, bytes and expiry (both absent counts as the same).
+ * @param a one value or undefined
+ * @param b the other
+ * @returns true when they are equal
+ */
+export function sameStored(a: StoredValue | undefined, b: StoredValue | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.type !== b.type || a.expireAtMs !== b.expireAtMs) return false;
+  if (a.value.length !== b.value.length) return false;
+  for (let i = 0; i < a.value.length; i++) if (a.value[i] !== b.value[i]) return false;
+  return true;
+}
 
 /**
  * Decodes and validates a write command encoded by {@link encodeWriteCommand}.
@@ -565,6 +631,12 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
       break;
     case "flushdb":
       ok = true;
+      break;
+    case "exec":
+      ok = Array.isArray(o.commands) && o.commands.every((c) => isBytesList(c) && c.length > 0) &&
+        isBytesList(o.watchKeys) && Array.isArray(o.watchSeen) && Array.isArray(o.watchLive) &&
+        o.watchSeen.length === o.watchKeys.length && o.watchLive.length === o.watchKeys.length &&
+        o.watchSeen.every((v) => v === null || isStoredBytes(v)) && o.watchLive.every(bool);
       break;
     case "batch":
       ok = top && Array.isArray(o.cmds) && o.cmds.length > 0;

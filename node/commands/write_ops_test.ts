@@ -488,3 +488,33 @@ Deno.test("decodeWriteCommand refuses batches that are empty, nested or hold oth
   const ok = decodeWriteCommand(encodeWriteCommand({ op: "batch", cmds: [set, set] }));
   assert.equal(ok.op === "batch" ? ok.cmds.length : 0, 2);
 });
+
+Deno.test("an EXEC write command survives the log's encoding, and a malformed one is refused", () => {
+  const exec: WriteCommand = {
+    op: "exec",
+    commands: [[te.encode("SET"), te.encode("k"), te.encode("v")], [te.encode("PING")]],
+    watchKeys: [te.encode("w"), te.encode("gone")],
+    watchSeen: [Uint8Array.of(1, 0, 0x61), null],
+    watchLive: [true, false],
+  };
+  const back = decodeWriteCommand(encodeWriteCommand(exec));
+  assert.equal(back.op, "exec");
+  if (back.op !== "exec") return;
+  assert.deepEqual(back.commands.map((c) => c.map((a) => td.decode(a))), [["SET", "k", "v"], [
+    "PING",
+  ]]);
+  assert.deepEqual(back.watchSeen, [Uint8Array.of(1, 0, 0x61), null]);
+  assert.deepEqual(back.watchLive, [true, false]);
+  const malformed = [
+    { ...exec, watchLive: [true] }, // not one per watched key
+    { ...exec, watchSeen: [Uint8Array.of(9, 9), null] }, // not a stored value
+    { ...exec, commands: [[]] }, // an empty command
+    { ...exec, commands: [["SET"]] }, // not bytes
+  ];
+  for (const m of malformed) {
+    assert.throws(
+      () => decodeWriteCommand(encodeWriteCommand(m as WriteCommand)),
+      WriteCommandDecodeError,
+    );
+  }
+});
