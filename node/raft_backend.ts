@@ -74,6 +74,7 @@ import type { RegionReply, RegionRequest } from "./region_peer_process.ts";
 import {
   encodeReadRequest,
   encodeRegionCommand,
+  REGION_COMMAND_BYTES_MAX,
   type RegionResult,
 } from "./region_state_machine.ts";
 import { EngineUnavailableError, NAMES, type NodeServices } from "./services.ts";
@@ -90,7 +91,7 @@ export interface RaftBackendOptions {
   readonly retryDelayMaxMs?: number;
   /** Timeout of one call to a region (default 10 s). */
   readonly callTimeoutMs?: number;
-  /** Largest encoded write command (default 64 MiB). */
+  /** Largest encoded write command (default and most: what a region takes, 64 MiB). */
   readonly commandBytesMax?: number;
   /**
    * `"auto"` (default): regions with this store's peer as their only voter are read from the
@@ -174,7 +175,7 @@ export class RaftBackend implements KvBackend {
     this.#delayMs = options.retryDelayMs ?? 5;
     this.#delayMaxMs = options.retryDelayMaxMs ?? 200;
     this.#timeoutMs = options.callTimeoutMs ?? 10_000;
-    this.#commandBytesMax = options.commandBytesMax ?? 64 * 1024 * 1024;
+    this.#commandBytesMax = options.commandBytesMax ?? REGION_COMMAND_BYTES_MAX;
     this.#readIndexAlways = options.readMode === "readIndex";
     for (
       const [name, v] of [
@@ -257,10 +258,16 @@ export class RaftBackend implements KvBackend {
 
   /** Proposes a command to the region of `key` once; `undefined` when the key moved. */
   async #writeOnce(key: Uint8Array, cmd: WriteCommand): Promise<Reply | undefined> {
-    const command = encodeRegionCommand(
-      { kind: "write", nowMs: this.#s.now(), cmd },
-      this.#commandBytesMax,
-    );
+    let command: Uint8Array;
+    try {
+      command = encodeRegionCommand(
+        { kind: "write", nowMs: this.#s.now(), cmd },
+        Math.min(this.#commandBytesMax, REGION_COMMAND_BYTES_MAX),
+      );
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      return error(`ERR write too large: ${e.message} (nothing was written)`);
+    }
     const r = await this.#send(() => `write ${cmd.op}`, () => this.#s.route(key), {
       op: "propose",
       command,

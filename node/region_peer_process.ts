@@ -21,7 +21,11 @@ import { ProposalDroppedError } from "../raft/core/mod.ts";
 import { NotLeaderError, RegionPeer } from "../raft/driver/mod.ts";
 import { DenoFileSystem, regionLogDir, RegionLogStore } from "../raft/log_store/mod.ts";
 import type { Context, DynamicChildSpec, From, GenServer } from "../supervisor/mod.ts";
-import { type RegionResult, RegionStateMachine } from "./region_state_machine.ts";
+import {
+  REGION_ENTRY_BYTES_MAX,
+  type RegionResult,
+  RegionStateMachine,
+} from "./region_state_machine.ts";
 import { EngineUnavailableError, NAMES, type NodeServices } from "./services.ts";
 
 /** Init argument of a region peer process. */
@@ -157,7 +161,8 @@ export const RegionPeerServer: GenServer<
         stateMachine: sm,
         transport: { send: () => false }, // one voter: nothing to send
         random: services.random,
-        raft: { checkQuorum: true, preVote: true },
+        // A proposal may be as large as a write command (Raft's default cap is 1 MiB).
+        raft: { checkQuorum: true, preVote: true, maxSizePerMsg: REGION_ENTRY_BYTES_MAX },
         compactEntriesThreshold: services.config.raftLogCompactEntries,
         compactKeepEntries: 0,
       });

@@ -31,6 +31,7 @@ import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
 import type { ValueCacheLike } from "./value_cache.ts";
 import { BytePool } from "./resp/byte_pool.ts";
+import { WRITE_BATCH_BYTES_MAX, WRITE_BATCH_OPS_MAX } from "../engine/mod.ts";
 import { applyCommand } from "./commands/transaction.ts";
 import {
   decodeWriteCommand,
@@ -41,7 +42,7 @@ import {
   type WriteCommand,
   writeCommandKeys,
 } from "./commands/write_ops.ts";
-import type { Reply } from "./resp/reply.ts";
+import { error, type Reply } from "./resp/reply.ts";
 import {
   appliedIndexKey,
   decodeIndex,
@@ -77,6 +78,19 @@ export type RegionResult =
   | { readonly kind: "split"; readonly left: Region; readonly right: Region }
   /** The split was decided on an older epoch: nothing changed. */
   | { readonly kind: "staleSplit"; readonly region: Region };
+
+/**
+ * The largest encoded write command a region takes (the client port's requests are smaller): a
+ * value of up to 32 MiB fits, several of them in one MSET or MULTI/EXEC up to this.
+ */
+export const REGION_COMMAND_BYTES_MAX = 64 * 1024 * 1024;
+/** The largest Raft entry of a region: a write command with its header (the peers' `maxSizePerMsg`). */
+export const REGION_ENTRY_BYTES_MAX = REGION_COMMAND_BYTES_MAX + 64;
+
+/** Engine operations of one entry at most: one engine batch, with the applied index. */
+const ENTRY_OPS_MAX = WRITE_BATCH_OPS_MAX - 1;
+/** Engine bytes of one entry at most (room left for the applied index). */
+const ENTRY_BYTES_MAX = WRITE_BATCH_BYTES_MAX - 1024;
 
 const TAG_WRITE = 1;
 const TAG_SPLIT = 2;
@@ -254,7 +268,10 @@ export interface RegionStateMachineOptions {
   readonly regionId: number;
   /** Called after a split applied (its metadata is durable in the engine by then). */
   readonly onSplit?: (left: Region, right: Region) => void;
-  /** Engine operations per batch at most; a larger apply is cut between entries. */
+  /**
+   * Engine operations per batch at most; a larger apply is cut between entries (one entry alone
+   * may hold up to the engine's limit; a write beyond it is refused with an error reply).
+   */
   readonly batchOpsMax?: number;
   /** Engine bytes per batch at most (approximate). */
   readonly batchBytesMax?: number;
@@ -408,6 +425,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       bytes = 0;
       splits = [];
     };
+    let lastIndex = this.#applied;
     for (const e of commands) {
       if (e.index <= this.#applied) {
         throw new Error(
@@ -418,15 +436,35 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       let r: { result: RegionResult; ops: EngineOp[] };
       if (c.kind === "write") r = await this.#applyWrite(c.cmd, c.nowMs, overlay);
       else r = this.#applySplit(c);
+      let entryBytes = engineOpsBytes(r.ops);
+      if (r.ops.length > ENTRY_OPS_MAX || entryBytes > ENTRY_BYTES_MAX) {
+        // Refused here, the same way on every replay: no engine batch could hold it.
+        r = { result: { kind: "reply", reply: this.#tooLarge(r.ops.length, entryBytes) }, ops: [] };
+        entryBytes = 0;
+      }
+      if (
+        ops.length > 0 &&
+        (ops.length + r.ops.length > this.#batchOpsMax || bytes + entryBytes > this.#batchBytesMax)
+      ) {
+        // The entries so far go first (the entry was evaluated on top of them).
+        await flush(lastIndex);
+      }
       if (r.result.kind === "split") splits.push({ left: r.result.left, right: r.result.right });
       overlay.record(r.ops);
       ops.push(...r.ops);
-      bytes += engineOpsBytes(r.ops);
+      bytes += entryBytes;
       results.push(r.result);
-      if (ops.length >= this.#batchOpsMax || bytes >= this.#batchBytesMax) await flush(e.index);
+      lastIndex = e.index;
     }
     await flush(appliedIndex);
     return results;
+  }
+
+  #tooLarge(opsCount: number, bytes: number): Reply {
+    return error(
+      `ERR write too large: ${opsCount} engine operations and ${bytes} bytes; at most ` +
+        `${ENTRY_OPS_MAX} operations and ${ENTRY_BYTES_MAX} bytes in one write`,
+    );
   }
 
   async #applyWrite(

@@ -118,3 +118,37 @@ Deno.test("client port: malformed, oversized and cut input never disturbs the no
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("client port: values beyond Raft's default 1 MiB entry are stored; a write no engine batch holds is refused and the region lives on", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_port_" });
+  const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
+  let node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+  let client = await RespClient.connect({ port: node.clientPort });
+  try {
+    const big = new Uint8Array(5 * 1024 * 1024).map((_, i) => i % 251);
+    assert.deepEqual(await client.call(["SET", "big", big]), { kind: "simple", value: "OK" });
+    // 110,000 puts of one key: small as a command, too many operations for one engine batch.
+    const mset: (string | Uint8Array)[] = ["MSET"];
+    for (let i = 0; i < 110_000; i++) mset.push("k", "v");
+    const refused = await client.call(mset);
+    assert.ok(
+      refused.kind === "error" &&
+        /^ERR write too large: 110000 engine operations/.test(refused.message),
+      JSON.stringify(refused),
+    );
+    assert.deepEqual(await client.call(["SET", "after", "1"]), { kind: "simple", value: "OK" });
+    assert.deepEqual(await client.call(["EXISTS", "k"]), { kind: "integer", value: 0 });
+    // The refused entry is in the region's log: a restart applies it again, refusing it again.
+    client.close();
+    await node.stop();
+    node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+    client = await RespClient.connect({ port: node.clientPort });
+    assert.deepEqual(await client.call(["GET", "big"]), { kind: "bulk", value: big });
+    assert.deepEqual(await client.call(["GET", "after"]), { kind: "bulk", value: enc.encode("1") });
+    assert.deepEqual(await client.call(["SET", "again", "2"]), { kind: "simple", value: "OK" });
+  } finally {
+    client.close();
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

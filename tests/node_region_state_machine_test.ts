@@ -23,6 +23,7 @@ import {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const OK_REPLY = { kind: "simple", value: "OK" };
 
 class CountingEngine extends MemoryEngine {
   batches: EngineOp[][] = [];
@@ -86,6 +87,47 @@ Deno.test("region state machine writes a batch's effects and its applied index i
   const again = await RegionStateMachine.open({ engine, regionId: 2 });
   assert.equal(again.appliedIndex(), 8);
   await assert.rejects(() => again.apply([append("a", "2", 6)], 6), /applied is 8/);
+});
+
+const mset = (index: number, keys: number, prefix: string) =>
+  entry(index, {
+    kind: "write",
+    nowMs: 1000,
+    cmd: {
+      op: "mset",
+      entries: Array.from({ length: keys }, (_, i) => [`${prefix}${i}`, "v"]).flat().map((x) =>
+        enc.encode(x)
+      ),
+    },
+  });
+
+Deno.test("region state machine cuts batches before they pass the limit, and refuses a write no engine batch holds", async () => {
+  const engine = await fresh();
+  const sm = await RegionStateMachine.open({ engine, regionId: 2, batchOpsMax: 10 });
+  // 4 + 4 fit in one batch; the third entry's 4 would pass 10, so the first two go first.
+  const results = await sm.apply([mset(5, 4, "a"), mset(6, 4, "b"), mset(7, 4, "c")], 7);
+  assert.deepEqual(results.map((r) => r.kind === "reply" && r.reply), [
+    OK_REPLY,
+    OK_REPLY,
+    OK_REPLY,
+  ]);
+  assert.deepEqual(engine.batches.map((b) => b.length), [9, 5], "user puts and the applied index");
+  const appliedOf = (batch: EngineOp[]) => {
+    const op = batch.find((o) => o.op === "put" && o.key.join() === appliedIndexKey(2).join());
+    return op?.op === "put" ? decodeIndex(op.value) : undefined;
+  };
+  assert.deepEqual(engine.batches.map(appliedOf), [6, 7]);
+  assert.equal(sm.appliedIndex(), 7);
+
+  // One entry of 100,000 puts cannot go in one engine batch with the applied index: refused with
+  // an error reply, nothing written, the index moves on (a replay refuses it again).
+  engine.batches = [];
+  const [refused] = await sm.apply([mset(8, 100_000, "k")], 8);
+  assert.ok(refused?.kind === "reply" && refused.reply.kind === "error");
+  assert.match(refused.reply.message, /^ERR write too large: 100000 engine operations/);
+  assert.deepEqual(engine.batches.map((b) => b.length), [1]);
+  assert.equal(await userValue(engine, "k0"), undefined);
+  assert.equal(sm.appliedIndex(), 8);
 });
 
 Deno.test("region state machine splits at one index and refuses writes to the half it gave away", async () => {

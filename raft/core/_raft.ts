@@ -15,6 +15,7 @@ import {
   type Config,
   type ConfState,
   decodeConfChange,
+  DEFAULT_MAX_SIZE_PER_MSG,
   type Entry,
   entrySizeBytes,
   type HardState,
@@ -119,7 +120,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
       `Invalid raft config electionTick: ${c.electionTick} must be greater than heartbeatTick ${c.heartbeatTick}`,
     );
   }
-  const maxSizePerMsg = c.maxSizePerMsg ?? 1024 * 1024;
+  const maxSizePerMsg = c.maxSizePerMsg ?? DEFAULT_MAX_SIZE_PER_MSG;
   positiveInt("maxSizePerMsg", maxSizePerMsg);
   const maxInflightMsgs = c.maxInflightMsgs ?? 256;
   positiveInt("maxInflightMsgs", maxInflightMsgs);

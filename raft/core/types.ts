@@ -273,7 +273,10 @@ export interface Config {
   readonly storage: Storage;
   /** Last index applied by the state machine before a restart (0 for a new node). */
   readonly applied?: number;
-  /** Byte bound of the entries in one MsgApp (at least one entry is always sent). Default 1 MiB. */
+  /**
+   * Byte bound of the entries in one MsgApp (at least one entry is always sent), and of one
+   * proposal's data. Default {@link DEFAULT_MAX_SIZE_PER_MSG}.
+   */
   readonly maxSizePerMsg?: number;
   /** Bound on MsgApp in flight to one follower in replicate state (> 0). Default 256. */
   readonly maxInflightMsgs?: number;
@@ -507,3 +510,6 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   }
   return { type: r.type, nodeId: r.nodeId };
 }
+
+/** The default `Config.maxSizePerMsg`: 1 MiB, also the largest proposal a peer takes by default. */
+export const DEFAULT_MAX_SIZE_PER_MSG = 1024 * 1024;
