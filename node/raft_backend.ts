@@ -175,7 +175,11 @@ export class RaftBackend implements KvBackend {
     this.#delayMs = options.retryDelayMs ?? 5;
     this.#delayMaxMs = options.retryDelayMaxMs ?? 200;
     this.#timeoutMs = options.callTimeoutMs ?? 10_000;
-    this.#commandBytesMax = options.commandBytesMax ?? REGION_COMMAND_BYTES_MAX;
+    // No larger than a region takes: a larger proposal would be refused by its peer.
+    this.#commandBytesMax = Math.min(
+      options.commandBytesMax ?? REGION_COMMAND_BYTES_MAX,
+      REGION_COMMAND_BYTES_MAX,
+    );
     this.#readIndexAlways = options.readMode === "readIndex";
     for (
       const [name, v] of [
@@ -262,7 +266,7 @@ export class RaftBackend implements KvBackend {
     try {
       command = encodeRegionCommand(
         { kind: "write", nowMs: this.#s.now(), cmd },
-        Math.min(this.#commandBytesMax, REGION_COMMAND_BYTES_MAX),
+        this.#commandBytesMax,
       );
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;

@@ -433,15 +433,10 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
         );
       }
       const c = decodeRegionCommand(e.data);
-      let r: { result: RegionResult; ops: EngineOp[] };
+      let r: { result: RegionResult; ops: EngineOp[]; bytes?: number };
       if (c.kind === "write") r = await this.#applyWrite(c.cmd, c.nowMs, overlay);
       else r = this.#applySplit(c);
-      let entryBytes = engineOpsBytes(r.ops);
-      if (r.ops.length > ENTRY_OPS_MAX || entryBytes > ENTRY_BYTES_MAX) {
-        // Refused here, the same way on every replay: no engine batch could hold it.
-        r = { result: { kind: "reply", reply: this.#tooLarge(r.ops.length, entryBytes) }, ops: [] };
-        entryBytes = 0;
-      }
+      const entryBytes = r.bytes ?? engineOpsBytes(r.ops);
       if (
         ops.length > 0 &&
         (ops.length + r.ops.length > this.#batchOpsMax || bytes + entryBytes > this.#batchBytesMax)
@@ -471,7 +466,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
     cmd: WriteCommand,
     nowMs: number,
     overlay: BatchReader,
-  ): Promise<{ result: RegionResult; ops: EngineOp[] }> {
+  ): Promise<{ result: RegionResult; ops: EngineOp[]; bytes?: number }> {
     const region = this.#region;
     for (const key of writeCommandKeys(cmd)) {
       if (!inRegion(region, key)) {
@@ -489,13 +484,18 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       };
     }
     const { ops, reply } = await applyCommand(cmd, nowMs, overlay, this.#opBytes);
+    const bytes = engineOpsBytes(ops);
+    if (ops.length > ENTRY_OPS_MAX || bytes > ENTRY_BYTES_MAX) {
+      // Refused here, the same way on every replay: no engine batch could hold it.
+      return { result: { kind: "reply", reply: this.#tooLarge(ops.length, bytes) }, ops: [] };
+    }
     for (const op of ops) {
       if (op.op === "put") {
         this.#stats.bytesPutSinceCount += op.key.length + op.value.length;
         this.#stats.keysPutSinceCount++;
       }
     }
-    return { result: { kind: "reply", reply }, ops };
+    return { result: { kind: "reply", reply }, ops, bytes };
   }
 
   #applySplit(

@@ -715,8 +715,12 @@ function toSpec(row: Row): CommandSpec {
  * ```
  */
 export function commandTable(): ReadonlyMap<string, CommandSpec> {
-  return new Map(ROWS.map((r) => [r[0], toSpec(r)]));
+  table ??= new Map(ROWS.map((r) => [r[0], toSpec(r)]));
+  return table;
 }
+
+/** The table, built once: its specs are read-only. */
+let table: ReadonlyMap<string, CommandSpec> | undefined;
 
 /**
  * Checks an argument count against a Redis arity.
@@ -728,8 +732,6 @@ export function arityOk(arity: number, argc: number): boolean {
   return arity >= 0 ? argc === arity : argc >= -arity;
 }
 
-let shared: ReadonlyMap<string, CommandSpec> | undefined;
-
 /**
  * The key arguments of a command, from its key positions in the command table (none for an
  * unknown command or one without keys).
@@ -737,9 +739,8 @@ let shared: ReadonlyMap<string, CommandSpec> | undefined;
  * @returns the key arguments, in order
  */
 export function commandKeys(args: readonly Uint8Array[]): Uint8Array[] {
-  shared ??= commandTable();
   const first = args[0];
-  const spec = first === undefined ? undefined : shared.get(lowerAscii(first));
+  const spec = first === undefined ? undefined : commandTable().get(lowerName(first));
   if (spec === undefined || spec.firstKey <= 0) return [];
   const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
   const keys: Uint8Array[] = [];
@@ -749,8 +750,20 @@ export function commandKeys(args: readonly Uint8Array[]): Uint8Array[] {
   return keys;
 }
 
-function lowerAscii(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b >= 65 && b <= 90 ? b + 32 : b);
-  return s;
+const latin1 = new TextDecoder("latin1");
+
+/**
+ * A command or argument name in lower case: ASCII-lower-cased without a decoder call for short
+ * names (the per-command hot path).
+ * @param b the name's bytes
+ * @returns the name in lower case
+ */
+export function lowerName(b: Uint8Array): string {
+  if (b.length > 32) return latin1.decode(b).toLowerCase();
+  let out = "";
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    out += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
+  }
+  return out;
 }

@@ -23,7 +23,13 @@ import {
 } from "../resp/reply.ts";
 import { INT64_MIN, parseInt64 } from "./_int.ts";
 import type { Keyspace, KvBackend } from "./backend.ts";
-import { arityOk, type CommandSpec, commandTable, SUBCOMMAND_USAGE } from "./command_table.ts";
+import {
+  arityOk,
+  type CommandSpec,
+  commandTable,
+  lowerName,
+  SUBCOMMAND_USAGE,
+} from "./command_table.ts";
 import { globMatch } from "./glob.ts";
 import {
   encodeValue,
@@ -150,16 +156,7 @@ const latin1 = new TextDecoder("latin1");
 const utf8Encoder = new TextEncoder();
 const utf8 = new TextDecoder();
 const str = (b: Uint8Array) => latin1.decode(b);
-/** ASCII-lower-cases short names without a decoder call (the per-command hot path). */
-function lc(b: Uint8Array): string {
-  if (b.length > 32) return latin1.decode(b).toLowerCase();
-  let out = "";
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    out += String.fromCharCode(c >= 65 && c <= 90 ? c + 32 : c);
-  }
-  return out;
-}
+const lc = lowerName;
 
 const WRONG_INT = "ERR value is not an integer or out of range";
 const SYNTAX = "ERR syntax error";
@@ -432,12 +429,19 @@ export class CommandExecutor {
     const first = args[0];
     if (first === undefined) return error("ERR empty command");
     const name = lc(first);
+    const checked = this.#check(session, name, args);
     const multi = session.multi;
-    if (multi === undefined) return await this.#run(session, args);
+    if (multi === undefined) {
+      return "kind" in checked ? checked : await this.#run(session, name, args, checked);
+    }
     // In a transaction: checked now, queued for EXEC; a command refused here aborts the EXEC.
     const control = TRANSACTION_CONTROL.has(name);
-    const refused = this.#check(session, args) ??
-      (control ? undefined : this.#queueable(name, multi, args));
+    const bytes = argsBytes(args);
+    const refused = "kind" in checked
+      ? checked
+      : control
+      ? undefined
+      : this.#queueable(name, checked.spec, multi, bytes);
     if (refused !== undefined) {
       multi.failed = true;
       if (name !== "exec" || refused.kind !== "error") return refused;
@@ -447,22 +451,29 @@ export class CommandExecutor {
         `EXECABORT Transaction discarded because of: ${refused.message.replace(/^ERR /, "")}`,
       );
     }
-    if (control) return await this.#run(session, args);
+    if (control && !("kind" in checked)) return await this.#run(session, name, args, checked);
     multi.commands.push(args);
-    multi.bytes += argsBytes(args);
+    multi.bytes += bytes;
     return QUEUED;
   }
 
-  /** The checks every command passes before it runs (or is queued); the refusal, if any. */
-  #check(session: Session, args: readonly Uint8Array[]): Reply | undefined {
-    const name = lc(args[0]!);
+  /**
+   * The checks every command passes before it runs (or is queued): its spec (and subcommand's),
+   * or the refusal.
+   */
+  #check(
+    session: Session,
+    name: string,
+    args: readonly Uint8Array[],
+  ): Reply | { spec: CommandSpec; sub: CommandSpec | undefined } {
     const spec = this.#table.get(name);
     if (spec === undefined) return unknownCommand(args);
     if (!arityOk(spec.arity, args.length)) {
       return error(`ERR wrong number of arguments for '${name}' command`);
     }
+    let sub: CommandSpec | undefined;
     if (spec.subcommands !== undefined && args.length >= 2) {
-      const sub = spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
+      sub = spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
       if (sub === undefined) {
         return error(
           `ERR unknown subcommand '${
@@ -473,18 +484,18 @@ export class CommandExecutor {
       if (!arityOk(sub.arity, args.length)) {
         return error(`ERR wrong number of arguments for '${sub.name}' command`);
       }
-      if (!session.authed && !sub.flags.includes("no_auth")) return error(NOAUTH);
-    } else if (!session.authed && !spec.flags.includes("no_auth")) return error(NOAUTH);
-    return sizeError(name, spec, args);
+    }
+    if (!session.authed && !(sub ?? spec).flags.includes("no_auth")) return error(NOAUTH);
+    return sizeError(name, spec, args) ?? { spec, sub };
   }
 
   /** Whether a checked command may join the transaction; the refusal if not. */
   #queueable(
     name: string,
+    spec: CommandSpec,
     multi: QueuedTransaction,
-    args: readonly Uint8Array[],
+    bytes: number,
   ): Reply | undefined {
-    const spec = this.#table.get(name)!;
     const onKeys = spec.firstKey > 0 && !name.startsWith("spire.");
     if (!onKeys && !TRANSACTION_KEYLESS.has(name)) {
       return error(
@@ -492,7 +503,6 @@ export class CommandExecutor {
           `holds commands on keys, and ${[...TRANSACTION_KEYLESS].join(", ").toUpperCase()}`,
       );
     }
-    const bytes = argsBytes(args);
     if (
       multi.commands.length >= this.#multiCommandsMax ||
       multi.bytes + bytes > this.#multiBytesMax
@@ -505,14 +515,12 @@ export class CommandExecutor {
     return undefined;
   }
 
-  async #run(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
-    const name = lc(args[0]!);
-    const refused = this.#check(session, args);
-    if (refused !== undefined) return refused;
-    const spec = this.#table.get(name)!;
-    const sub = spec.subcommands === undefined || args.length < 2
-      ? undefined
-      : spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
+  async #run(
+    session: Session,
+    name: string,
+    args: readonly Uint8Array[],
+    { spec, sub }: { spec: CommandSpec; sub: CommandSpec | undefined },
+  ): Promise<Reply> {
     // A write may change the key count: INFO keyspace must not serve a stale one.
     if (spec.flags.includes("write")) this.#keyspaceCache = undefined;
     session.lastCommand = sub?.name ?? name;
@@ -708,20 +716,25 @@ export class CommandExecutor {
   async #watch(session: Session, keys: readonly Uint8Array[]): Promise<Reply> {
     if (session.multi !== undefined) return error("ERR WATCH inside MULTI is not allowed");
     const watched = session.watched ?? new Map<string, WatchedKey>();
-    const fresh = keys.filter((k) => !watched.has(keyId(k)));
-    if (watched.size + new Set(fresh.map(keyId)).size > this.#watchKeysMax) {
+    // Keys not watched yet, each once (a key already watched keeps its first reading).
+    const fresh = new Map<string, Uint8Array>();
+    for (const k of keys) {
+      const id = keyId(k);
+      if (!watched.has(id)) fresh.set(id, k);
+    }
+    if (watched.size + fresh.size > this.#watchKeysMax) {
       return error(
         `ERR too many watched keys: at most ${this.#watchKeysMax} per connection (watchKeysMax)`,
       );
     }
-    const values = fresh.length === 0 ? [] : await this.#o.backend.read(fresh);
+    const values = fresh.size === 0 ? [] : await this.#o.backend.read([...fresh.values()]);
     const nowMs = this.#o.now();
-    fresh.forEach((key, i) => {
-      const stored = values[i];
-      if (watched.has(keyId(key))) return; // named twice in one WATCH
+    let i = 0;
+    for (const [id, key] of fresh) {
+      const stored = values[i++];
       const live = stored !== undefined && !isExpired(stored, nowMs);
-      watched.set(keyId(key), { key: key.slice(), stored, live });
-    });
+      watched.set(id, { key: key.slice(), stored, live });
+    }
     session.watched = watched;
     return OK;
   }

@@ -531,7 +531,7 @@ function optional(o: Record<string, unknown>, field: string, ok: (v: unknown) =>
 
 const bool = (v: unknown) => typeof v === "boolean";
 
-/** Bytes that decode as a stored value (a transaction's `seen` and `puts` values). */
+/** Bytes that decode as a stored value (what EXEC carries for each watched key). */
 function isStoredBytes(v: unknown): boolean {
   if (!isBytes(v)) return false;
   try {
