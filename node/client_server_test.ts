@@ -388,3 +388,33 @@ Deno.test("accepted sockets get TCP_NODELAY, as redis-server sets it (Deno leave
   port.forget("1");
   await backend.close();
 });
+
+Deno.test("OBJECT answers for live keys only, and refuses what Spire does not record", async () => {
+  let nowMs = 1_700_000_000_000;
+  const t = startTestServer({ now: () => nowMs });
+  const c = await RespClient.connect({ port: t.port });
+  try {
+    const [set, setex, enc, ref] = await c.pipeline([
+      ["SET", "n", "5"],
+      ["SET", "soon", "v", "PX", "100"],
+      ["OBJECT", "ENCODING", "n"],
+      ["OBJECT", "REFCOUNT", "n"], // Redis answers 2147483647 (a shared integer); Spire shares none
+    ]);
+    assert.deepEqual([showReply(set!), showReply(setex!)], ["+OK", "+OK"]);
+    assert.equal(showReply(enc!), '"int"');
+    assert.equal(showReply(ref!), ":1");
+    assert.match(
+      showReply(await c.call(["OBJECT", "IDLETIME", "n"])),
+      /^-ERR OBJECT IDLETIME is not supported: Spire does not track when a key was last read$/,
+    );
+    assert.match(showReply(await c.call(["OBJECT", "FREQ", "n"])), /^-ERR OBJECT FREQ is not/);
+    assert.equal(showReply(await c.call(["OBJECT", "ENCODING", "soon"])), '"embstr"');
+    nowMs += 101; // expired: gone for OBJECT as for GET
+    assert.equal(showReply(await c.call(["OBJECT", "ENCODING", "soon"])), "nil");
+    assert.equal(showReply(await c.call(["OBJECT", "IDLETIME", "soon"])), "nil");
+    assert.equal(showReply(await c.call(["GET", "n"])), '"5"', "the connection still serves");
+  } finally {
+    c.close();
+    await t.stop();
+  }
+});

@@ -138,6 +138,7 @@ const ROWS: Row[] = [
     "Forgets about watched keys of a transaction",
   ],
   ["client", -2, "", NO_KEYS, "@slow", "connection", "A container for client connection commands"],
+  ["object", -2, "", NO_KEYS, "@slow", "generic", "A container for object introspection commands"],
   ["config", -2, "", NO_KEYS, "@slow", "server", "A container for server configuration commands"],
   [
     "command",
@@ -535,6 +536,44 @@ const ROWS: Row[] = [
 ];
 
 const SUBCOMMANDS: Record<string, Row[]> = {
+  object: [
+    [
+      "object|encoding",
+      3,
+      "readonly",
+      [2, 2, 1],
+      "@keyspace @read @slow",
+      "generic",
+      "Returns the encoding Redis would give the key's value (Spire stores every value alike)",
+    ],
+    [
+      "object|refcount",
+      3,
+      "readonly",
+      [2, 2, 1],
+      "@keyspace @read @slow",
+      "generic",
+      "Returns the reference count of a value: always 1, Spire shares no values",
+    ],
+    [
+      "object|idletime",
+      3,
+      "readonly",
+      [2, 2, 1],
+      "@keyspace @read @slow",
+      "generic",
+      "Refused for an existing key: Spire does not track when a key was last read",
+    ],
+    [
+      "object|freq",
+      3,
+      "readonly",
+      [2, 2, 1],
+      "@keyspace @read @slow",
+      "generic",
+      "Refused for an existing key: Spire does not track how often a key is read",
+    ],
+  ],
   config: [
     [
       "config|get",
@@ -685,6 +724,10 @@ export const SUBCOMMAND_USAGE: Readonly<Record<string, string>> = {
   "client|setinfo": "<LIB-NAME|LIB-VER> <value>",
   "command|info": "[<command-name> ...]",
   "command|docs": "[<command-name> ...]",
+  "object|encoding": "<key>",
+  "object|refcount": "<key>",
+  "object|idletime": "<key>",
+  "object|freq": "<key>",
 };
 
 function toSpec(row: Row): CommandSpec {

@@ -698,6 +698,8 @@ export class CommandExecutor {
         return this.#keys(a1);
       case "type":
         return this.#readOne(a1).then((v) => simple(v === undefined ? "none" : v.type));
+      case "object":
+        return this.#object(args);
       case "spire.stats":
         return this.#spireStats();
       case "spire.regions":
@@ -1093,6 +1095,35 @@ export class CommandExecutor {
     ].join(" ");
   }
 
+  /**
+   * OBJECT ENCODING, REFCOUNT, IDLETIME, FREQ (HELP is answered from the table). A missing key
+   * is nil for each, as in Redis. Spire stores every string the same way, so ENCODING names the
+   * encoding Redis gives a value of that shape when it is written with SET: `int` for a
+   * canonical 64-bit integer, `embstr` up to 44 bytes, `raw` above. IDLETIME and FREQ are
+   * refused: Spire records neither when nor how often a key is read, and a made-up figure
+   * would mislead an eviction or cache analysis.
+   */
+  async #object(args: readonly Uint8Array[]): Promise<Reply> {
+    const sub = lc(args[1]!);
+    const v = await this.#readOne(args[2]!);
+    if (v === undefined) return bulk(null);
+    switch (sub) {
+      case "encoding":
+        return bulk(stringEncoding(v.value));
+      case "refcount":
+        return integer(1);
+      case "idletime":
+        return error(
+          "ERR OBJECT IDLETIME is not supported: Spire does not track when a key was last read",
+        );
+      default:
+        return error(
+          "ERR OBJECT FREQ is not supported: Spire does not track how often a key is read " +
+            "(it has no LFU eviction policy)",
+        );
+    }
+  }
+
   #config(args: readonly Uint8Array[]): Reply {
     if (lc(args[1]!) === "set") {
       return error(
@@ -1432,6 +1463,15 @@ function unknownCommand(args: readonly Uint8Array[]): Reply {
   return error(
     `ERR unknown command '${str(args[0]!).slice(0, 128)}', with args beginning with: ${shown}`,
   );
+}
+
+/** Redis's longest string stored as one allocation with its object header (embstr). */
+const EMBSTR_BYTES_MAX = 44;
+
+/** The encoding Redis gives a string value of this shape when SET writes it. */
+function stringEncoding(value: Uint8Array): string {
+  if (parseInt64(value) !== undefined) return "int";
+  return value.length <= EMBSTR_BYTES_MAX ? "embstr" : "raw";
 }
 
 /**
