@@ -776,14 +776,19 @@ export function arityOk(arity: number, argc: number): boolean {
 }
 
 /**
- * The key arguments of a command, from its key positions in the command table (none for an
- * unknown command or one without keys).
+ * The key arguments of a command, from its key positions in the command table, a container's
+ * from its subcommand's (none for an unknown command or subcommand, or one without keys).
  * @param args the command as sent, its name first
  * @returns the key arguments, in order
  */
 export function commandKeys(args: readonly Uint8Array[]): Uint8Array[] {
   const first = args[0];
-  const spec = first === undefined ? undefined : commandTable().get(lowerName(first));
+  const container = first === undefined ? undefined : commandTable().get(lowerName(first));
+  // A container's keys are its subcommand's (OBJECT ENCODING key).
+  const second = args[1];
+  const spec = container?.subcommands === undefined || second === undefined
+    ? container
+    : container.subcommands.find((s) => s.name === `${container.name}|${lowerName(second)}`);
   if (spec === undefined || spec.firstKey <= 0) return [];
   const last = spec.lastKey < 0 ? args.length + spec.lastKey : spec.lastKey;
   const keys: Uint8Array[] = [];

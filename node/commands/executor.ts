@@ -441,7 +441,7 @@ export class CommandExecutor {
       ? checked
       : control
       ? undefined
-      : this.#queueable(name, checked.spec, multi, bytes);
+      : this.#queueable(name, checked.sub ?? checked.spec, multi, bytes);
     if (refused !== undefined) {
       multi.failed = true;
       if (name !== "exec" || refused.kind !== "error") return refused;
@@ -489,7 +489,10 @@ export class CommandExecutor {
     return sizeError(name, spec, args) ?? { spec, sub };
   }
 
-  /** Whether a checked command may join the transaction; the refusal if not. */
+  /**
+   * Whether a checked command may join the transaction; the refusal if not. `spec` is the
+   * subcommand's for a container (OBJECT ENCODING has a key, OBJECT itself none).
+   */
   #queueable(
     name: string,
     spec: CommandSpec,
