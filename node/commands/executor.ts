@@ -1119,11 +1119,13 @@ export class CommandExecutor {
         return error(
           "ERR OBJECT IDLETIME is not supported: Spire does not track when a key was last read",
         );
-      default:
+      case "freq":
         return error(
           "ERR OBJECT FREQ is not supported: Spire does not track how often a key is read " +
             "(it has no LFU eviction policy)",
         );
+      default: // the table lists the subcommands: checked before dispatch
+        return error(`ERR unknown subcommand '${sub}'. Try OBJECT HELP.`);
     }
   }
 
