@@ -13,6 +13,12 @@ import type { Reply } from "./resp/reply.ts";
 import { checkDurability, type DurabilityViolation, WriteHistory } from "./write_history.ts";
 
 const dec = new TextDecoder();
+/** Lines of a node's stderr quoted when it does not start. */
+const STDERR_TAIL_LINES = 30;
+/** Starts tried on new ports when the node finds a port taken. */
+const START_ATTEMPTS = 4;
+/** How long one /ready probe waits for an answer. */
+const READY_PROBE_TIMEOUT_MS = 2_000;
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -24,10 +30,10 @@ function freePort(): number {
 /** A node running in a subprocess. */
 export class NodeProcess {
   readonly dataDir: string;
-  readonly port: number;
-  readonly adminPort: number;
   readonly #env: Record<string, string>;
   readonly #args: string[];
+  #port: number;
+  #adminPort: number;
   #child: Deno.ChildProcess | undefined;
   #stderr: Promise<string> | undefined;
 
@@ -36,17 +42,49 @@ export class NodeProcess {
    */
   constructor(options: { dataDir: string; env?: Record<string, string>; args?: string[] }) {
     this.dataDir = options.dataDir;
-    this.port = freePort();
-    this.adminPort = freePort();
+    this.#port = freePort();
+    this.#adminPort = freePort();
     this.#env = options.env ?? {};
     this.#args = options.args ?? [];
   }
 
-  /** Starts the node and waits until /ready answers 200 (at most `timeoutMs`). */
+  /** The client port (new ports are chosen when a start finds one taken). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** The admin HTTP port. */
+  get adminPort(): number {
+    return this.#adminPort;
+  }
+
+  /**
+   * Starts the node and waits until /ready answers 200 (at most `timeoutMs`).
+   * A free port found by binding port 0 can be taken by another test before
+   * the node binds it: when the node exits because a port is in use, it is
+   * started again on new ports (at most {@link START_ATTEMPTS} times).
+   * @throws {Error} with the tail of the node's stderr when it exits or is not ready in time
+   */
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.#child !== undefined) throw new Error("Cannot start node: already running");
+    for (let attempt = 1;; attempt++) {
+      const outcome = await this.#startOnce(timeoutMs);
+      if (outcome.ready) return;
+      const tail = outcome.stderr.split("\n").slice(-STDERR_TAIL_LINES).join("\n");
+      if (outcome.exited && /AddrInUse/.test(outcome.stderr) && attempt < START_ATTEMPTS) {
+        this.#port = freePort();
+        this.#adminPort = freePort();
+        continue;
+      }
+      throw new Error(`Cannot start node: ${outcome.why}\nnode stderr (tail):\n${tail}`);
+    }
+  }
+
+  async #startOnce(
+    timeoutMs: number,
+  ): Promise<{ ready: true } | { ready: false; exited: boolean; why: string; stderr: string }> {
     const entry = new URL("../cli/start.ts", import.meta.url).pathname;
-    this.#child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
@@ -54,42 +92,54 @@ export class NodeProcess {
         "--data-dir",
         this.dataDir,
         "--port",
-        String(this.port),
+        String(this.#port),
         "--admin-port",
-        String(this.adminPort),
+        String(this.#adminPort),
         ...this.#args,
       ],
       env: this.#env,
       stdout: "null",
       stderr: "piped",
     }).spawn();
-    this.#stderr = new Response(this.#child.stderr).text();
+    this.#child = child;
+    this.#stderr = new Response(child.stderr).text();
+    let exitCode: number | undefined;
+    void child.status.then((s) => (exitCode = s.code));
     const deadline = Date.now() + timeoutMs;
     let last = "";
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && exitCode === undefined) {
       try {
-        const res = await fetch(`http://127.0.0.1:${this.adminPort}/ready`);
+        // Bounded: a port taken by something that is not the node may accept and never answer.
+        const res = await fetch(`http://127.0.0.1:${this.#adminPort}/ready`, {
+          signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS),
+        });
         last = await res.text();
-        if (res.status === 200) return;
+        if (res.status === 200) return { ready: true };
       } catch (e) {
         last = (e as Error).message;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    await this.kill();
-    throw new Error(`Cannot start node: not ready after ${timeoutMs} ms: ${last}`);
+    const exited = exitCode !== undefined;
+    const why = exited
+      ? `it exited with code ${exitCode} before it was ready`
+      : `not ready after ${timeoutMs} ms: ${last}`;
+    return { ready: false, exited, why, stderr: await this.kill() };
   }
 
-  /** SIGKILL: no clean shutdown at all. */
-  async kill(): Promise<void> {
+  /**
+   * SIGKILL: no clean shutdown at all.
+   * @returns what the node wrote to stderr ("" when it was not running)
+   */
+  async kill(): Promise<string> {
     const child = this.#child;
-    if (child === undefined) return;
+    if (child === undefined) return "";
     this.#child = undefined;
     try {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
     await child.status;
-    await this.#stderr;
+    return (await this.#stderr) ?? "";
   }
 
   /**
