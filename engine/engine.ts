@@ -40,10 +40,10 @@ import {
   LEVELED_COMPACTION,
   type NativeOptions,
 } from "./_options.ts";
-import { compareBytes } from "./codec/tuple.ts";
 import { EngineClosedError, EngineError } from "./errors.ts";
 import { type MissReadOptions, missReadOptions, MissReadPolicy } from "./miss_reads.ts";
 import { type GroupCommitLimits, groupCommitLimits, GroupCommitter } from "./group_commit.ts";
+import { concatWriteBatches, WriteBatch, type WriteOp } from "./write_batch.ts";
 import {
   checkDeadlines,
   type DeadlineLayout,
@@ -72,11 +72,6 @@ import {
 type Ptr = NonNullable<Deno.PointerValue>;
 
 /** One operation of {@link Engine.writeBatch}. */
-export type WriteOp =
-  | { op: "put"; key: Uint8Array; value: Uint8Array }
-  | { op: "delete"; key: Uint8Array }
-  | { op: "deleteRange"; start: Uint8Array; end: Uint8Array };
-
 /** Options of {@link Engine.open}. */
 export interface EngineOpenOptions {
   /** The RocksDB directory itself (a node passes `<data-dir>/data`); created if missing. */
@@ -381,7 +376,13 @@ export class Engine {
   readonly #err = new ErrSlot();
   readonly #size = new SizeSlot();
   readonly #size2 = new SizeSlot();
-  readonly #committer: GroupCommitter<WriteOp>;
+  /**
+   * Writes that wait for a worker thread (synced writes; unsynced ones during a write stall),
+   * each a copy of its batch's representation.
+   */
+  readonly #committer: GroupCommitter<Uint8Array>;
+  /** The batch of one synchronous write at a time (cleared before each use). */
+  readonly #scratch = new WriteBatch();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #cursors = new Set<Cursor>();
   readonly #snapshots = new Set<Snapshot>();
@@ -434,7 +435,7 @@ export class Engine {
     this.#db = native.db;
     this.#tuning = tuning;
     this.#dataDir = dataDir;
-    this.#committer = new GroupCommitter<WriteOp>(
+    this.#committer = new GroupCommitter<Uint8Array>(
       (requests) => this.#commitGroup(requests),
       limits,
     );
@@ -1359,11 +1360,7 @@ export class Engine {
     this.#checkOpen("put");
     checkKey(key);
     checkValue(value);
-    if (this.#mustQueueWrites()) {
-      // copies: the caller may reuse its buffers before the group is written
-      const op: WriteOp = { op: "put", key: key.slice(), value: value.slice() };
-      return await this.#committer.submit([op], key.length + value.length);
-    }
+    if (this.#mustQueueWrites()) return await this.#queue({ op: "put", key, value });
     this.#sym.rocksdb_put(
       this.#db,
       this.#native.noStallWriteOptions,
@@ -1373,10 +1370,7 @@ export class Engine {
       BigInt(value.length),
       this.#err.bytes,
     );
-    if (this.#stalled("Cannot put")) {
-      const op: WriteOp = { op: "put", key: key.slice(), value: value.slice() };
-      return await this.#committer.submit([op], key.length + value.length);
-    }
+    if (this.#stalled("Cannot put")) return await this.#queue({ op: "put", key, value });
   }
 
   /**
@@ -1386,9 +1380,7 @@ export class Engine {
   async delete(key: Uint8Array): Promise<void> {
     this.#checkOpen("delete");
     checkKey(key);
-    if (this.#mustQueueWrites()) {
-      return await this.#committer.submit([{ op: "delete", key: key.slice() }], key.length);
-    }
+    if (this.#mustQueueWrites()) return await this.#queue({ op: "delete", key });
     this.#sym.rocksdb_delete(
       this.#db,
       this.#native.noStallWriteOptions,
@@ -1396,9 +1388,7 @@ export class Engine {
       BigInt(key.length),
       this.#err.bytes,
     );
-    if (this.#stalled("Cannot delete")) {
-      return await this.#committer.submit([{ op: "delete", key: key.slice() }], key.length);
-    }
+    if (this.#stalled("Cannot delete")) return await this.#queue({ op: "delete", key });
   }
 
   /**
@@ -1415,27 +1405,54 @@ export class Engine {
         `Invalid ops: ${ops.length} operations is above the maximum of ${WRITE_BATCH_OPS_MAX}`,
       );
     }
-    const bytes = validateOps(ops);
-    if (ops.length === 0) return;
-    if (this.#mustQueueWrites()) return await this.#queue(ops, bytes);
-    const batch = this.#buildBatch([ops]);
-    let stalled: boolean;
-    try {
-      this.#sym.rocksdb_write(this.#db, this.#native.noStallWriteOptions, batch, this.#err.bytes);
-      stalled = this.#stalled("Cannot writeBatch");
-    } finally {
-      this.#sym.rocksdb_writebatch_destroy(batch);
-    }
-    if (stalled) return await this.#queue(ops, bytes);
+    const batch = this.#scratch;
+    batch.clear();
+    for (const op of ops) batch.add(op); // checks every op before anything is written
+    return await this.#write(batch);
   }
 
   /**
-   * Queues a batch for a worker thread. An idle queue builds the RocksDB batch (copying every
-   * key and value) before `submit` returns, so only a batch that must wait is copied: the
-   * caller may reuse its buffers as soon as this returns its promise.
+   * Applies a {@link WriteBatch} atomically: all of its operations or none. The batch was
+   * checked as it was built; it may be cleared and reused as soon as this returns its promise.
+   * @throws {TypeError} when `batch` is not a WriteBatch; {@link EngineClosedError}; {@link EngineError}
    */
-  #queue(ops: readonly WriteOp[], bytes: number): Promise<void> {
-    return this.#committer.submit(this.#committer.busy ? ops.map(copyOp) : ops, bytes);
+  async write(batch: WriteBatch): Promise<void> {
+    this.#checkOpen("write");
+    if (!(batch instanceof WriteBatch)) {
+      throw new TypeError("Invalid batch: a WriteBatch is required");
+    }
+    return await this.#write(batch);
+  }
+
+  async #write(batch: WriteBatch): Promise<void> {
+    if (batch.count === 0) return;
+    if (this.#mustQueueWrites()) return await this.#queueBatch(batch);
+    const rep = batch.rep();
+    const native = this.#sym.rocksdb_writebatch_create_from(rep, BigInt(rep.length))!;
+    let stalled: boolean;
+    try {
+      this.#sym.rocksdb_write(this.#db, this.#native.noStallWriteOptions, native, this.#err.bytes);
+      stalled = this.#stalled("Cannot write");
+    } finally {
+      this.#sym.rocksdb_writebatch_destroy(native);
+    }
+    if (stalled) return await this.#queueBatch(batch);
+  }
+
+  /** Queues one operation for a worker thread (see #queueBatch). */
+  #queue(op: WriteOp): Promise<void> {
+    const batch = this.#scratch;
+    batch.clear();
+    batch.add(op);
+    return this.#queueBatch(batch);
+  }
+
+  /**
+   * Queues a batch for a worker thread, as a copy of its representation: the caller may
+   * reuse the batch (and the buffers it was built from) as soon as this returns its promise.
+   */
+  #queueBatch(batch: WriteBatch): Promise<void> {
+    return this.#committer.submit([batch.copy()], batch.bytes, batch.count);
   }
 
   /**
@@ -1462,44 +1479,20 @@ export class Engine {
     return true;
   }
 
-  #buildBatch(requests: readonly (readonly WriteOp[])[]): Ptr {
+  /** Writes a group of queued batches as one RocksDB batch, on a worker thread. */
+  async #commitGroup(requests: readonly (readonly Uint8Array[])[]): Promise<void> {
     const sym = this.#sym;
-    const batch = sym.rocksdb_writebatch_create()!;
-    for (const ops of requests) {
-      for (const o of ops) {
-        if (o.op === "put") {
-          const { key, value } = o;
-          sym.rocksdb_writebatch_put(batch, key, BigInt(key.length), value, BigInt(value.length));
-        } else if (o.op === "delete") {
-          sym.rocksdb_writebatch_delete(batch, o.key, BigInt(o.key.length));
-        } else {
-          const { start, end } = o;
-          sym.rocksdb_writebatch_delete_range(
-            batch,
-            start,
-            BigInt(start.length),
-            end,
-            BigInt(end.length),
-          );
-        }
-      }
-    }
-    return batch;
-  }
-
-  async #commitGroup(requests: readonly (readonly WriteOp[])[]): Promise<void> {
-    const sym = this.#sym;
-    // Copies every key and value into the batch before the first await (#queue relies on it).
-    const batch = this.#buildBatch(requests);
+    const rep = concatWriteBatches(requests.flat());
+    const native = sym.rocksdb_writebatch_create_from(rep, BigInt(rep.length))!;
     const err = new ErrSlot();
     try {
       await this.#track(
-        sym.rocksdb_write_nb(this.#db, this.#native.writeOptions, batch, err.bytes),
+        sym.rocksdb_write_nb(this.#db, this.#native.writeOptions, native, err.bytes),
         undefined,
       );
       err.check(sym, "Cannot write");
     } finally {
-      sym.rocksdb_writebatch_destroy(batch);
+      sym.rocksdb_writebatch_destroy(native);
     }
   }
 
@@ -1917,51 +1910,4 @@ class Slab {
     this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(this.#bufferBytes, length)));
     this.#offset = 0;
   }
-}
-
-function copyOp(o: WriteOp): WriteOp {
-  if (o.op === "put") return { op: "put", key: o.key.slice(), value: o.value.slice() };
-  if (o.op === "delete") return { op: "delete", key: o.key.slice() };
-  return { op: "deleteRange", start: o.start.slice(), end: o.end.slice() };
-}
-
-function validateOps(ops: readonly WriteOp[]): number {
-  let bytes = 0;
-  for (const o of ops) {
-    if (o === null || typeof o !== "object") {
-      throw new TypeError("Invalid op: an object is required");
-    }
-    if (o.op === "put") {
-      checkKey(o.key);
-      checkValue(o.value);
-      bytes += o.key.length + o.value.length;
-    } else if (o.op === "delete") {
-      checkKey(o.key);
-      bytes += o.key.length;
-    } else if (o.op === "deleteRange") {
-      checkKey(o.start, "start");
-      checkKey(o.end, "end");
-      // RocksDB refuses a reversed range only after the batch is in the WAL: the ops
-      // before it stay applied and every later write fails until reopen. Refuse it here.
-      if (compareBytes(o.end, o.start) < 0) {
-        throw new RangeError(
-          "Invalid deleteRange: end sorts before start; allowed: end >= start " +
-            "(an empty end is not unbounded here)",
-        );
-      }
-      bytes += o.start.length + o.end.length;
-    } else {
-      throw new TypeError(
-        `Invalid op: "${
-          String((o as { op: unknown }).op)
-        }"; one of put, delete, deleteRange is allowed`,
-      );
-    }
-  }
-  if (bytes > WRITE_BATCH_BYTES_MAX) {
-    throw new RangeError(
-      `Invalid ops: ${bytes} bytes is above the maximum of ${WRITE_BATCH_BYTES_MAX}`,
-    );
-  }
-  return bytes;
 }

@@ -59,6 +59,8 @@ export function groupCommitLimits(limits: Partial<GroupCommitLimits> = {}): Grou
 interface Pending<Op> {
   ops: readonly Op[];
   bytes: number;
+  /** What the group limit counts (`ops.length` unless the caller says otherwise). */
+  count: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -116,9 +118,10 @@ export class GroupCommitter<Op> {
    * Queues one atomic request and resolves once it is durable.
    * @param ops the request's operations
    * @param bytes its key and value bytes
+   * @param count the operations it stands for, for groupOpsMax (default `ops.length`)
    * @throws {EngineOverloadedError} (as a rejection) when the queue is full
    */
-  submit(ops: readonly Op[], bytes: number): Promise<void> {
+  submit(ops: readonly Op[], bytes: number, count: number = ops.length): Promise<void> {
     if (this.#queue.length >= this.#limits.queueRequestsMax) {
       return Promise.reject(
         new EngineOverloadedError(
@@ -127,7 +130,7 @@ export class GroupCommitter<Op> {
       );
     }
     const promise = new Promise<void>((resolve, reject) => {
-      this.#queue.push({ ops, bytes, resolve, reject });
+      this.#queue.push({ ops, bytes, count, resolve, reject });
     });
     if (this.#running === undefined) this.#running = this.#run();
     return promise;
@@ -169,10 +172,10 @@ export class GroupCommitter<Op> {
       if (
         count > 0 &&
         (bytes + p.bytes > this.#limits.groupBytesMax ||
-          ops + p.ops.length > this.#limits.groupOpsMax)
+          ops + p.count > this.#limits.groupOpsMax)
       ) break;
       bytes += p.bytes;
-      ops += p.ops.length;
+      ops += p.count;
       count++;
     }
     return this.#queue.splice(0, count);

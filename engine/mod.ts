@@ -32,8 +32,14 @@ export {
   type ScanExpiredOptions,
   type ScanOptions,
   Snapshot,
-  type WriteOp,
 } from "./engine.ts";
+export {
+  concatWriteBatches,
+  decodeWriteBatch,
+  WRITE_BATCH_HEADER_BYTES,
+  WriteBatch,
+  type WriteOp,
+} from "./write_batch.ts";
 export { EngineClosedError, EngineError, EngineOverloadedError } from "./errors.ts";
 export {
   DEFAULT_GROUP_COMMIT_LIMITS,

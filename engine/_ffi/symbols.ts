@@ -252,6 +252,10 @@ export const SYMBOLS = {
   // --- write batch ----------------------------------------------------------------
   // rocksdb_writebatch_t* rocksdb_writebatch_create(void);
   rocksdb_writebatch_create: { parameters: [], result: "pointer" },
+  // rocksdb_writebatch_t* rocksdb_writebatch_create_from(const char* rep, size_t size);
+  rocksdb_writebatch_create_from: { parameters: ["buffer", "usize"], result: "pointer" },
+  // const char* rocksdb_writebatch_data(rocksdb_writebatch_t*, size_t* size);
+  rocksdb_writebatch_data: { parameters: ["pointer", "buffer"], result: "pointer" },
   // void rocksdb_writebatch_destroy(rocksdb_writebatch_t*);
   rocksdb_writebatch_destroy: { parameters: ["pointer"], result: "void" },
   // void rocksdb_writebatch_clear(rocksdb_writebatch_t*);
