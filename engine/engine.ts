@@ -58,7 +58,6 @@ import {
   GET_BATCH_KEYS_MAX,
   KEY_SIZE_MAX_BYTES,
   SCAN_BATCH_SIZE_MAX,
-  WRITE_BATCH_BYTES_MAX,
   WRITE_BATCH_OPS_MAX,
 } from "./limits.ts";
 import {
@@ -1394,7 +1393,7 @@ export class Engine {
   /**
    * Applies the operations atomically: all of them or none. `deleteRange`
    * deletes `[start, end)`; `end` must not sort before `start` (RangeError).
-   * @param ops at most {@link WRITE_BATCH_OPS_MAX} operations and {@link WRITE_BATCH_BYTES_MAX} bytes
+   * @param ops at most {@link WRITE_BATCH_OPS_MAX} operations and `WRITE_BATCH_BYTES_MAX` bytes
    * @throws {TypeError|RangeError} for bad operations; {@link EngineClosedError}; {@link EngineError}
    */
   async writeBatch(ops: readonly WriteOp[]): Promise<void> {
