@@ -21,7 +21,7 @@
 import type { NativeReadAccess } from "../engine/mod.ts";
 
 /** The version of `spire_resp_gets`; `spire_resp_abi` returns it. */
-export const NATIVE_RESP_ABI = 2;
+export const NATIVE_RESP_ABI = 3;
 
 /** The longest key the native path reads; longer ones take the executor's path. */
 export const NATIVE_KEY_BYTES_MAX = 1024;
@@ -71,8 +71,12 @@ const SYMBOLS = {
   // void spire_cache_put(spire_cache* c, const uint8_t* key, uint32_t key_len,
   //     const uint8_t* value, uint32_t value_len);
   spire_cache_put: { parameters: ["pointer", "buffer", "u32", "buffer", "u32"], result: "void" },
-  // int32_t spire_cache_apply(spire_cache* c, const uint8_t* ops, uint32_t len);
-  spire_cache_apply: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int32_t spire_cache_apply_batch(spire_cache* c, const uint8_t* rep, uint32_t len,
+  //     int32_t prefix, int32_t puts, int32_t deletes);
+  spire_cache_apply_batch: {
+    parameters: ["pointer", "buffer", "u32", "i32", "i32", "i32"],
+    result: "i32",
+  },
   // void spire_cache_stats(const spire_cache* c, double* out);
   spire_cache_stats: { parameters: ["pointer", "buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;

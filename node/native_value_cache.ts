@@ -18,19 +18,16 @@
  * @module
  */
 
-import type { EngineOp } from "./commands/write_ops.ts";
+import type { WriteBatch } from "../engine/mod.ts";
 import type { NativeGets, NativeSymbols } from "./native_gets.ts";
 import {
   CACHED_KEY_BYTES_MAX,
   type CacheWrite,
+  type CacheWriteScope,
   checkCacheCapacity,
   type ValueCacheLike,
   type ValueCacheStats,
 } from "./value_cache.ts";
-
-const FORGET = 0;
-const PUT = 1;
-const OP_HEADER_BYTES = 9;
 
 /** See the module documentation. */
 export class NativeValueCache implements ValueCacheLike {
@@ -44,7 +41,6 @@ export class NativeValueCache implements ValueCacheLike {
   readonly #scratch: Uint8Array;
   readonly #length = new Uint32Array(1);
   readonly #stats = new Float64Array(5);
-  #ops = new Uint8Array(64 * 1024);
 
   /**
    * Creates an empty cache.
@@ -140,13 +136,15 @@ export class NativeValueCache implements ValueCacheLike {
 
   /**
    * Before an engine write: forgets the keys it changes (everything, for a range delete).
-   * @param ops the write's engine operations
+   * @param batch the engine write (unchanged until endWrite)
+   * @param scope which of its keys the cache learns from
    * @returns the write, for {@link NativeValueCache.endWrite}
    */
-  beginWrite(ops: readonly EngineOp[]): CacheWrite {
+  beginWrite(batch: WriteBatch, scope: CacheWriteScope = {}): CacheWrite {
     this.#generation++;
-    this.#apply(ops, false);
-    return { ops };
+    const write = { rep: batch.rep(), scope };
+    this.#apply(write, false);
+    return write;
   }
 
   /**
@@ -156,7 +154,7 @@ export class NativeValueCache implements ValueCacheLike {
    */
   endWrite(write: CacheWrite): void {
     this.#generation++;
-    this.#apply(write.ops, true);
+    this.#apply(write, true);
   }
 
   /** Forgets everything. */
@@ -171,57 +169,22 @@ export class NativeValueCache implements ValueCacheLike {
     this.#handle = null;
   }
 
-  /**
-   * Hands the ops to the cache, in order, in one call per run between range deletes: puts
-   * (when `puts`) and forgets.
-   */
-  #apply(ops: readonly EngineOp[], puts: boolean): void {
-    const handle = this.#handle;
-    if (handle === null) return;
-    let from = 0;
-    for (let i = 0; i <= ops.length; i++) {
-      if (i < ops.length && ops[i]!.op !== "deleteRange") continue;
-      if (i > from) this.#applyRun(handle, ops, from, i, puts);
-      if (i < ops.length) this.#sym.spire_cache_clear(handle);
-      from = i + 1;
+  /** Hands the write to the cache: puts cached (when `puts`) or forgotten, deletes forgotten. */
+  #apply(write: CacheWrite, puts: boolean): void {
+    if (this.#handle === null) return;
+    const { rep, scope } = write;
+    const n = this.#sym.spire_cache_apply_batch(
+      this.#handle,
+      rep,
+      rep.length,
+      scope.keyPrefix ?? -1,
+      puts ? 1 : 0,
+      scope.keepDeleted === true ? 0 : 1,
+    );
+    // WriteBatch made it: anything else is a programmer's error, and the cache may be wrong now.
+    if (n < 0) {
+      this.clear();
+      throw new Error("Cannot update the value cache: the write is not a RocksDB write batch");
     }
   }
-
-  #applyRun(
-    handle: Deno.PointerObject,
-    ops: readonly EngineOp[],
-    from: number,
-    to: number,
-    puts: boolean,
-  ): void {
-    let bytes = 0;
-    for (let i = from; i < to; i++) {
-      const op = ops[i] as Exclude<EngineOp, { op: "deleteRange" }>;
-      if (op.key.length > CACHED_KEY_BYTES_MAX) continue;
-      bytes += OP_HEADER_BYTES + op.key.length + (puts && op.op === "put" ? op.value.length : 0);
-    }
-    if (bytes === 0) return;
-    if (bytes > this.#ops.length) this.#ops = new Uint8Array(Math.max(bytes, this.#ops.length * 2));
-    const buf = this.#ops;
-    let at = 0;
-    for (let i = from; i < to; i++) {
-      const op = ops[i] as Exclude<EngineOp, { op: "deleteRange" }>;
-      if (op.key.length > CACHED_KEY_BYTES_MAX) continue;
-      const value = puts && op.op === "put" ? op.value : undefined;
-      buf[at] = value === undefined ? FORGET : PUT;
-      writeU32(buf, at + 1, op.key.length);
-      writeU32(buf, at + 5, value?.length ?? 0);
-      buf.set(op.key, at + OP_HEADER_BYTES);
-      if (value !== undefined) buf.set(value, at + OP_HEADER_BYTES + op.key.length);
-      at += OP_HEADER_BYTES + op.key.length + (value?.length ?? 0);
-    }
-    this.#sym.spire_cache_apply(handle, buf, at);
-  }
-}
-
-function writeU32(buf: Uint8Array, at: number, n: number): void {
-  buf[at] = n & 0xff;
-  buf[at + 1] = (n >>> 8) & 0xff;
-  buf[at + 2] = (n >>> 16) & 0xff;
-  buf[at + 3] = n >>> 24;
 }

@@ -26,12 +26,12 @@ import { pack, unpack } from "msgpackr";
 import type { Entry, Snapshot } from "../raft/core/mod.ts";
 import type { StateMachine } from "../raft/driver/mod.ts";
 import { type Region, splitRegionMeta } from "../pd/mod.ts";
-import { engineKeyOf, USER_KEY_PREFIX } from "./commands/kv_model.ts";
+import { encodeValue, engineKeyOf, USER_KEY_PREFIX } from "./commands/kv_model.ts";
 import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
 import type { ValueCacheLike } from "./value_cache.ts";
 import { BytePool } from "./resp/byte_pool.ts";
-import { WRITE_BATCH_BYTES_MAX, WRITE_BATCH_OPS_MAX } from "../engine/mod.ts";
+import { WRITE_BATCH_BYTES_MAX, WRITE_BATCH_OPS_MAX, WriteBatch } from "../engine/mod.ts";
 import { applyCommand } from "./commands/transaction.ts";
 import {
   decodeWriteCommand,
@@ -42,7 +42,7 @@ import {
   type WriteCommand,
   writeCommandKeys,
 } from "./commands/write_ops.ts";
-import { error, type Reply } from "./resp/reply.ts";
+import { error, OK, type Reply } from "./resp/reply.ts";
 import {
   appliedIndexKey,
   decodeIndex,
@@ -151,7 +151,20 @@ function encodePlainSets(
   return out;
 }
 
-function decodePlainSets(data: Uint8Array): RegionCommand {
+/** A plain-SETs entry's header, and where each SET's key and value lie in it. */
+interface PlainSetsLayout {
+  readonly nowMs: number;
+  readonly batch: boolean;
+  readonly count: number;
+  /** Per SET: key offset, key length, value offset, value length. */
+  readonly slices: Uint32Array;
+}
+
+/**
+ * Reads a plain-SETs entry's layout without copying a byte of it.
+ * @throws {Error} on data that is not such an entry (a corrupt log)
+ */
+function plainSetsLayout(data: Uint8Array): PlainSetsLayout {
   const bad = (why: string) => new Error(`Cannot decode plain SETs command: ${why}`);
   if (data.length < PLAIN_SETS_HEADER_BYTES) throw bad("shorter than its header");
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -159,20 +172,40 @@ function decodePlainSets(data: Uint8Array): RegionCommand {
   const batch = data[9] === 1;
   const count = view.getUint32(10);
   if (count === 0 || (!batch && count !== 1) || data[9]! > 1) throw bad(`count ${count}`);
-  const cmds: PlainSet[] = [];
+  // Each SET takes at least 8 bytes: a larger count cannot be right (and must not size the array).
+  if (count > (data.length - PLAIN_SETS_HEADER_BYTES) / 8) throw bad(`count ${count}`);
+  const slices = new Uint32Array(4 * count);
   let at = PLAIN_SETS_HEADER_BYTES;
-  const take = (): Uint8Array => {
+  for (let i = 0, j = 0; i < 2 * count; i++, j += 2) {
     if (at + 4 > data.length) throw bad("cut inside a length");
     const len = view.getUint32(at);
     if (at + 4 + len > data.length) throw bad("a length past the end");
-    const bytes = data.subarray(at + 4, at + 4 + len);
+    slices[j] = at + 4;
+    slices[j + 1] = len;
     at += 4 + len;
-    return bytes;
-  };
-  for (let i = 0; i < count; i++) cmds.push({ op: "set", key: take(), value: take() });
+  }
   if (at !== data.length) throw bad("bytes after the last SET");
+  return { nowMs, batch, count, slices };
+}
+
+function decodePlainSets(data: Uint8Array): RegionCommand {
+  const { nowMs, batch, count, slices } = plainSetsLayout(data);
+  const cmds: PlainSet[] = [];
+  for (let i = 0; i < 4 * count; i += 4) {
+    const key = data.subarray(slices[i]!, slices[i]! + slices[i + 1]!);
+    const value = data.subarray(slices[i + 2]!, slices[i + 2]! + slices[i + 3]!);
+    cmds.push({ op: "set", key, value });
+  }
   return { kind: "write", nowMs, cmd: batch ? { op: "batch", cmds } : cmds[0]! };
 }
+
+/** The engine key prefix and stored-value header of a plain SET's put. */
+const PLAIN_KEY_HEAD = new Uint8Array([USER_KEY_PREFIX]);
+const PLAIN_VALUE_HEAD = encodeValue({
+  type: "string",
+  value: new Uint8Array(0),
+  expireAtMs: undefined,
+});
 
 /**
  * Encodes a region command for a Raft entry.
@@ -241,6 +274,44 @@ export function decodeRegionCommand(data: Uint8Array): RegionCommand {
     };
   }
   throw new Error(`Cannot decode region command: tag ${data[0]} is not write or split`);
+}
+
+/** Puts the stored values of a plain-SETs entry's SETs into `batch`. */
+function addPlainSets(
+  batch: WriteBatch,
+  data: Uint8Array,
+  { count, slices }: PlainSetsLayout,
+): void {
+  for (let i = 0; i < 4 * count; i += 4) {
+    batch.putParts(
+      PLAIN_KEY_HEAD,
+      data,
+      slices[i]!,
+      slices[i + 1]!,
+      PLAIN_VALUE_HEAD,
+      data,
+      slices[i + 2]!,
+      slices[i + 3]!,
+    );
+  }
+}
+
+/** The engine ops of a plain-SETs entry (for the writes applied after it in one batch). */
+function plainSetOps(data: Uint8Array, slices: Uint32Array): EngineOp[] {
+  const ops: EngineOp[] = [];
+  for (let i = 0; i < slices.length; i += 4) {
+    const key = new Uint8Array(PLAIN_KEY_HEAD.length + slices[i + 1]!);
+    key.set(PLAIN_KEY_HEAD);
+    key.set(data.subarray(slices[i]!, slices[i]! + slices[i + 1]!), PLAIN_KEY_HEAD.length);
+    const value = new Uint8Array(PLAIN_VALUE_HEAD.length + slices[i + 3]!);
+    value.set(PLAIN_VALUE_HEAD);
+    value.set(
+      data.subarray(slices[i + 2]!, slices[i + 2]! + slices[i + 3]!),
+      PLAIN_VALUE_HEAD.length,
+    );
+    ops.push({ op: "put", key, value });
+  }
+  return ops;
 }
 
 /** A read request: the user keys to read. */
@@ -312,6 +383,8 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
    * (the engine and the value cache copy them), and pool buffers are never reused.
    */
   readonly #opBytes = new BytePool();
+  /** The engine batch of one apply (reused: cleared before each). */
+  readonly #batch = new WriteBatch();
   #region: Region;
   #applied: number;
   readonly #stats: RegionApplyStats = {
@@ -390,27 +463,24 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
    */
   async apply(commands: readonly Entry[], appliedIndex: number): Promise<RegionResult[]> {
     const results: RegionResult[] = [];
+    const batch = this.#batch;
+    batch.clear();
     let overlay = new BatchReader(this.#engine);
-    let ops: EngineOp[] = [];
-    let bytes = 0;
     let splits: { left: Region; right: Region }[] = [];
     const flush = async (index: number) => {
-      if (!this.#skipApplied) {
-        ops.push({ op: "put", key: appliedIndexKey(this.#region.id), value: encodeIndex(index) });
-      }
-      if (ops.length > 0) {
+      if (!this.#skipApplied) batch.put(appliedIndexKey(this.#region.id), encodeIndex(index));
+      if (batch.count > 0) {
         const cache = this.#cache;
         cache?.use(this.#engine);
         // User keys only: nothing reads Spire's own metadata through the cache.
-        const cached = cache === undefined ? ops : ops.filter((o) =>
-          o.op === "deleteRange" ||
-          (o.key[0] === USER_KEY_PREFIX && (o.op === "put" || !this.#cacheKeepsDeleted))
-        );
-        const write = cache?.beginWrite(cached);
+        const write = cache?.beginWrite(batch, {
+          keyPrefix: USER_KEY_PREFIX,
+          keepDeleted: this.#cacheKeepsDeleted,
+        });
         try {
           // On the event loop: a worker thread for this write was measured slower (2 cores shared
           // with the clients: the hand-off cost more CPU than the memtable inserts it moved).
-          await this.#engine.writeBatch(ops);
+          await this.#engine.write(batch);
         } catch (e) {
           cache?.clear(); // whether any of it reached the engine is not known here
           throw e;
@@ -421,9 +491,15 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       this.#applied = index;
       for (const s of splits) this.#onSplit(s.left, s.right);
       overlay = new BatchReader(this.#engine);
-      ops = [];
-      bytes = 0;
+      batch.clear();
       splits = [];
+    };
+    /** Before an entry of `ops` operations and `bytes` bytes: the entries so far go first if need be. */
+    const makeRoom = async (ops: number, bytes: number, lastIndex: number) => {
+      if (
+        batch.count > 0 &&
+        (batch.count + ops > this.#batchOpsMax || batch.bytes + bytes > this.#batchBytesMax)
+      ) await flush(lastIndex); // the entry was evaluated on top of them
     };
     let lastIndex = this.#applied;
     for (const e of commands) {
@@ -432,27 +508,63 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
           `Cannot apply entry ${e.index} to region ${this.#region.id}: applied is ${this.#applied}`,
         );
       }
+      if (e.data[0] === TAG_PLAIN_SETS) {
+        const p = this.#checkPlainSets(e.data);
+        if ("layout" in p) {
+          await makeRoom(p.layout.count, p.bytes, lastIndex);
+          addPlainSets(batch, e.data, p.layout);
+          overlay.record(() => plainSetOps(e.data, p.layout.slices));
+        }
+        results.push(p.result);
+        lastIndex = e.index;
+        continue;
+      }
       const c = decodeRegionCommand(e.data);
       let r: { result: RegionResult; ops: EngineOp[]; bytes?: number };
       if (c.kind === "write") r = await this.#applyWrite(c.cmd, c.nowMs, overlay);
       else r = this.#applySplit(c);
-      const entryBytes = r.bytes ?? engineOpsBytes(r.ops);
-      if (
-        ops.length > 0 &&
-        (ops.length + r.ops.length > this.#batchOpsMax || bytes + entryBytes > this.#batchBytesMax)
-      ) {
-        // The entries so far go first (the entry was evaluated on top of them).
-        await flush(lastIndex);
-      }
+      await makeRoom(r.ops.length, r.bytes ?? engineOpsBytes(r.ops), lastIndex);
       if (r.result.kind === "split") splits.push({ left: r.result.left, right: r.result.right });
       overlay.record(r.ops);
-      ops.push(...r.ops);
-      bytes += entryBytes;
+      for (const op of r.ops) batch.add(op);
       results.push(r.result);
       lastIndex = e.index;
     }
     await flush(appliedIndex);
     return results;
+  }
+
+  /**
+   * A plain-SETs entry (the common write) is applied without decoding it into commands: each
+   * SET is one put of the stored value straight from the entry's bytes (see addPlainSets),
+   * what evaluating the SET would give (a plain SET is a blind write: no read, no expiry).
+   * This checks the entry first, as #applyWrite checks a command: its keys in the region, its
+   * size within an engine batch; it returns the layout and engine bytes of an entry to apply,
+   * or only the result of one refused.
+   */
+  #checkPlainSets(
+    data: Uint8Array,
+  ): { result: RegionResult; layout: PlainSetsLayout; bytes: number } | { result: RegionResult } {
+    const region = this.#region;
+    const layout = plainSetsLayout(data);
+    const { count, slices } = layout;
+    const bounded = region.startKey.length > 0 || region.endKey.length > 0;
+    let bytes = 0;
+    for (let i = 0; i < 4 * count; i += 4) {
+      bytes += PLAIN_KEY_HEAD.length + slices[i + 1]! + PLAIN_VALUE_HEAD.length + slices[i + 3]!;
+      if (bounded && !inRegion(region, data.subarray(slices[i]!, slices[i]! + slices[i + 1]!))) {
+        this.#stats.writesRerouted++;
+        return { result: { kind: "keyNotInRegion", region } };
+      }
+    }
+    this.#stats.writesApplied++;
+    if (count > ENTRY_OPS_MAX || bytes > ENTRY_BYTES_MAX) {
+      return { result: { kind: "reply", reply: this.#tooLarge(count, bytes) } };
+    }
+    this.#stats.bytesPutSinceCount += bytes;
+    this.#stats.keysPutSinceCount += count;
+    const reply: Reply = layout.batch ? { kind: "array", items: new Array(count).fill(OK) } : OK;
+    return { result: { kind: "reply", reply }, layout, bytes };
   }
 
   #tooLarge(opsCount: number, bytes: number): Reply {

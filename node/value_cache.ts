@@ -33,7 +33,7 @@
  * @module
  */
 
-import type { EngineOp } from "./commands/write_ops.ts";
+import { decodeWriteBatch, type WriteBatch, type WriteOp } from "../engine/mod.ts";
 
 /** Keys longer than this are not cached (turning a key into a map key costs per byte). */
 export const CACHED_KEY_BYTES_MAX = 256;
@@ -81,6 +81,12 @@ function mapKey(key: Uint8Array): string {
   return String.fromCharCode.apply(null, key as unknown as number[]);
 }
 
+/** Whether a write's `key` is one the cache learns from. */
+function learns(scope: CacheWriteScope, key: Uint8Array): boolean {
+  return key.length <= CACHED_KEY_BYTES_MAX &&
+    (scope.keyPrefix === undefined || key[0] === scope.keyPrefix);
+}
+
 interface Slab {
   readonly bytes: Uint8Array;
   used: number;
@@ -93,14 +99,25 @@ interface CacheEntry {
   readonly value: Uint8Array;
 }
 
-/** An engine write between {@link ValueCacheLike.beginWrite} and {@link ValueCacheLike.endWrite}. */
-export interface CacheWrite {
-  /** The write's engine operations. */
-  readonly ops: readonly EngineOp[];
+/** Which keys of an engine write a cache learns from. */
+export interface CacheWriteScope {
+  /** Only keys whose first byte is this one (default: every key). */
+  readonly keyPrefix?: number;
+  /** A planted bug, for tests only: deletes are not forgotten (the cache serves deleted keys). */
+  readonly keepDeleted?: boolean;
 }
 
-/** A write of the TypeScript cache: the map key of each op (undefined: not cached). */
+/** An engine write between {@link ValueCacheLike.beginWrite} and {@link ValueCacheLike.endWrite}. */
+export interface CacheWrite {
+  /** The write's representation (unchanged until endWrite). */
+  readonly rep: Uint8Array;
+  /** The keys it learns from. */
+  readonly scope: CacheWriteScope;
+}
+
+/** A write of the TypeScript cache: its ops, and the map key of each (undefined: not cached). */
 interface MapCacheWrite extends CacheWrite {
+  readonly ops: readonly WriteOp[];
   readonly keys: readonly (string | undefined)[];
 }
 
@@ -126,8 +143,11 @@ export interface ValueCacheLike {
   get(key: Uint8Array): Uint8Array | undefined;
   /** Caches what a read found, unless a write started or ended since the read began. */
   fill(generation: number, key: Uint8Array, stored: Uint8Array | undefined): void;
-  /** Before an engine write: forgets the keys it changes (everything, for a range delete). */
-  beginWrite(ops: readonly EngineOp[]): CacheWrite;
+  /**
+   * Before an engine write: forgets the keys it changes (everything, for a range delete). The
+   * batch must not change until {@link ValueCacheLike.endWrite}.
+   */
+  beginWrite(batch: WriteBatch, scope?: CacheWriteScope): CacheWrite;
   /** After the engine write succeeded: caches the values it put, forgets what it deleted. */
   endWrite(write: CacheWrite): void;
   /** Forgets everything. */
@@ -234,25 +254,27 @@ export class ValueCache implements ValueCacheLike {
 
   /**
    * Before an engine write: forgets the keys it changes (everything, for a range delete).
-   * @param ops the write's engine operations
+   * @param batch the engine write (unchanged until endWrite)
+   * @param scope which of its keys the cache learns from
    * @returns the write, for {@link ValueCache.endWrite}
    */
-  beginWrite(ops: readonly EngineOp[]): MapCacheWrite {
+  beginWrite(batch: WriteBatch, scope: CacheWriteScope = {}): MapCacheWrite {
     this.#generation++;
+    const rep = batch.rep();
+    const ops = this.#slabBytes === 0 ? [] : decodeWriteBatch(rep);
     const keys = new Array<string | undefined>(ops.length);
-    if (this.#slabBytes === 0) return { ops, keys };
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.op === "deleteRange") {
         this.clear();
         continue;
       }
-      if (op.key.length > CACHED_KEY_BYTES_MAX) continue;
+      if (!learns(scope, op.key) || (op.op === "delete" && scope.keepDeleted === true)) continue;
       const k = mapKey(op.key);
       keys[i] = k;
       this.#map.delete(k);
     }
-    return { ops, keys };
+    return { rep, scope, ops, keys };
   }
 
   /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { EngineOp } from "./commands/write_ops.ts";
+import { WriteBatch } from "../engine/mod.ts";
 import { CACHED_KEY_BYTES_MAX, ValueCache, type ValueCacheLike } from "./value_cache.ts";
 import { NativeValueCache } from "./native_value_cache.ts";
 import { NativeGets } from "./native_gets.ts";
@@ -10,8 +11,14 @@ const put = (k: string, v: string): EngineOp => ({ op: "put", key: b(k), value: 
 const del = (k: string): EngineOp => ({ op: "delete", key: b(k) });
 const text = (v: Uint8Array | undefined) => v && new TextDecoder().decode(v);
 
+function batchOf(ops: readonly EngineOp[]): WriteBatch {
+  const batch = new WriteBatch();
+  for (const op of ops) batch.add(op);
+  return batch;
+}
+
 function written(cache: ValueCacheLike, ops: EngineOp[]): void {
-  cache.endWrite(cache.beginWrite(ops));
+  cache.endWrite(cache.beginWrite(batchOf(ops)));
 }
 
 // The same rules hold for the cache in the JavaScript heap and the one in native memory.
@@ -51,12 +58,27 @@ for (const [impl, make] of IMPLS) {
     assert.equal(cache.stats.misses, 2);
   });
 
+  Deno.test(`${impl} value cache: a scope's key prefix limits what a write teaches it`, () => {
+    const cache = make(1 << 20);
+    cache.use({});
+    const batch = batchOf([put("ua", "1"), put("ma", "2"), put("ub", "3")]);
+    cache.endWrite(cache.beginWrite(batch, { keyPrefix: "u".charCodeAt(0) }));
+    assert.equal(text(cache.get(b("ua"))), "1");
+    assert.equal(cache.get(b("ma")), undefined);
+    assert.equal(text(cache.get(b("ub"))), "3");
+    // The planted bug the node's tests must catch: a delete that is not forgotten.
+    cache.endWrite(cache.beginWrite(batchOf([del("ua")]), { keepDeleted: true }));
+    assert.equal(text(cache.get(b("ua"))), "1");
+    written(cache, [del("ua")]);
+    assert.equal(cache.get(b("ua")), undefined);
+  });
+
   Deno.test(`${impl} value cache: a failed write leaves its keys out; another engine empties it`, () => {
     const cache = make(1 << 20);
     const first = {};
     cache.use(first);
     written(cache, [put("a", "1")]);
-    cache.beginWrite([put("a", "2")]); // the engine write then fails: no endWrite
+    cache.beginWrite(batchOf([put("a", "2")])); // the engine write then fails: no endWrite
     assert.equal(cache.get(b("a")), undefined);
     written(cache, [put("b", "1")]);
     cache.use(first);
@@ -71,7 +93,7 @@ for (const [impl, make] of IMPLS) {
     cache.fill(g, b("a"), b("old"));
     assert.equal(text(cache.get(b("a"))), "old");
     g = cache.generation;
-    const w = cache.beginWrite([put("a", "new")]);
+    const w = cache.beginWrite(batchOf([put("a", "new")]));
     cache.fill(g, b("a"), b("old")); // read before the write, answered after it began: stale
     assert.equal(cache.get(b("a")), undefined);
     g = cache.generation; // a read during the write may see either value
@@ -79,7 +101,7 @@ for (const [impl, make] of IMPLS) {
     cache.fill(g, b("a"), b("old"));
     assert.equal(text(cache.get(b("a"))), "new");
     // A read during a delete that saw the old value: the delete's end forgets it again.
-    const d = cache.beginWrite([del("a")]);
+    const d = cache.beginWrite(batchOf([del("a")]));
     cache.fill(cache.generation, b("a"), b("new"));
     cache.endWrite(d);
     assert.equal(cache.get(b("a")), undefined);
@@ -158,7 +180,7 @@ for (const [impl, make] of IMPLS) {
               : op.kind === "del"
               ? [del(op.key)]
               : [{ op: "deleteRange", start: b("a"), end: b("z") }];
-            const w = cache.beginWrite(eops);
+            const w = cache.beginWrite(batchOf(eops));
             if (op.kind === "put") engine.set(op.key, String(op.v));
             else if (op.kind === "del") engine.delete(op.key);
             else engine.clear();

@@ -40,7 +40,7 @@
 #include "value_cache.h"
 
 /* Bumped whenever a signature or the meaning of a result changes (value_cache.c's too). */
-#define SPIRE_RESP_ABI 2
+#define SPIRE_RESP_ABI 3
 
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;

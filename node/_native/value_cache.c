@@ -257,27 +257,62 @@ int32_t spire_cache_get(spire_cache* c, const uint8_t* key, uint32_t key_len, ui
   return found;
 }
 
-static uint32_t read_u32(const uint8_t* p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+/* Reads a varint32 at rep[*at..len); 0 when it is cut or longer than 5 bytes. */
+static int read_varint(const uint8_t* rep, uint32_t len, uint32_t* at, uint32_t* out) {
+  uint32_t n = 0;
+  for (int shift = 0; shift <= 28; shift += 7) {
+    if (*at >= len) return 0;
+    uint8_t b = rep[(*at)++];
+    n |= (uint32_t)(b & 0x7f) << shift;
+    if (b < 0x80) {
+      *out = n;
+      return 1;
+    }
+  }
+  return 0;
 }
 
+/* Reads a varstring at rep[*at..len): its offset and length; 0 when it is cut. */
+static int read_string(const uint8_t* rep, uint32_t len, uint32_t* at, uint32_t* offset,
+                       uint32_t* n) {
+  if (!read_varint(rep, len, at, n) || *n > len - *at) return 0;
+  *offset = *at;
+  *at += *n;
+  return 1;
+}
+
+enum { TAG_DELETE = 0x00, TAG_PUT = 0x01, TAG_DELETE_RANGE = 0x0f, BATCH_HEADER_BYTES = 12 };
+
 /*
- * Applies ops[0..len): each op is [kind u8: 0 forget, 1 put][key_len u32 LE]
- * [value_len u32 LE][key][value]. Returns the number of ops applied; fewer
- * than given when the list is cut short.
+ * Learns from a RocksDB WriteBatch representation (engine/write_batch.ts): for
+ * each record whose key starts with the byte `prefix` (any key when prefix < 0),
+ * a put caches its value (puts != 0) or forgets the key (puts == 0), a delete
+ * forgets the key (unless deletes == 0), and a range delete empties the cache.
+ * Returns the number of records read, or -1 when the bytes are not a batch (the
+ * records before the bad one were applied).
  */
-int32_t spire_cache_apply(spire_cache* c, const uint8_t* ops, uint32_t len) {
-  uint32_t at = 0;
+int32_t spire_cache_apply_batch(spire_cache* c, const uint8_t* rep, uint32_t len, int32_t prefix,
+                                int32_t puts, int32_t deletes) {
+  if (len < BATCH_HEADER_BYTES) return -1;
+  uint32_t at = BATCH_HEADER_BYTES;
   int32_t n = 0;
-  while (len - at >= 9) {
-    uint8_t kind = ops[at];
-    uint32_t key_len = read_u32(ops + at + 1), value_len = read_u32(ops + at + 5);
-    if ((uint64_t)key_len + value_len > len - at - 9) break;
-    const uint8_t* key = ops + at + 9;
-    if (kind == 1) spire_cache_put(c, key, key_len, key + key_len, value_len);
-    else spire_cache_delete(c, key, key_len);
-    at += 9 + key_len + value_len;
+  while (at < len) {
+    uint8_t tag = rep[at++];
+    uint32_t k = 0, key_len = 0, v = 0, value_len = 0;
+    if (!read_string(rep, len, &at, &k, &key_len)) return -1;
+    if (tag == TAG_PUT || tag == TAG_DELETE_RANGE) {
+      if (!read_string(rep, len, &at, &v, &value_len)) return -1;
+    } else if (tag != TAG_DELETE) {
+      return -1;
+    }
     n++;
+    if (tag == TAG_DELETE_RANGE) {
+      spire_cache_clear(c);
+      continue;
+    }
+    if (prefix >= 0 && (key_len == 0 || rep[k] != (uint8_t)prefix)) continue;
+    if (tag == TAG_PUT && puts) spire_cache_put(c, rep + k, key_len, rep + v, value_len);
+    else if (tag == TAG_PUT || deletes) spire_cache_delete(c, rep + k, key_len);
   }
   return n;
 }

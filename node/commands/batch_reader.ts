@@ -20,7 +20,7 @@ export class BatchReader implements StateReader {
    * Ops recorded but not yet in #changes: indexed on the next read only, so a
    * batch of blind writes (plain SETs) never computes a key id.
    */
-  #unindexed: (readonly EngineOp[])[] = [];
+  #unindexed: (readonly EngineOp[] | (() => readonly EngineOp[]))[] = [];
 
   /** @param engine what the batch is applied to */
   constructor(engine: EngineLike) {
@@ -38,16 +38,20 @@ export class BatchReader implements StateReader {
     return this.#engine.get(key);
   }
 
-  /** Records the engine ops of one applied write so later writes of the batch see them. */
-  record(ops: readonly EngineOp[]): void {
-    if (ops.length > 0) this.#unindexed.push(ops);
+  /**
+   * Records the engine ops of one applied write so later writes of the batch see them; a
+   * function making them is called only if a later write reads.
+   */
+  record(ops: readonly EngineOp[] | (() => readonly EngineOp[])): void {
+    if (typeof ops === "function" || ops.length > 0) this.#unindexed.push(ops);
   }
 
   /** Indexes the recorded ops, in the order they were recorded. */
   #index(): void {
     const recorded = this.#unindexed;
     this.#unindexed = [];
-    for (const ops of recorded) {
+    for (const recordedOps of recorded) {
+      const ops = typeof recordedOps === "function" ? recordedOps() : recordedOps;
       for (const op of ops) {
         if (op.op === "put") this.#changes.set(keyId(op.key), op.value);
         else if (op.op === "delete") this.#changes.set(keyId(op.key), null);

@@ -15,6 +15,7 @@ import type {
   ScanExpiredOptions,
 } from "../../engine/engine.ts";
 import type { EngineOp } from "./write_ops.ts";
+import { decodeWriteBatch, type WriteBatch } from "../../engine/write_batch.ts";
 
 /** One key-value pair from a range scan. */
 export interface KeyValue {
@@ -58,6 +59,8 @@ export interface EngineLike {
   nativeReadAccess?(): NativeReadAccess | undefined;
   /** Applies operations atomically. */
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
+  /** Applies a write batch atomically (the caller may reuse it once this returned). */
+  write(batch: WriteBatch): Promise<void>;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
   /** Counts the keys, bytes and (given `deadlines`) deadlines of [start, end) (see Engine). */
@@ -118,7 +121,12 @@ export class MemoryEngine implements EngineLike {
     return out;
   }
 
-  /** Applies operations in order, atomically (nothing can interleave). */
+  /** Applies a write batch atomically (its keys and values are copied). */
+  write(batch: WriteBatch): Promise<void> {
+    return this.writeBatch(decodeWriteBatch(batch.rep()));
+  }
+
+  /** Applies operations in order, atomically (nothing can interleave); keys and values are copied. */
   writeBatch(ops: readonly EngineOp[]): Promise<void> {
     this.writeBatches++;
     for (const op of ops) {
