@@ -25,6 +25,8 @@ import {
 } from "./resp/parser.ts";
 import { error, type Reply } from "./resp/reply.ts";
 import { NativeGets, NativeStop } from "./native_gets.ts";
+import type { SetBatch } from "./commands/set_batch.ts";
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./commands/kv_model.ts";
 
 /** A hook called after every command, for metrics. */
 export type CommandHook = (event: {
@@ -139,6 +141,7 @@ export interface ClientServerStats {
 }
 
 const encoder = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
 
 /** The error line sent to a connection refused at connectionsMax. */
 export const MAX_CLIENTS_REPLY: Uint8Array = encoder.encode(
@@ -220,11 +223,36 @@ function mayBeGet(bytes: Uint8Array, start: number, end: number): boolean {
     (bytes[start + 8]! | 0x20) === 103;
 }
 
+/**
+ * Whether the request at bytes[start, end) may be a SET: it starts `*3` and has `S` or `s`
+ * where the command name's first letter goes (the native code checks the whole frame).
+ */
+function mayBeSet(bytes: Uint8Array, start: number, end: number): boolean {
+  return end - start >= 9 && bytes[start] === 42 && bytes[start + 1] === 51 &&
+    (bytes[start + 8]! | 0x20) === 115;
+}
+
+/** Calls of the native SET path for one run of SETs at most (each may open a new batch). */
+const NATIVE_SET_CALLS_MAX = 64;
+
+/** SETs of a connection taken by the SET lane: answered, in order, from their batch. */
+export interface SetTicket {
+  /** The batch holding them. */
+  readonly batch: SetBatch;
+  /** The first one's place in the batch, and how many. */
+  readonly first: number;
+  readonly count: number;
+  /** When they were taken (performance.now()), for the command latency metric. */
+  readonly takenMs: number;
+}
+
 /** How a command may run relative to its neighbours in a pipeline. */
 const SERIAL = 0;
 const GROUP_WRITE = 1;
 const GROUP_READ = 2;
-type Grouping = typeof SERIAL | typeof GROUP_WRITE | typeof GROUP_READ;
+/** SETs taken by the SET lane (answered from their batches). */
+const GROUP_SETS = 3;
+type Grouping = typeof SERIAL | typeof GROUP_WRITE | typeof GROUP_READ | typeof GROUP_SETS;
 
 /**
  * The part of the client port that does not depend on how connections are
@@ -257,6 +285,11 @@ export class ClientPort {
   readonly #nativeOption: NativeGets | false | undefined;
   /** The default library, once loaded here (null: tried, not built); closed by close(). */
   #loaded: NativeGets | null | undefined;
+  /** The SET batch the SET lane last wrote to (tried first for the next SETs). */
+  #setBatch: SetBatch | undefined;
+  /** The longest key and value the SET lane takes. */
+  readonly #setKeyBytesMax: number;
+  readonly #setValueBytesMax: number;
   /** The bound TCP port (INFO server), set by whoever listens. */
   boundPort = 0;
   readonly #backend: KvBackend;
@@ -306,6 +339,17 @@ export class ClientPort {
         `Invalid request limits: bulkBytesMax ${this.limits.bulkBytesMax} exceeds requestBytesMax ${this.limits.requestBytesMax}`,
       );
     }
+    // The SET lane takes what the parser and the executor would take without an error, in a
+    // frame within requestBytesMax (its bulk headers take well under 64 bytes).
+    this.#setKeyBytesMax = Math.min(KEY_BYTES_MAX, this.limits.bulkBytesMax);
+    this.#setValueBytesMax = Math.max(
+      0,
+      Math.min(
+        VALUE_BYTES_MAX,
+        this.limits.bulkBytesMax,
+        this.limits.requestBytesMax - this.#setKeyBytesMax - 64,
+      ),
+    );
     this.#replyFlushBytes = positive("replyFlushBytes", options.replyFlushBytes ?? 1 << 20);
     this.#expireScanKeysMax = positive("expireScanKeysMax", options.expireScanKeysMax ?? 2048);
     this.#onCommand = options.onCommand;
@@ -501,6 +545,84 @@ export class ClientPort {
       // Only a call that stopped for its own limits leaves GETs it could answer.
       if (r.stop !== NativeStop.COUNT && r.stop !== NativeStop.FULL) return total;
       if (writer.length >= this.#replyFlushBytes) return total; // flushed before more
+    }
+  }
+
+  /**
+   * @internal The SET lane: takes the plain SETs (`SET key value`) at the start of what
+   * `parser` holds into the backend's region batches through the native SET path, without
+   * answering them; `tickets` gets the runs taken, each answered from its batch once the batch
+   * is applied ({@link ClientPort.answerSets}). Takes nothing when the path is off or not built,
+   * the session is not authenticated or in a transaction, or the backend has no SET lane; a
+   * SET the lane does not take (options, a key or value over the limits, a frame cut short)
+   * stays for the executor.
+   * @returns the SETs taken
+   */
+  takeSets(session: Session, parser: RequestParser, tickets: SetTicket[]): number {
+    if (this.#nativeOption === false || !session.authed || session.multi !== undefined) return 0;
+    const backend = this.#backend;
+    if (backend.setBatch === undefined) return 0;
+    let total = 0;
+    const takenMs = performance.now();
+    for (let call = 0; call < NATIVE_SET_CALLS_MAX && total < NATIVE_COMMANDS_MAX; call++) {
+      const pending = parser.unparsed();
+      if (pending === undefined || !mayBeSet(pending.bytes, pending.start, pending.end)) break;
+      const native = this.#nativeGets();
+      if (native === undefined) break;
+      let batch = this.#setBatch;
+      if (batch !== undefined && batch.sealed) batch = this.#setBatch = undefined;
+      const r = native.takeSets({
+        input: pending.bytes,
+        inStart: pending.start,
+        inEnd: pending.end,
+        output: batch?.buffer ?? NO_BYTES,
+        outStart: batch?.used ?? 0,
+        outEnd: batch?.buffer.length ?? 0,
+        keyBytesMax: this.#setKeyBytesMax,
+        valueBytesMax: this.#setValueBytesMax,
+        commandsMax: batch === undefined
+          ? 0
+          : Math.min(batch.countLeft, NATIVE_COMMANDS_MAX - total),
+        startKey: batch?.startKey ?? NO_BYTES,
+        endKey: batch?.endKey ?? NO_BYTES,
+      });
+      if (r.commands > 0) {
+        parser.skip(r.consumed);
+        const first = batch!.count;
+        batch!.added(r.commands, r.written);
+        tickets.push({ batch: batch!, first, count: r.commands, takenMs });
+        total += r.commands;
+      }
+      // Stopped before a SET the lane may take into another batch (another region, or this
+      // one full): route it. Anything else stays for the executor.
+      if (r.next === undefined || r.stop === NativeStop.END || r.stop === NativeStop.OTHER) break;
+      this.#setBatch = backend.setBatch(r.next.key, r.next.bytes);
+      if (this.#setBatch === undefined) break;
+    }
+    if (total > 0) {
+      this.#stats.totalCommandsProcessed += total;
+      this.#stats.nativeCommandsProcessed += total;
+      session.lastCommand = "set";
+      session.lastCommandMs = this.now();
+      this.executor.noteWrite();
+    }
+    return total;
+  }
+
+  /**
+   * @internal Writes the replies of SETs the lane took, once their batch is applied, and counts
+   * them in the command metrics (their latency runs from when they were taken).
+   */
+  async answerSets(ticket: SetTicket, writer: ReplyWriter, resp: 2 | 3): Promise<void> {
+    const replies = await ticket.batch.done;
+    for (let i = ticket.first; i < ticket.first + ticket.count; i++) {
+      writer.write(replies[i]!, resp);
+    }
+    const hook = this.#onCommand;
+    if (hook === undefined) return;
+    const durationMs = performance.now() - ticket.takenMs;
+    for (let i = ticket.first; i < ticket.first + ticket.count; i++) {
+      hook({ name: "set", durationMs, failed: replies[i]!.kind === "error" });
     }
   }
 
@@ -710,14 +832,16 @@ export class ClientConnection {
     const port = this.#port;
     const session = this.session;
     const writer = this.#writer;
-    // Consecutive single-key writes (see PIPELINED_WRITES), or consecutive single-key reads,
-    // are started together; anything else, and a change from writes to reads or back, first
-    // waits for the replies before it, so a read sees the writes sent before it.
-    const started: Promise<Reply>[] = [];
+    // Consecutive single-key writes (see PIPELINED_WRITES), consecutive single-key reads, or
+    // consecutive SETs the SET lane took, are started together; anything else, and a change
+    // of kind, first waits for the replies before it, so a read sees the writes sent before it.
+    const started: (Promise<Reply> | SetTicket)[] = [];
     let startedKind: Grouping = SERIAL;
     const drain = async (): Promise<boolean> => {
       for (let i = 0; i < started.length; i++) {
-        writer.write(await started[i]!, session.resp);
+        const s = started[i]!;
+        if (s instanceof Promise) writer.write(await s, session.resp);
+        else await port.answerSets(s, writer, session.resp);
         if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
       }
       started.length = 0;
@@ -726,6 +850,13 @@ export class ClientConnection {
     for (;;) {
       if (started.length === 0 && port.answerNatively(session, this.#parser, writer) > 0) {
         if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
+        continue;
+      }
+      if (
+        (started.length === 0 || startedKind === GROUP_SETS) &&
+        port.takeSets(session, this.#parser, started as SetTicket[]) > 0
+      ) {
+        startedKind = GROUP_SETS; // a chunk holds a bounded number of them: no drain here
         continue;
       }
       const req = this.#parser.next();

@@ -21,7 +21,7 @@
 import type { NativeReadAccess } from "../engine/mod.ts";
 
 /** The version of `spire_resp_gets`; `spire_resp_abi` returns it. */
-export const NATIVE_RESP_ABI = 3;
+export const NATIVE_RESP_ABI = 4;
 
 /** The longest key the native path reads; longer ones take the executor's path. */
 export const NATIVE_KEY_BYTES_MAX = 1024;
@@ -49,6 +49,29 @@ const SYMBOLS = {
       "u32",
       "i32",
       "f64",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  // int32_t spire_resp_sets(const uint8_t* in, uint32_t in_offset, uint32_t in_len, uint8_t* out,
+  //     uint32_t out_offset, uint32_t out_end, uint32_t key_max, uint32_t value_max,
+  //     uint32_t commands_max, const uint8_t* lo, uint32_t lo_len, const uint8_t* hi,
+  //     uint32_t hi_len, uint32_t* result);
+  spire_resp_sets: {
+    parameters: [
+      "buffer",
+      "u32",
+      "u32",
+      "buffer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
       "buffer",
     ],
     result: "i32",
@@ -100,6 +123,8 @@ export const NativeStop = {
   BAD_VALUE: 5,
   /** The command limit of the call was reached. */
   COUNT: 6,
+  /** The next SET's key lies outside the range given. */
+  REGION: 7,
 } as const;
 
 /** What one call did. */
@@ -142,6 +167,43 @@ export interface NativeGetsCall {
   readonly nowMs: number;
 }
 
+/** One call of the SET path: where the SETs come from and where they go. */
+export interface NativeSetsCall {
+  /** Received bytes; requests start at `inStart`. */
+  readonly input: Uint8Array;
+  readonly inStart: number;
+  readonly inEnd: number;
+  /** Where the SETs go, in a region log's plain-SETs layout: output[outStart, outEnd). */
+  readonly output: Uint8Array;
+  readonly outStart: number;
+  readonly outEnd: number;
+  /** Longest key and value taken; longer ones are left to the executor. */
+  readonly keyBytesMax: number;
+  readonly valueBytesMax: number;
+  /** SETs to take at most. */
+  readonly commandsMax: number;
+  /** Keys taken lie in [startKey, endKey) (an empty endKey: no upper bound). */
+  readonly startKey: Uint8Array;
+  readonly endKey: Uint8Array;
+}
+
+/** What one call of the SET path did. */
+export interface NativeSetsResult {
+  /** SETs taken. */
+  readonly commands: number;
+  /** Input bytes consumed (the SETs taken). */
+  readonly consumed: number;
+  /** Output bytes written. */
+  readonly written: number;
+  /** Why it stopped ({@link NativeStop}). */
+  readonly stop: number;
+  /**
+   * When it stopped before a whole canonical SET (REGION, FULL, COUNT): that SET's key (a view
+   * of the input) and the output bytes it needs; undefined otherwise.
+   */
+  readonly next: { readonly key: Uint8Array; readonly bytes: number } | undefined;
+}
+
 /** Where `./spire` builds the library. */
 export const DEFAULT_NATIVE_GETS_PATH: string =
   new URL("../.build/libspire_resp.so", import.meta.url).pathname;
@@ -150,6 +212,7 @@ export const DEFAULT_NATIVE_GETS_PATH: string =
 export class NativeGets {
   readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   readonly #result = new Uint32Array(5);
+  readonly #sets = new Uint32Array(6);
 
   private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>) {
     this.#lib = lib;
@@ -212,6 +275,49 @@ export class NativeGets {
       hits: r[2]!,
       misses: r[3]!,
       stop: r[4]!,
+    };
+  }
+
+  /**
+   * Takes the plain SET requests (`SET key value`, canonical frames only) at the start of the
+   * input into a region's batch, without answering them (spire_resp_sets in spire_resp.c).
+   * @param call input, output and rules
+   * @returns what was taken and why it stopped
+   * @throws {RangeError} when a range lies outside its buffer
+   */
+  takeSets(call: NativeSetsCall): NativeSetsResult {
+    if (
+      call.inStart < 0 || call.inEnd > call.input.length || call.inStart > call.inEnd ||
+      call.outStart < 0 || call.outEnd > call.output.length || call.outStart > call.outEnd
+    ) {
+      throw new RangeError("Cannot take SETs natively: a range lies outside its buffer");
+    }
+    const r = this.#sets;
+    const commands = this.#lib.symbols.spire_resp_sets(
+      call.input,
+      call.inStart,
+      call.inEnd - call.inStart,
+      call.output,
+      call.outStart,
+      call.outEnd,
+      call.keyBytesMax,
+      call.valueBytesMax,
+      call.commandsMax,
+      call.startKey,
+      call.startKey.length,
+      call.endKey,
+      call.endKey.length,
+      r,
+    );
+    const keyAt = call.inStart + r[2]!;
+    return {
+      commands,
+      consumed: r[0]!,
+      written: r[1]!,
+      stop: r[4]!,
+      next: r[3] === 0xFFFF_FFFF
+        ? undefined
+        : { key: call.input.subarray(keyAt, keyAt + r[3]!), bytes: r[5]! },
     };
   }
 

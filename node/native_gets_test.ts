@@ -235,6 +235,14 @@ const commandArb: fc.Arbitrary<Uint8Array> = fc.oneof(
       fc.constantFrom("5", "50"),
     ),
   },
+  // Plain SETs (the SET lane takes them), in any case, and writes it does not take.
+  {
+    weight: 3,
+    arbitrary: fc.tuple(fc.constantFrom("SET", "set"), keyArb, fc.constantFrom("1", "")),
+  },
+  { weight: 1, arbitrary: fc.tuple(fc.constant("INCR"), keyArb) },
+  { weight: 1, arbitrary: fc.tuple(fc.constant("APPEND"), keyArb, fc.constant("+")) },
+  { weight: 1, arbitrary: fc.tuple(fc.constantFrom("MULTI", "EXEC", "DISCARD")) },
   { weight: 1, arbitrary: fc.tuple(fc.constant("DEL"), keyArb) },
   { weight: 1, arbitrary: fc.tuple(fc.constant("PING")) },
   // The protocol switches mid-script: nulls are `$-1` or `_` from there on.
@@ -303,7 +311,7 @@ async function runScript(port: Port, script: readonly Step[]) {
   };
 }
 
-Deno.test("a port with the native GET path answers every pipeline as the executor alone does", async () => {
+Deno.test("a port with the native GET and SET paths answers every pipeline as the executor alone does", async () => {
   const dir = await Deno.makeTempDir({ prefix: "spire-native-gets-" });
   const ports: Port[] = [];
   try {
@@ -346,6 +354,23 @@ Deno.test("a port with the native GET path answers every pipeline as the executo
     const before = on.t.server.stats.nativeCommandsProcessed;
     assert.deepEqual((await runScript(on, [gets])).out, (await runScript(off, [gets])).out);
     assert.equal(on.t.server.stats.nativeCommandsProcessed - before, 50);
+    // And a pipeline of plain SETs is taken by the SET lane, then read back natively.
+    const sets: Step = {
+      commands: Array.from({ length: 50 }, (_, i) => encodeCommand(["SET", `s${i % 7}`, `${i}`])),
+      cuts: [],
+      advanceMs: 0,
+    };
+    const readBack: Step = {
+      commands: Array.from({ length: 7 }, (_, i) => encodeCommand(["GET", `s${i}`])),
+      cuts: [],
+      advanceMs: 0,
+    };
+    const setsBefore = on.t.server.stats.nativeCommandsProcessed;
+    assert.deepEqual(
+      (await runScript(on, [sets, readBack])).out,
+      (await runScript(off, [sets, readBack])).out,
+    );
+    assert.equal(on.t.server.stats.nativeCommandsProcessed - setsBefore, 57);
     assert.equal(off.t.server.stats.nativeCommandsProcessed, 0);
   } finally {
     for (const p of ports) {

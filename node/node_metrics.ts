@@ -152,6 +152,7 @@ export function registerNodeMetrics(
       firstIndex: number;
       lastIndex: number;
       proposals: number;
+      logSyncs: number;
     }) => number,
   ) =>
     new Gauge({
@@ -176,6 +177,12 @@ export function registerNodeMetrics(
     "spire_raft_proposals",
     "Proposals made to the region's current peer process since it started.",
     (i) => i.proposals,
+  );
+  regionGauge(
+    "spire_raft_log_syncs",
+    "Fsyncs of the region's Raft log by its current peer process since it started (proposals " +
+      "that arrive together share one).",
+    (i) => i.logSyncs,
   );
   new Gauge({
     name: "spire_raft_log_bytes",

@@ -2,7 +2,11 @@ import { TEST_NODE_TUNING } from "./testing.ts";
 import assert from "node:assert/strict";
 import { SpireNode } from "./app.ts";
 import { resolveNodeConfig } from "./config.ts";
-import { RaftBackend } from "./raft_backend.ts";
+import { RaftBackend, WRITE_ROUNDS_MAX } from "./raft_backend.ts";
+import { encodeRegionCommand } from "./region_state_machine.ts";
+import type { SetBatch } from "./commands/set_batch.ts";
+import { NAMES } from "./services.ts";
+import { PdClient } from "../pd/mod.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -67,7 +71,7 @@ Deno.test("raft backend: concurrent single-key writes share batch proposals, kee
   }
 });
 
-Deno.test("raft backend: a second round of writes is proposed while the first is in flight, never a third", async () => {
+Deno.test("raft backend: rounds of writes overlap, at most WRITE_ROUNDS_MAX in flight", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "spire_backend_rounds_" });
   const { config } = resolveNodeConfig({
     overrides: { dataDir, port: 0, adminPort: 0, initialRegionCount: 1 },
@@ -102,9 +106,146 @@ Deno.test("raft backend: a second round of writes is proposed while the first is
     for (const r of await Promise.all(replies)) {
       assert.deepEqual(r, { kind: "simple", value: "OK" });
     }
-    assert.equal(inFlightMax, 2, `${inFlightMax} rounds were in flight at once`);
+    assert.equal(inFlightMax, WRITE_ROUNDS_MAX, `${inFlightMax} rounds were in flight at once`);
     const values = await backend.read([enc.encode("k0"), enc.encode("k29")]);
     assert.deepEqual(values.map((v) => v && dec.decode(v.value)), ["v0", "v29"]);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** Writes one SET into a lane batch as the client port's native code does. */
+function addSet(batch: SetBatch, key: string, value: string): void {
+  const k = enc.encode(key);
+  const v = enc.encode(value);
+  const bytes = 8 + k.length + v.length;
+  assert.ok(batch.makeRoom(bytes));
+  const view = new DataView(batch.buffer.buffer, batch.buffer.byteOffset);
+  let at = batch.used;
+  view.setUint32(at, k.length);
+  batch.buffer.set(k, at + 4);
+  at += 4 + k.length;
+  view.setUint32(at, v.length);
+  batch.buffer.set(v, at + 4);
+  batch.added(1, bytes);
+}
+
+Deno.test("raft backend: the SET lane answers each SET of a batch in order, one proposal per region and round", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_backend_lane_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, initialRegionCount: 2 },
+  });
+  const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+  try {
+    const backend = new RaftBackend({ services: node.services });
+    const a = enc.encode("a");
+    const far = enc.encode("\x90");
+    assert.notEqual(node.services.route(a).id, node.services.route(far).id);
+    const left = backend.setBatch(a, 16)!;
+    const right = backend.setBatch(far, 16)!;
+    assert.notEqual(left, right, "one batch per region");
+    assert.equal(backend.setBatch(enc.encode("b"), 16), left, "the open batch is reused");
+    for (let i = 0; i < 100; i++) {
+      addSet(left, `k${i % 3}`, `${i}`);
+      addSet(right, `\x90${i % 3}`, `${i}`);
+    }
+    const [l, r] = await Promise.all([left.done, right.done]);
+    assert.equal(l.length, 100);
+    assert.ok([...l, ...r].every((x) => x.kind === "simple" && x.value === "OK"));
+    assert.ok(left.sealed && right.sealed);
+    // The last SET of each key won, in both regions.
+    const keys = ["k0", "k1", "k2", "\x900", "\x901", "\x902"].map((k) => enc.encode(k));
+    const values = await backend.read(keys);
+    assert.deepEqual(values.map((v) => v && dec.decode(v.value)), [
+      "99",
+      "97",
+      "98",
+      "99",
+      "97",
+      "98",
+    ]);
+    // A batch that went out is not reused; a SET larger than a batch takes the executor's path.
+    assert.notEqual(backend.setBatch(a, 16), left);
+    assert.equal(backend.setBatch(a, 2 * 1024 * 1024), undefined);
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("raft backend: SETs of one key taken across a split apply in the order they were taken", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_backend_lane_split_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, initialRegionCount: 1 },
+  });
+  const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+  try {
+    // Hold the SET lane's proposals (plain-SETs commands, tag 3) until released.
+    const runtime = node.services.runtime as unknown as {
+      call(
+        name: string,
+        req: { op: string; command?: Uint8Array },
+        opts: unknown,
+      ): Promise<unknown>;
+    };
+    const call = runtime.call.bind(runtime);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    runtime.call = (name, req, opts) =>
+      req.op === "propose" && req.command?.[0] === 3
+        ? released.then(() => call(name, req, opts))
+        : call(name, req, opts);
+    const backend = new RaftBackend({ services: node.services });
+    // Every round in flight (held): the batches below wait for the next round, together.
+    const fillers: SetBatch[] = [];
+    for (let i = 0; i < WRITE_ROUNDS_MAX; i++) {
+      const b = backend.setBatch(enc.encode("z"), 16)!;
+      addSet(b, "z", `${i}`);
+      fillers.push(b);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    const k = enc.encode("k");
+    const region = node.services.route(k);
+    const before = backend.setBatch(k, 16)!;
+    // The old range's batch holds keys of both halves after the split, so it is refused whole
+    // and resent SET by SET, which takes longer than the new region's batch.
+    for (let i = 0; i < 200; i++) addSet(before, `k${i}`, "old");
+    addSet(before, "k", "first");
+    addSet(before, "zz", "right half");
+    // Split at "m": "k" moves to the new left region.
+    const ids = await new PdClient(node.services.runtime, NAMES.pd).askSplit(
+      region.id,
+      region.epoch,
+    );
+    const command = encodeRegionCommand({
+      kind: "split",
+      splitKey: enc.encode("m"),
+      newRegionId: ids.newRegionId,
+      newPeerIds: ids.newPeerIds,
+      version: region.epoch.version,
+    });
+    await call(NAMES.region(region.id), { op: "propose", command }, { timeoutMs: 10_000 });
+    const deadline = Date.now() + 10_000;
+    while (node.services.route(k).id === region.id && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.notEqual(node.services.route(k).id, region.id, "the split did not reach the routes");
+    const after = backend.setBatch(k, 16)!;
+    assert.notEqual(after, before);
+    addSet(after, "k", "second");
+    release();
+    const replies = [
+      ...await before.done,
+      ...await after.done,
+      ...(await Promise.all(fillers.map((f) => f.done))).flat(),
+    ];
+    assert.ok(
+      replies.every((x) => x.kind === "simple"),
+      JSON.stringify(replies.find((x) => x.kind !== "simple")),
+    );
+    const [v] = await backend.read([k]);
+    assert.equal(v && dec.decode(v.value), "second");
   } finally {
     await node.stop();
     await Deno.remove(dataDir, { recursive: true });

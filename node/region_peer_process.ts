@@ -109,6 +109,7 @@ function publish(state: State): void {
     leader: state.peer.isLeader,
     appliedOwnTerm: state.peer.appliedOwnTerm,
     proposals: state.proposals,
+    logSyncs: state.peer.stats.syncedReadies,
     bytesPutSinceCount: state.sm.stats.bytesPutSinceCount,
     keysPutSinceCount: state.sm.stats.keysPutSinceCount,
   });

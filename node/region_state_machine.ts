@@ -101,7 +101,29 @@ const TAG_SPLIT = 2;
  * `[key length u32] [key] [value length u32] [value]` (big-endian).
  */
 const TAG_PLAIN_SETS = 3;
-const PLAIN_SETS_HEADER_BYTES = 14;
+/** Bytes of a plain-SETs command before its first SET. */
+export const PLAIN_SETS_HEADER_BYTES = 14;
+
+/**
+ * Writes the header of a plain-SETs command into `data[0, PLAIN_SETS_HEADER_BYTES)`; its SETs
+ * follow it in `data` (the layout of node/commands/set_batch.ts).
+ * @param data the command
+ * @param nowMs the proposer's clock reading
+ * @param batch whether the reply is an array (one reply per SET) rather than one reply
+ * @param count the SETs in it
+ */
+export function writePlainSetsHeader(
+  data: Uint8Array,
+  nowMs: number,
+  batch: boolean,
+  count: number,
+): void {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  data[0] = TAG_PLAIN_SETS;
+  view.setFloat64(1, nowMs);
+  data[9] = batch ? 1 : 0;
+  view.setUint32(10, count);
+}
 
 type PlainSet = { readonly op: "set"; readonly key: Uint8Array; readonly value: Uint8Array };
 
@@ -135,10 +157,7 @@ function encodePlainSets(
   }
   const out = new Uint8Array(n);
   const view = new DataView(out.buffer);
-  out[0] = TAG_PLAIN_SETS;
-  view.setFloat64(1, nowMs);
-  out[9] = batch ? 1 : 0;
-  view.setUint32(10, sets.length);
+  writePlainSetsHeader(out, nowMs, batch, sets.length);
   let at = PLAIN_SETS_HEADER_BYTES;
   for (const c of sets) {
     view.setUint32(at, c.key.length);

@@ -74,6 +74,8 @@ export interface RegionRaftInfo {
   readonly appliedOwnTerm: boolean;
   /** Proposals made since the peer started. */
   readonly proposals: number;
+  /** Fsyncs of the region's log since the peer started (proposals arriving together share one). */
+  readonly logSyncs: number;
   /** Key and value bytes put since the store last counted the region. */
   readonly bytesPutSinceCount: number;
   /** Keys put since the store last counted the region. */

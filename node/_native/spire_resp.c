@@ -40,7 +40,7 @@
 #include "value_cache.h"
 
 /* Bumped whenever a signature or the meaning of a result changes (value_cache.c's too). */
-#define SPIRE_RESP_ABI 3
+#define SPIRE_RESP_ABI 4
 
 typedef struct rocksdb_t rocksdb_t;
 typedef struct rocksdb_readoptions_t rocksdb_readoptions_t;
@@ -71,37 +71,66 @@ typedef void (*free_fn)(void*);
 /* The ABI version, so that the caller refuses a library built from other sources. */
 int32_t spire_resp_abi(void) { return SPIRE_RESP_ABI; }
 
-/* Parses the canonical GET frame at in[0..len); the key's offset and length. */
-static int parse_get(const uint8_t* in, size_t len, uint32_t key_max, size_t* key_at,
-                     size_t* key_len, size_t* frame_len, int* complete) {
-  static const char head[] = "*2\r\n$3\r\n";
+/*
+ * Parses "*<argc>\r\n$3\r\n<name>\r\n" (name in any case) at in[0..len): 0 when the bytes
+ * are not that, 1 with *complete = 0 when they are a prefix of it, 1 with *complete = 1 when
+ * it is there whole (13 bytes).
+ */
+static int parse_head(const uint8_t* in, size_t len, char argc, const char* name, int* complete) {
+  const char head[8] = {'*', argc, '\r', '\n', '$', '3', '\r', '\n'};
   *complete = 0;
   size_t n = len < 8 ? len : 8;
   if (memcmp(in, head, n) != 0) return 0;
-  if (len < 14) return 1; /* a prefix of a GET, so far */
-  if ((in[8] | 0x20) != 'g' || (in[9] | 0x20) != 'e' || (in[10] | 0x20) != 't') return 0;
-  if (in[11] != '\r' || in[12] != '\n' || in[13] != '$') return 0;
-  size_t i = 14;
-  uint32_t k = 0;
+  for (size_t i = 8; i < 11 && i < len; i++) {
+    if ((in[i] | 0x20) != name[i - 8]) return 0;
+  }
+  if (len > 11 && in[11] != '\r') return 0;
+  if (len > 12 && in[12] != '\n') return 0;
+  *complete = len >= 13;
+  return 1;
+}
+
+/*
+ * Parses a canonical bulk string "$<n>\r\n<bytes>\r\n" at in[i..len), with <n> in decimal
+ * without leading zeros and at most max: 0 when the bytes are not one, 1 with *complete = 0
+ * when they are a prefix of one, 1 with *complete = 1 and its bytes' offset and length and the
+ * offset after it when it is there whole.
+ */
+static int parse_bulk(const uint8_t* in, size_t len, size_t i, uint32_t max, size_t* at,
+                      size_t* n, size_t* next, int* complete) {
+  *complete = 0;
+  if (i == len) return 1;
+  if (in[i] != '$') return 0;
+  i++;
+  uint64_t k = 0;
   size_t digits = 0;
   while (i < len && in[i] >= '0' && in[i] <= '9') {
-    if (digits == 4 || (digits == 1 && k == 0)) return 0; /* too long, or a leading zero */
-    k = k * 10 + (uint32_t)(in[i] - '0');
+    if (digits == 1 && k == 0) return 0; /* a leading zero */
+    k = k * 10 + (uint64_t)(in[i] - '0');
+    if (k > max) return 0;
     digits++;
     i++;
   }
   if (i == len) return 1;
-  if (digits == 0 || k > key_max || in[i] != '\r') return 0;
+  if (digits == 0 || in[i] != '\r') return 0;
   if (i + 1 == len) return 1;
   if (in[i + 1] != '\n') return 0;
   i += 2;
-  if (len < i + k + 2) return 1;
+  if (len - i < k + 2) return 1;
   if (in[i + k] != '\r' || in[i + k + 1] != '\n') return 0;
-  *key_at = i;
-  *key_len = k;
-  *frame_len = i + k + 2;
+  *at = i;
+  *n = (size_t)k;
+  *next = i + (size_t)k + 2;
   *complete = 1;
   return 1;
+}
+
+/* Parses the canonical GET frame at in[0..len); the key's offset and length. */
+static int parse_get(const uint8_t* in, size_t len, uint32_t key_max, size_t* key_at,
+                     size_t* key_len, size_t* frame_len, int* complete) {
+  if (!parse_head(in, len, '2', "get", complete)) return 0;
+  if (!*complete) return 1;
+  return parse_bulk(in, len, 13, key_max, key_at, key_len, frame_len, complete);
 }
 
 /* The number of decimal digits of n. */
@@ -245,6 +274,91 @@ int32_t spire_resp_gets(void* const* fns, rocksdb_t* db, const rocksdb_readoptio
   result[1] = (uint32_t)used;
   result[2] = hits;
   result[3] = misses;
+  result[4] = stop;
+  return (int32_t)count;
+}
+
+/* Why spire_resp_sets stopped (result[4]), besides STOP_END, STOP_OTHER, STOP_FULL, STOP_COUNT. */
+enum { STOP_REGION = 7 }; /* the next SET's key lies outside [lo, hi) */
+
+/* Bytes a SET takes in the plain-SETs layout: two 4-byte lengths, the key and the value. */
+#define SET_OVERHEAD_BYTES 8
+
+/* Byte order of keys, as the engine sorts them: memcmp, then the shorter first. */
+static int compare_bytes(const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len) {
+  int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+  if (c != 0) return c;
+  return a_len < b_len ? -1 : a_len > b_len ? 1 : 0;
+}
+
+static void put_u32_be(uint8_t* p, uint32_t n) {
+  p[0] = (uint8_t)(n >> 24);
+  p[1] = (uint8_t)(n >> 16);
+  p[2] = (uint8_t)(n >> 8);
+  p[3] = (uint8_t)n;
+}
+
+/*
+ * Takes the plain SET requests at the start of in[in_offset..in_offset + in_len): only the
+ * canonical frame
+ *
+ *   *3\r\n$3\r\nSET\r\n$<klen>\r\n<key>\r\n$<vlen>\r\n<value>\r\n     (SET in any case)
+ *
+ * with lengths in decimal without leading zeros, klen <= key_max and vlen <= value_max, and a
+ * key in [lo, hi) (hi_len 0: no upper bound). Each is appended to out[out_offset..out_end) in
+ * the plain-SETs layout of a region's log ([key length u32 BE][key][value length u32 BE]
+ * [value]); nothing is answered here: the caller answers each SET once its write is applied.
+ * It stops before the first request that is anything else (STOP_OTHER) or cut short
+ * (STOP_END), a key outside the range (STOP_REGION), a SET that does not fit (STOP_FULL), or
+ * after commands_max (STOP_COUNT). result[0] receives the input bytes consumed, result[1] the
+ * output bytes written, result[4] why it stopped; when it stopped before a whole canonical
+ * SET (STOP_REGION, STOP_FULL, STOP_COUNT), result[2] and result[3] receive that SET's key
+ * offset (from in_offset) and length, and result[5] the bytes it needs in the output;
+ * otherwise result[3] is 0xFFFFFFFF. Returns the number of SETs taken.
+ */
+int32_t spire_resp_sets(const uint8_t* in, uint32_t in_offset, uint32_t in_len, uint8_t* out,
+                        uint32_t out_offset, uint32_t out_end, uint32_t key_max,
+                        uint32_t value_max, uint32_t commands_max, const uint8_t* lo,
+                        uint32_t lo_len, const uint8_t* hi, uint32_t hi_len, uint32_t* result) {
+  in += in_offset;
+  size_t pos = 0, used = out_offset;
+  uint32_t count = 0, stop = STOP_END;
+  result[3] = 0xFFFFFFFFu;
+  while (pos < in_len) {
+    const uint8_t* f = in + pos;
+    size_t len = in_len - pos, key_at = 0, key_len = 0, value_at = 0, value_len = 0, next = 0;
+    int complete = 0;
+    if (!parse_head(f, len, '3', "set", &complete) ||
+        (complete && !parse_bulk(f, len, 13, key_max, &key_at, &key_len, &next, &complete)) ||
+        (complete &&
+         !parse_bulk(f, len, next, value_max, &value_at, &value_len, &next, &complete))) {
+      stop = STOP_OTHER;
+      break;
+    }
+    if (!complete) break;
+    size_t need = SET_OVERHEAD_BYTES + key_len + value_len;
+    const uint8_t* key = f + key_at;
+    if (count == commands_max) stop = STOP_COUNT;
+    else if (compare_bytes(key, key_len, lo, lo_len) < 0 ||
+             (hi_len > 0 && compare_bytes(key, key_len, hi, hi_len) >= 0)) stop = STOP_REGION;
+    else if (used > out_end || need > (size_t)out_end - used) stop = STOP_FULL;
+    if (stop != STOP_END) {
+      result[2] = (uint32_t)(pos + key_at);
+      result[3] = (uint32_t)key_len;
+      result[5] = (uint32_t)need;
+      break;
+    }
+    put_u32_be(out + used, (uint32_t)key_len);
+    memcpy(out + used + 4, key, key_len);
+    used += 4 + key_len;
+    put_u32_be(out + used, (uint32_t)value_len);
+    memcpy(out + used + 4, f + value_at, value_len);
+    used += 4 + value_len;
+    pos += next;
+    count++;
+  }
+  result[0] = (uint32_t)pos;
+  result[1] = (uint32_t)(used - out_offset);
   result[4] = stop;
   return (int32_t)count;
 }

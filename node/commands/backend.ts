@@ -23,6 +23,11 @@ import type { NativeReadAccess } from "../../engine/engine.ts";
 import { type EngineOp, engineOpsBytes, type WriteCommand } from "./write_ops.ts";
 import { applyCommand } from "./transaction.ts";
 import { BatchReader } from "./batch_reader.ts";
+import { SetBatch } from "./set_batch.ts";
+
+/** SETs and bytes of SETs in one SET batch of a {@link LocalBackend}, at most. */
+const LOCAL_SET_BATCH_COUNT_MAX = 256;
+const LOCAL_SET_BATCH_BYTES_MAX = 1024 * 1024;
 
 /** A user key with its stored value (expired values included). */
 export interface StoredEntry {
@@ -106,6 +111,14 @@ export interface KvBackend {
    * after every await.
    */
   directReads?(): DirectReads | undefined;
+  /**
+   * The SET lane (node/commands/set_batch.ts): the open batch of plain SETs of the region that
+   * holds `key`, with room for one more SET of `bytes` bytes in the batch layout (a batch
+   * without that room goes out as it is, and a new one opens). Undefined when the SET must go
+   * through {@link KvBackend.execute}: the backend has no lane, storage is restarting, or the
+   * SET is larger than a batch holds. For synchronous use: ask again after every await.
+   */
+  setBatch?(key: Uint8Array, bytes: number): SetBatch | undefined;
   /** Reads up to `limit` entries with keys strictly after `after` (from the start if undefined). */
   scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage>;
   /**
@@ -228,6 +241,9 @@ export class RangeScan {
  */
 export class LocalBackend implements KvBackend {
   readonly #engine: EngineLike;
+  /** The SET lane's open batch, and the batches whose SETs are already on their way. */
+  #setBatch: SetBatch | undefined;
+  readonly #setsScheduled = new WeakSet<SetBatch>();
   readonly #now: () => number;
   readonly #writeQueueMax: number;
   readonly #groupCommitMax: number;
@@ -342,6 +358,40 @@ export class LocalBackend implements KvBackend {
   directReads(): DirectReads | undefined {
     const engine = this.#closed ? undefined : this.#engine.nativeReadAccess?.();
     return engine === undefined ? undefined : { engine, cache: null };
+  }
+
+  /**
+   * The SET lane: one open batch (there are no regions), whose SETs join the write queue one by
+   * one, in order, on the next microtask after SETs were added.
+   */
+  setBatch(_key: Uint8Array, bytes: number): SetBatch | undefined {
+    if (this.#closed) return undefined;
+    const open = this.#setBatch;
+    if (open !== undefined && open.countLeft > 0 && open.makeRoom(bytes)) return open;
+    const batch = new SetBatch({
+      startKey: new Uint8Array(),
+      endKey: new Uint8Array(),
+      headerBytes: 0,
+      countMax: LOCAL_SET_BATCH_COUNT_MAX,
+      bytesMax: LOCAL_SET_BATCH_BYTES_MAX,
+      onAdded: (b) => this.#sendSets(b),
+    });
+    if (!batch.makeRoom(bytes)) return undefined;
+    this.#setBatch = batch;
+    return batch;
+  }
+
+  #sendSets(batch: SetBatch): void {
+    if (this.#setsScheduled.has(batch)) return;
+    this.#setsScheduled.add(batch);
+    queueMicrotask(() => {
+      if (this.#setBatch === batch) this.#setBatch = undefined;
+      batch.seal();
+      const replies = batch.sets().map(({ key, value }) =>
+        this.execute({ op: "set", key, value }).catch((e: Error) => error(`ERR ${e.message}`))
+      );
+      void Promise.all(replies).then((r) => batch.settle(r));
+    });
   }
 
   /** Reads stored values (expired ones included), by chunks of readKeysMax. */

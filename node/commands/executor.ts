@@ -381,6 +381,11 @@ export class CommandExecutor {
     return this.#table;
   }
 
+  /** A write was made outside {@link CommandExecutor.execute} (the SET lane): INFO keyspace's cached counts are stale. */
+  noteWrite(): void {
+    this.#keyspaceCache = undefined;
+  }
+
   /**
    * Creates the state of a new connection.
    * @param id the connection id
