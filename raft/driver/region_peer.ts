@@ -198,6 +198,12 @@ export class RegionPeer<R> {
   #busy = false;
   /** The apply stage of the last `Ready` taken, while it runs (see #handle). */
   #applying: Promise<void> | null = null;
+  /**
+   * The last `Ready`'s committed entries, not yet being applied: their apply stage starts once
+   * the next `Ready`'s write and fsync are under way (or at once when there is none), so the
+   * fsync overlaps it (see #handle).
+   */
+  #toApply: readonly Entry[] | null = null;
   #loop: Promise<void> = Promise.resolve();
   /** Incoming snapshot chunks per sender. */
   readonly #incoming = new Map<
@@ -443,12 +449,13 @@ export class RegionPeer<R> {
 
   /** Whether the processing loop is handling a `Ready` (persisting or applying it) right now. */
   get busy(): boolean {
-    return this.#busy || this.#applying !== null;
+    return this.#busy || this.#applying !== null || this.#toApply !== null;
   }
 
   /** Whether the peer has work: a `Ready` in hand, being applied or waiting to be taken. */
   get pending(): boolean {
-    return !this.#stopped && (this.#busy || this.#applying !== null || this.#node.hasReady());
+    return !this.#stopped &&
+      (this.#busy || this.#applying !== null || this.#toApply !== null || this.#node.hasReady());
   }
 
   /** The log this peer writes (for inspection by tests and the simulation). */
@@ -485,6 +492,7 @@ export class RegionPeer<R> {
     while (!this.#stopped) {
       try {
         if (!this.#node.hasReady()) {
+          this.#startApply();
           if (this.#applying !== null) {
             // Finish the apply in flight unless new work arrives first.
             const woken = new Promise<void>((resolve) => this.#wake = resolve);
@@ -502,6 +510,7 @@ export class RegionPeer<R> {
         this.#fail(error as Error);
       }
     }
+    this.#startApply();
     await this.#applying;
     this.#applying = null;
     this.#busy = false;
@@ -521,6 +530,7 @@ export class RegionPeer<R> {
    * log meanwhile.
    */
   async #settle(): Promise<void> {
+    this.#startApply();
     const applying = this.#applying;
     if (applying === null) return;
     await applying;
@@ -530,13 +540,15 @@ export class RegionPeer<R> {
 
   /**
    * Handles one `Ready` in two stages. Persist: its entries, snapshot and hard
-   * state are written and fsynced while the previous `Ready`'s apply stage
-   * may still be running (so the next fsync overlaps the previous apply);
-   * then, once that apply has finished, messages go out, the `Ready` is
-   * advanced and its apply stage starts: committed entries are applied in
-   * order (each already durable: it was persisted by this `Ready` or an
-   * earlier one), proposals answered, ready reads served. The loop may take
-   * the next `Ready` while it runs.
+   * state are written and their fsync issued, and only then does the previous
+   * `Ready`'s apply stage start, so it runs while the fsync does (a durable
+   * SET's cycle is the fsync plus whatever runs after it: the apply, when
+   * it started afterwards, added its own time to every cycle). Once the fsync
+   * is done and that apply has finished, messages go out, the `Ready` is
+   * advanced and its committed entries wait for their own apply stage:
+   * applied in order (each already durable: persisted by this `Ready` or an
+   * earlier one), proposals answered, ready reads served. It starts when the
+   * next `Ready`'s persist is under way, or at once when no `Ready` is waiting.
    */
   async #handle(rd: Ready): Promise<void> {
     this.#stats.readies++;
@@ -550,7 +562,9 @@ export class RegionPeer<R> {
     };
     if (rd.entries.length > 0 || rd.snapshot !== undefined || rd.hardState !== undefined) {
       if (rd.snapshot !== undefined) await this.#settle(); // installing replaces the log
-      await this.#storage.save(update, rd.mustSync);
+      const saving = this.#storage.save(update, rd.mustSync);
+      this.#startApply(); // the previous Ready's apply runs while this one is written and synced
+      await saving;
       if (rd.mustSync) this.#stats.syncedReadies++;
       this.#stats.entriesPersisted += rd.entries.length;
       if (rd.hardState !== undefined) {
@@ -586,9 +600,15 @@ export class RegionPeer<R> {
     // 3. Acknowledge (everything in it is durable) and start applying; the loop goes on.
     const committed = rd.committedEntries;
     this.#node.advance(rd);
-    if (committed.length > 0 || this.#readyReads.length > 0) {
-      this.#applying = this.#applyStage(committed).catch((error) => this.#fail(error as Error));
-    }
+    if (committed.length > 0 || this.#readyReads.length > 0) this.#toApply = committed;
+  }
+
+  /** Starts the apply stage of the entries #handle left for it, if any. */
+  #startApply(): void {
+    const committed = this.#toApply;
+    if (committed === null) return;
+    this.#toApply = null;
+    this.#applying = this.#applyStage(committed).catch((error) => this.#fail(error as Error));
   }
 
   /** Applies committed entries in order, then serves the reads whose index they reached. */

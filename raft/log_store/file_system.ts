@@ -11,7 +11,11 @@
 export interface AppendFile {
   /** Current size in bytes, including writes not yet synced. */
   readonly size: number;
-  /** Appends all of `data` at the end of the file. */
+  /**
+   * Appends all of `data` at the end of the file. The bytes are in the file (not yet durable)
+   * when it returns; the promise only reports how it went, so a `sync` called right after it,
+   * without waiting, covers them.
+   */
   append(data: Uint8Array): Promise<void>;
   /** Makes every earlier append durable (fdatasync). */
   sync(): Promise<void>;
