@@ -1423,19 +1423,37 @@ export class Engine {
     return await this.#write(batch);
   }
 
+  /**
+   * Applies a {@link WriteBatch} right now, on this thread, if it can: not when writes are
+   * synced or queued behind a write stall (they go to a worker thread). So a caller knows that
+   * nothing else ran between its call and the batch being in the engine.
+   * @returns true when the batch is written; false when nothing was written (use `write`)
+   * @throws {TypeError} when `batch` is not a WriteBatch; {@link EngineClosedError}; {@link EngineError}
+   */
+  writeNow(batch: WriteBatch): boolean {
+    this.#checkOpen("write");
+    if (!(batch instanceof WriteBatch)) {
+      throw new TypeError("Invalid batch: a WriteBatch is required");
+    }
+    return this.#writeHere(batch);
+  }
+
   async #write(batch: WriteBatch): Promise<void> {
-    if (batch.count === 0) return;
-    if (this.#mustQueueWrites()) return await this.#queueBatch(batch);
+    if (!this.#writeHere(batch)) return await this.#queueBatch(batch);
+  }
+
+  /** Writes the batch on this thread unless it must queue (or a stall refused it): false then. */
+  #writeHere(batch: WriteBatch): boolean {
+    if (batch.count === 0) return true;
+    if (this.#mustQueueWrites()) return false;
     const rep = batch.rep();
     const native = this.#sym.rocksdb_writebatch_create_from(rep, BigInt(rep.length))!;
-    let stalled: boolean;
     try {
       this.#sym.rocksdb_write(this.#db, this.#native.noStallWriteOptions, native, this.#err.bytes);
-      stalled = this.#stalled("Cannot write");
+      return !this.#stalled("Cannot write");
     } finally {
       this.#sym.rocksdb_writebatch_destroy(native);
     }
-    if (stalled) return await this.#queueBatch(batch);
   }
 
   /** Queues one operation for a worker thread (see #queueBatch). */

@@ -157,6 +157,17 @@ export class NativeValueCache implements ValueCacheLike {
     this.#apply(write, true);
   }
 
+  /**
+   * An engine write made synchronously (nothing read the cache since it began): caches the
+   * values it put and forgets what it deleted, in one native call.
+   * @param batch the engine write
+   * @param scope which of its keys the cache learns from
+   */
+  written(batch: WriteBatch, scope: CacheWriteScope = {}): void {
+    this.#generation++;
+    this.#apply({ rep: batch.rep(), scope }, true);
+  }
+
   /** Forgets everything. */
   clear(): void {
     this.#generation++;

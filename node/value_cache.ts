@@ -150,6 +150,12 @@ export interface ValueCacheLike {
   beginWrite(batch: WriteBatch, scope?: CacheWriteScope): CacheWrite;
   /** After the engine write succeeded: caches the values it put, forgets what it deleted. */
   endWrite(write: CacheWrite): void;
+  /**
+   * An engine write that was made synchronously, with nothing run between its start and this
+   * call (no read can have seen the cache in between): caches the values it put, forgets what
+   * it deleted, in one pass.
+   */
+  written(batch: WriteBatch, scope?: CacheWriteScope): void;
   /** Forgets everything. */
   clear(): void;
   /** Frees what the cache holds outside the JavaScript heap, if anything. */
@@ -296,6 +302,16 @@ export class ValueCache implements ValueCacheLike {
       if (op.op === "put") this.#insert(k, op.value);
       else this.#map.delete(k);
     }
+  }
+
+  /**
+   * An engine write made synchronously: what {@link ValueCache.beginWrite} and
+   * {@link ValueCache.endWrite} do together (nothing read the cache in between).
+   * @param batch the engine write
+   * @param scope which of its keys the cache learns from
+   */
+  written(batch: WriteBatch, scope: CacheWriteScope = {}): void {
+    this.endWrite(this.beginWrite(batch, scope));
   }
 
   /** An engine write whose keys are not known one by one (a range delete): forget everything. */

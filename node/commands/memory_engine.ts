@@ -61,6 +61,11 @@ export interface EngineLike {
   writeBatch(ops: readonly EngineOp[]): Promise<void>;
   /** Applies a write batch atomically (the caller may reuse it once this returned). */
   write(batch: WriteBatch): Promise<void>;
+  /**
+   * Applies a write batch at once, synchronously, if the engine can (see `Engine.writeNow`);
+   * false when nothing was written.
+   */
+  writeNow?(batch: WriteBatch): boolean;
   /** Scans [start, end) in key order, in batches; an empty end means unbounded. */
   scanRange(start: Uint8Array, end: Uint8Array, options?: ScanOptions): AsyncIterable<ScanBatch>;
   /** Counts the keys, bytes and (given `deadlines`) deadlines of [start, end) (see Engine). */
