@@ -134,7 +134,7 @@ export interface ClientServerStats {
   keyspaceHits: number;
   /** Keys looked up by read commands that were missing or expired. */
   keyspaceMisses: number;
-  /** Commands answered by the native GET path (part of totalCommandsProcessed). */
+  /** Commands the native paths took: GETs answered, SETs of the SET lane (in totalCommandsProcessed). */
   nativeCommandsProcessed: number;
   /** 1 when the native GET path is given or loaded, 0 when off, not built, or not needed yet. */
   nativeGetPath: number;

@@ -357,7 +357,7 @@ export function registerNodeMetrics(
   );
   clients.counter(
     "spire_native_commands_total",
-    "GETs answered by the client port's native path (also counted by command).",
+    "GETs and SETs the client port's native paths took (also counted by command).",
     (c) => c.nativeCommandsProcessed,
   );
   // The cells of each command name, looked up once. Names come from the command table, plus
