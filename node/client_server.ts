@@ -570,7 +570,11 @@ export class ClientPort {
       const native = this.#nativeGets();
       if (native === undefined) break;
       let batch = this.#setBatch;
-      if (batch !== undefined && batch.sealed) batch = this.#setBatch = undefined;
+      // A batch that went out: the open one of the region holding its first key, most likely
+      // the next SETs' region too (when not, the native call stops before them and they route).
+      if (batch !== undefined && batch.sealed) {
+        batch = this.#setBatch = backend.setBatch(batch.startKey, 0);
+      }
       const r = native.takeSets({
         input: pending.bytes,
         inStart: pending.start,

@@ -150,6 +150,7 @@ Deno.test("raft backend: the SET lane answers each SET of a batch in order, one 
       addSet(left, `k${i % 3}`, `${i}`);
       addSet(right, `\x90${i % 3}`, `${i}`);
     }
+    const buffers = [left.buffer, right.buffer];
     const [l, r] = await Promise.all([left.done, right.done]);
     assert.equal(l.length, 100);
     assert.ok([...l, ...r].every((x) => x.kind === "simple" && x.value === "OK"));
@@ -165,8 +166,14 @@ Deno.test("raft backend: the SET lane answers each SET of a batch in order, one 
       "97",
       "98",
     ]);
-    // A batch that went out is not reused; a SET larger than a batch takes the executor's path.
-    assert.notEqual(backend.setBatch(a, 16), left);
+    // A batch that went out is not reused, but its buffer is, once its SETs are in the log.
+    const next = backend.setBatch(a, 16)!;
+    assert.notEqual(next, left);
+    assert.ok(buffers.includes(next.buffer), "no buffer was reused");
+    addSet(next, "k0", "again");
+    assert.equal((await next.done)[0]?.kind, "simple");
+    assert.equal(dec.decode((await backend.read([enc.encode("k0")]))[0]!.value), "again");
+    // A SET larger than a batch takes the executor's path.
     assert.equal(backend.setBatch(a, 2 * 1024 * 1024), undefined);
   } finally {
     await node.stop();

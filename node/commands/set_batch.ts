@@ -19,6 +19,8 @@
 
 import type { Reply } from "../resp/reply.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** Bytes a SET takes in the layout besides its key and value: two lengths. */
 export const SET_OVERHEAD_BYTES = 8;
 
@@ -38,6 +40,8 @@ export interface SetBatchOptions {
   readonly bytesMax: number;
   /** Called after SETs were added (the backend schedules the batch's write). */
   readonly onAdded: (batch: SetBatch) => void;
+  /** A buffer to start with (one a settled batch gave back, see `release`); its bytes are overwritten. */
+  readonly buffer?: Uint8Array;
 }
 
 /** See the module documentation. */
@@ -57,6 +61,7 @@ export class SetBatch {
   #used: number;
   #count = 0;
   #sealed = false;
+  #settled = false;
 
   /**
    * Creates an empty batch.
@@ -69,9 +74,11 @@ export class SetBatch {
     this.#countMax = options.countMax;
     this.#bytesMax = options.bytesMax;
     this.#onAdded = options.onAdded;
-    this.#buffer = new Uint8Array(
-      this.headerBytes + Math.min(FIRST_CAPACITY_BYTES, this.#bytesMax),
-    );
+    const given = options.buffer;
+    this.#buffer = given !== undefined && given.length >= this.headerBytes &&
+        given.length <= this.headerBytes + this.#bytesMax
+      ? given
+      : new Uint8Array(this.headerBytes + Math.min(FIRST_CAPACITY_BYTES, this.#bytesMax));
     this.#used = this.headerBytes;
     const { promise, resolve } = Promise.withResolvers<readonly Reply[]>();
     this.done = promise;
@@ -183,6 +190,19 @@ export class SetBatch {
   }
 
   /**
+   * @internal Gives the buffer back once the batch is settled and nothing holds views of it (its
+   * proposal was copied into the log, no SET is being sent again), for a new batch to reuse.
+   * @returns the buffer, or undefined when the batch is not settled
+   */
+  release(): Uint8Array | undefined {
+    if (!this.#settled) return undefined;
+    const buffer = this.#buffer;
+    this.#buffer = EMPTY;
+    this.#used = this.headerBytes;
+    return buffer;
+  }
+
+  /**
    * @internal Answers the batch: one reply per SET (a shorter list is an internal error, given
    * to every SET). Only the first call counts.
    */
@@ -190,6 +210,7 @@ export class SetBatch {
     const resolve = this.#resolve;
     this.#resolve = () => {};
     this.#sealed = true;
+    this.#settled = true;
     resolve(
       replies.length === this.#count ? replies : new Array<Reply>(this.#count).fill({
         kind: "error",
