@@ -558,7 +558,11 @@ export class ClientPort {
    * stays for the executor.
    * @returns the SETs taken
    */
-  takeSets(session: Session, parser: RequestParser, tickets: SetTicket[]): number {
+  takeSets(
+    session: Session,
+    parser: RequestParser,
+    tickets: { push(ticket: SetTicket): unknown },
+  ): number {
     if (this.#nativeOption === false || !session.authed || session.multi !== undefined) return 0;
     const backend = this.#backend;
     if (backend.setBatch === undefined) return 0;
@@ -858,7 +862,7 @@ export class ClientConnection {
       }
       if (
         (started.length === 0 || startedKind === GROUP_SETS) &&
-        port.takeSets(session, this.#parser, started as SetTicket[]) > 0
+        port.takeSets(session, this.#parser, started) > 0
       ) {
         startedKind = GROUP_SETS; // a chunk holds a bounded number of them: no drain here
         continue;
