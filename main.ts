@@ -29,7 +29,7 @@ const COMMANDS: Record<string, CommandEntry> = {
     load: () => import("./cli/stats.ts"),
   },
   bench: {
-    summary: "run a benchmark against its peers: bench engine|supervisor|raft|node",
+    summary: "run a benchmark against its peers: bench engine|misses|supervisor|raft|node|keyspace",
     load: () => import("./bench/main.ts"),
   },
   sim: {
