@@ -33,13 +33,7 @@ export {
   type ScanOptions,
   Snapshot,
 } from "./engine.ts";
-export {
-  concatWriteBatches,
-  decodeWriteBatch,
-  WRITE_BATCH_HEADER_BYTES,
-  WriteBatch,
-  type WriteOp,
-} from "./write_batch.ts";
+export { decodeWriteBatch, WriteBatch, type WriteOp } from "./write_batch.ts";
 export { EngineClosedError, EngineError, EngineOverloadedError } from "./errors.ts";
 export {
   DEFAULT_GROUP_COMMIT_LIMITS,

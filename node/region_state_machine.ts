@@ -29,6 +29,7 @@ import { type Region, splitRegionMeta } from "../pd/mod.ts";
 import { encodeValue, engineKeyOf, USER_KEY_PREFIX } from "./commands/kv_model.ts";
 import type { EngineLike } from "./commands/memory_engine.ts";
 import { BatchReader } from "./commands/batch_reader.ts";
+import { SET_OVERHEAD_BYTES, setSlices } from "./commands/set_batch.ts";
 import type { ValueCacheLike } from "./value_cache.ts";
 import { BytePool } from "./resp/byte_pool.ts";
 import { WRITE_BATCH_BYTES_MAX, WRITE_BATCH_OPS_MAX, WriteBatch } from "../engine/mod.ts";
@@ -147,7 +148,7 @@ function encodePlainSets(
   bytesMax: number,
 ): Uint8Array {
   let n = PLAIN_SETS_HEADER_BYTES;
-  for (const c of sets) n += 8 + c.key.length + c.value.length;
+  for (const c of sets) n += SET_OVERHEAD_BYTES + c.key.length + c.value.length;
   if (n > bytesMax) {
     throw new RangeError(
       `Cannot encode write command ${
@@ -191,19 +192,14 @@ function plainSetsLayout(data: Uint8Array): PlainSetsLayout {
   const batch = data[9] === 1;
   const count = view.getUint32(10);
   if (count === 0 || (!batch && count !== 1) || data[9]! > 1) throw bad(`count ${count}`);
-  // Each SET takes at least 8 bytes: a larger count cannot be right (and must not size the array).
-  if (count > (data.length - PLAIN_SETS_HEADER_BYTES) / 8) throw bad(`count ${count}`);
-  const slices = new Uint32Array(4 * count);
-  let at = PLAIN_SETS_HEADER_BYTES;
-  for (let i = 0, j = 0; i < 2 * count; i++, j += 2) {
-    if (at + 4 > data.length) throw bad("cut inside a length");
-    const len = view.getUint32(at);
-    if (at + 4 + len > data.length) throw bad("a length past the end");
-    slices[j] = at + 4;
-    slices[j + 1] = len;
-    at += 4 + len;
+  let slices: Uint32Array;
+  try {
+    slices = setSlices(data, PLAIN_SETS_HEADER_BYTES, count);
+  } catch (e) {
+    throw bad((e as Error).message);
   }
-  if (at !== data.length) throw bad("bytes after the last SET");
+  const end = slices[4 * count - 2]! + slices[4 * count - 1]!;
+  if (end !== data.length) throw bad("bytes after the last SET");
   return { nowMs, batch, count, slices };
 }
 

@@ -27,6 +27,37 @@ export const SET_OVERHEAD_BYTES = 8;
 /** A new batch's buffer: a few dozen small SETs (it grows as SETs come). */
 const FIRST_CAPACITY_BYTES = 4 * 1024;
 
+/**
+ * Where `count` SETs in the layout lie in `data`, from `from` on: per SET its key's offset and
+ * length and its value's offset and length (the one reader of the layout: a batch's SETs, and a
+ * region's plain-SETs log entries).
+ * @param data the bytes holding them
+ * @param from the offset of the first SET
+ * @param count how many SETs to read
+ * @returns the slices, four numbers a SET
+ * @throws {RangeError} when the bytes cannot hold `count` SETs from there (cut, a length past
+ *   the end); whether bytes follow the last one is the caller's to check
+ */
+export function setSlices(data: Uint8Array, from: number, count: number): Uint32Array {
+  // Each SET takes at least its two lengths: a larger count cannot be right (and must not size
+  // the array).
+  if (count > (data.length - from) / SET_OVERHEAD_BYTES) {
+    throw new RangeError(`${count} SETs cannot fit in ${data.length - from} bytes`);
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const slices = new Uint32Array(4 * count);
+  let at = from;
+  for (let j = 0; j < 4 * count; j += 2) {
+    if (at + 4 > data.length) throw new RangeError("cut inside a length");
+    const len = view.getUint32(at);
+    if (at + 4 + len > data.length) throw new RangeError("a length past the end");
+    slices[j] = at + 4;
+    slices[j + 1] = len;
+    at += 4 + len;
+  }
+  return slices;
+}
+
 /** Options of a {@link SetBatch}. */
 export interface SetBatchOptions {
   /** The region's first key and its end (empty: none): the SETs' keys lie in [startKey, endKey). */
@@ -163,10 +194,8 @@ export class SetBatch {
    */
   firstKey(): Uint8Array {
     if (this.#count === 0) throw new RangeError("Cannot take the first key of an empty SET batch");
-    const at = this.headerBytes;
-    const b = this.#buffer;
-    const len = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-    return b.subarray(at + 4, at + 4 + len);
+    const s = setSlices(this.#buffer.subarray(0, this.#used), this.headerBytes, 1);
+    return this.#buffer.subarray(s[0]!, s[0]! + s[1]!);
   }
 
   /**
@@ -174,17 +203,14 @@ export class SetBatch {
    * of the buffer.
    */
   sets(): { key: Uint8Array; value: Uint8Array }[] {
-    const buf = this.#buffer;
-    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const buf = this.#buffer.subarray(0, this.#used);
+    const s = setSlices(buf, this.headerBytes, this.#count);
     const out: { key: Uint8Array; value: Uint8Array }[] = [];
-    let at = this.headerBytes;
-    while (at < this.#used) {
-      const kl = view.getUint32(at);
-      const key = buf.subarray(at + 4, at + 4 + kl);
-      at += 4 + kl;
-      const vl = view.getUint32(at);
-      out.push({ key, value: buf.subarray(at + 4, at + 4 + vl) });
-      at += 4 + vl;
+    for (let i = 0; i < s.length; i += 4) {
+      out.push({
+        key: buf.subarray(s[i]!, s[i]! + s[i + 1]!),
+        value: buf.subarray(s[i + 2]!, s[i + 2]! + s[i + 3]!),
+      });
     }
     return out;
   }
