@@ -26,7 +26,14 @@
 import { crashLoop } from "../node/testing.ts";
 import { startRedisServer } from "../node/commands/testing.ts";
 import { MEMTABLE_BLOOM_RATIO } from "../engine/_options.ts";
-import { resolveTuning, type RocksDbTuning } from "../tuning/mod.ts";
+import {
+  formatSize,
+  KNOBS,
+  PROFILE_VARIABLE,
+  type ResolvedTuning,
+  resolveTuning,
+  type RocksDbTuning,
+} from "../tuning/mod.ts";
 
 /** One redis-benchmark result row. */
 export interface BenchRow {
@@ -492,6 +499,35 @@ export function renderResults(
 }
 
 /**
+ * What the report says of the node's RocksDB tuning: the `SPIRE_ROCKSDB_*` variables set for
+ * the run (the node inherits them; they go in front of the command line so that it repeats
+ * the run) and each knob they move away from its default, with its value.
+ *
+ * @param env the environment the bench runs in
+ * @returns the variable assignments, sorted, and a one-line description
+ * @throws {TuningError} when a variable is invalid (the node would refuse to start)
+ */
+export function benchTuning(env: Record<string, string>): { assignments: string[]; line: string } {
+  const resolved: ResolvedTuning = resolveTuning({ env });
+  const assignments = Object.keys(env).filter((k) => k.startsWith("SPIRE_ROCKSDB_")).sort()
+    .map((k) => `${k}=${env[k]}`);
+  const moved = KNOBS.filter((k) => resolved.provenance[k.key] !== "default").map((k) => {
+    const v = resolved.tuning[k.key];
+    return `${k.variable} ${k.kind === "size" && typeof v === "number" ? formatSize(v) : v} ` +
+      `(${resolved.provenance[k.key]})`;
+  });
+  const profile = resolved.profile === undefined ? [] : [`${PROFILE_VARIABLE} ${resolved.profile}`];
+  const changes = [...profile, ...moved];
+  return {
+    assignments,
+    line: `- Spire's RocksDB tuning: ${
+      changes.length === 0 ? "the defaults (`spire config` lists them)" : changes.join(", ") +
+        "; every other knob at its default"
+    }`,
+  };
+}
+
+/**
  * The long version of the crash test: `kills` times kill -9 during writes,
  * checking every acknowledged write after each restart.
  */
@@ -532,6 +568,14 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   if (opts.crashKills > 0) return await crashSoak(opts.crashKills);
+  const env = Deno.env.toObject();
+  let tuningNote: { assignments: string[]; line: string };
+  try {
+    tuningNote = benchTuning(env);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
+  }
   const root = await Deno.makeTempDir({ prefix: "spire_bench_node_" });
   const startedAt = new Date().toISOString().slice(11, 16);
   const loadAtStart = await loadAverage();
@@ -554,7 +598,7 @@ export async function main(args: string[]): Promise<number> {
     // All servers run at once and take turns, run by run, so that each ratio compares runs
     // made minutes apart at most under the same load (an idle Spire node uses ~3% of a core).
     for (const start of starts) running.push(await start());
-    const tuning = resolveTuning({ env: Deno.env.toObject() }).tuning;
+    const tuning = resolveTuning({ env }).tuning;
     const ceilings: CeilingRow[] = [];
     for (let i = 0; i < opts.repeats; i++) {
       ceilings.push(await runCeiling(tuning, opts, `${root}/db_bench`));
@@ -586,8 +630,9 @@ export async function main(args: string[]): Promise<number> {
     for (const server of running) await server.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
-  const command = `./spire bench node ${args.join(" ")}`.trim();
+  const command = [...tuningNote.assignments, "./spire bench node", ...args].join(" ");
   const md = renderResults(results, servers, opts.pipelines, command, ceiling) +
+    `${tuningNote.line}\n` +
     `\nRun ${startedAt}-${new Date().toISOString().slice(11, 16)} UTC; load average (1 min) ` +
     `${loadAtStart} at the start, ${await loadAverage()} at the end. Server CPU is user + ` +
     "system time of all the server's threads from /proc during the run, per request.\n";

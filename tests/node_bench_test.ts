@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  benchTuning,
   ceilingArgs,
   parseBenchmarkCsv,
   parseFillrandom,
@@ -91,4 +92,29 @@ Deno.test("bench node: CPU time is read from /proc stat past a command name with
   assert.throws(() => parseProcStatCpuSeconds("4242 (x) S 1"), /no utime and stime/);
   const own = parseProcStatCpuSeconds(Deno.readTextFileSync(`/proc/${Deno.pid}/stat`));
   assert.ok(own > 0 && own < 3600, `this test process used ${own} s of CPU`);
+});
+
+Deno.test("bench node: the report names the tuning the node ran with, and the command repeats it", () => {
+  const plain = benchTuning({ PATH: "/usr/bin", SPIRE_PASSWORD: "" });
+  assert.deepEqual(plain.assignments, []);
+  assert.match(plain.line, /tuning: the defaults/);
+  const tuned = benchTuning({
+    PATH: "/usr/bin",
+    SPIRE_ROCKSDB_WRITE_BUFFER_SIZE: "8MiB",
+    SPIRE_ROCKSDB_PROFILE: "read-heavy",
+  });
+  assert.deepEqual(tuned.assignments, [
+    "SPIRE_ROCKSDB_PROFILE=read-heavy",
+    "SPIRE_ROCKSDB_WRITE_BUFFER_SIZE=8MiB",
+  ]);
+  assert.match(tuned.line, /SPIRE_ROCKSDB_PROFILE read-heavy/);
+  assert.match(
+    tuned.line,
+    /SPIRE_ROCKSDB_WRITE_BUFFER_SIZE 8MiB \(env SPIRE_ROCKSDB_WRITE_BUFFER_SIZE\)/,
+  );
+  assert.match(tuned.line, /SPIRE_ROCKSDB_BLOCK_CACHE_SIZE 2GiB \(profile read-heavy\)/);
+  assert.throws(
+    () => benchTuning({ SPIRE_ROCKSDB_WRITE_BUFFER_SIZE: "lots" }),
+    /SPIRE_ROCKSDB_WRITE_BUFFER_SIZE/,
+  );
 });
