@@ -315,6 +315,7 @@ export class SpireNode {
     node.#closeMetrics = hooks.close;
     node.#clients = new ConnectionServer({
       backend: new RaftBackend({ services: s }),
+      writeOrder: cfg.writeOrder,
       nativeGets: node.#native ?? false,
       hostname: cfg.host,
       port: cfg.port,

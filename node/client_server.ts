@@ -95,6 +95,12 @@ export interface ClientPortOptions {
    */
   readonly pipelinedWrites?: boolean;
   /**
+   * Whether a connection's pipelined writes keep their order only within a region ("region", the
+   * default) or across regions too ("sent", as from redis-server; see NodeConfig.writeOrder).
+   * Only a backend with regions (KvBackend.regionOf) tells them apart.
+   */
+  readonly writeOrder?: "sent" | "region";
+  /**
    * The native GET path (node/native_gets.ts): runs of pipelined GETs answered from the
    * engine's memory in one FFI call, when the backend allows direct reads (default: the
    * library `./spire` builds, if it is there; false: every GET takes the executor's path).
@@ -246,6 +252,17 @@ export interface SetTicket {
   readonly takenMs: number;
 }
 
+/**
+ * A connection's writes started and not yet answered, for the order of its writes across regions
+ * (see `#runParsed`): whether there are any, and the one region they go to (undefined when the
+ * backend has no regions). `blocked`: the SET lane stopped before a SET of another region.
+ */
+export interface WriteOrder {
+  outstanding: boolean;
+  region: number | undefined;
+  blocked: boolean;
+}
+
 /** How a command may run relative to its neighbours in a pipeline. */
 const SERIAL = 0;
 const GROUP_WRITE = 1;
@@ -281,6 +298,8 @@ export class ClientPort {
   readonly idleTimeoutMs: number;
   /** Whether single-key writes of a pipeline are started together. */
   readonly pipelinedWrites: boolean;
+  /** See ClientPortOptions.writeOrder: true for "sent". */
+  readonly ordersAcrossRegions: boolean;
   /** The native GET path given, false when turned off, undefined to load the default once. */
   readonly #nativeOption: NativeGets | false | undefined;
   /** The default library, once loaded here (null: tried, not built); closed by close(). */
@@ -355,6 +374,7 @@ export class ClientPort {
     this.#onCommand = options.onCommand;
     this.#log = options.log ?? (() => {});
     this.pipelinedWrites = options.pipelinedWrites ?? false;
+    this.ordersAcrossRegions = options.writeOrder === "sent";
     this.#nativeOption = options.nativeGets;
     this.#startedMs = this.now();
     this.executor = new CommandExecutor({
@@ -555,13 +575,16 @@ export class ClientPort {
    * is applied ({@link ClientPort.answerSets}). Takes nothing when the path is off or not built,
    * the session is not authenticated or in a transaction, or the backend has no SET lane; a
    * SET the lane does not take (options, a key or value over the limits, a frame cut short)
-   * stays for the executor.
+   * stays for the executor. While the connection has writes outstanding in one region
+   * (`order`), the lane takes SETs of that region only, and stops before one of another region
+   * with `order.blocked` set: it must wait for the replies before it.
    * @returns the SETs taken
    */
   takeSets(
     session: Session,
     parser: RequestParser,
     tickets: { push(ticket: SetTicket): unknown },
+    order: WriteOrder,
   ): number {
     if (this.#nativeOption === false || !session.authed || session.multi !== undefined) return 0;
     const backend = this.#backend;
@@ -579,6 +602,9 @@ export class ClientPort {
       if (batch !== undefined && batch.sealed) {
         batch = this.#setBatch = backend.setBatch(batch.startKey, 0);
       }
+      // Another region's batch while this connection's writes are outstanding in one: take
+      // none into it (the call then only finds the next SET, routed below).
+      const open = batch !== undefined && (!order.outstanding || batch.region === order.region);
       const r = native.takeSets({
         input: pending.bytes,
         inStart: pending.start,
@@ -588,9 +614,7 @@ export class ClientPort {
         outEnd: batch?.buffer.length ?? 0,
         keyBytesMax: this.#setKeyBytesMax,
         valueBytesMax: this.#setValueBytesMax,
-        commandsMax: batch === undefined
-          ? 0
-          : Math.min(batch.countLeft, NATIVE_COMMANDS_MAX - total),
+        commandsMax: open ? Math.min(batch!.countLeft, NATIVE_COMMANDS_MAX - total) : 0,
         startKey: batch?.startKey ?? NO_BYTES,
         endKey: batch?.endKey ?? NO_BYTES,
       });
@@ -600,12 +624,20 @@ export class ClientPort {
         batch!.added(r.commands, r.written);
         tickets.push({ batch: batch!, first, count: r.commands, takenMs });
         total += r.commands;
+        if (this.ordersAcrossRegions) {
+          order.outstanding = true;
+          order.region = batch!.region;
+        }
       }
       // Stopped before a SET the lane may take into another batch (another region, or this
       // one full): route it. Anything else stays for the executor.
       if (r.next === undefined || r.stop === NativeStop.END || r.stop === NativeStop.OTHER) break;
-      this.#setBatch = backend.setBatch(r.next.key, r.next.bytes);
-      if (this.#setBatch === undefined) break;
+      const next = this.#setBatch = backend.setBatch(r.next.key, r.next.bytes);
+      if (next === undefined) break;
+      if (order.outstanding && next.region !== order.region) {
+        order.blocked = true;
+        break;
+      }
     }
     if (total > 0) {
       this.#stats.totalCommandsProcessed += total;
@@ -615,6 +647,14 @@ export class ClientPort {
       this.executor.noteWrite();
     }
     return total;
+  }
+
+  /**
+   * @internal The region a single-key write (`args[1]` its key) goes to, when the backend has
+   * regions (see KvBackend.regionOf).
+   */
+  regionOf(args: readonly Uint8Array[]): number | undefined {
+    return this.#backend.regionOf?.(args[1]!);
   }
 
   /**
@@ -843,8 +883,13 @@ export class ClientConnection {
     // Consecutive single-key writes (see PIPELINED_WRITES), consecutive single-key reads, or
     // consecutive SETs the SET lane took, are started together; anything else, and a change
     // of kind, first waits for the replies before it, so a read sees the writes sent before it.
+    // With writeOrder "sent", writes started together go to one region: regions apply
+    // independently, so a write to another region first waits for the replies before it, and
+    // every client sees a connection's writes take effect in the order sent, as from
+    // redis-server. With "region" (the default) only one region's writes keep their order.
     const started: (Promise<Reply> | SetTicket)[] = [];
     let startedKind: Grouping = SERIAL;
+    const order: WriteOrder = { outstanding: false, region: undefined, blocked: false };
     const drain = async (): Promise<boolean> => {
       for (let i = 0; i < started.length; i++) {
         const s = started[i]!;
@@ -853,6 +898,7 @@ export class ClientConnection {
         if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
       }
       started.length = 0;
+      order.outstanding = false;
       return true;
     };
     for (;;) {
@@ -860,12 +906,16 @@ export class ClientConnection {
         if (writer.length >= this.#replyFlushBytes && !(await this.#flush())) return false;
         continue;
       }
-      if (
-        (started.length === 0 || startedKind === GROUP_SETS) &&
-        port.takeSets(session, this.#parser, started) > 0
-      ) {
-        startedKind = GROUP_SETS; // a chunk holds a bounded number of them: no drain here
-        continue;
+      if (started.length === 0 || startedKind === GROUP_SETS) {
+        order.blocked = false;
+        if (port.takeSets(session, this.#parser, started, order) > 0) {
+          startedKind = GROUP_SETS; // a chunk holds a bounded number of them: no drain here
+          continue;
+        }
+        if (order.blocked) {
+          if (!(await drain())) return false;
+          continue;
+        }
       }
       const req = this.#parser.next();
       if (req === undefined) break;
@@ -878,6 +928,12 @@ export class ClientConnection {
       const name = port.executor.commandName(req.args);
       const kind = port.grouping(name, req.args);
       if (kind !== startedKind && started.length > 0 && !(await drain())) return false;
+      if (kind === GROUP_WRITE && port.ordersAcrossRegions) {
+        const region = port.regionOf(req.args);
+        if (order.outstanding && region !== order.region && !(await drain())) return false;
+        order.outstanding = true;
+        order.region = region;
+      }
       if (kind !== SERIAL) {
         startedKind = kind;
         started.push(port.run(session, req.args, name));

@@ -60,7 +60,21 @@ export interface NodeConfig {
   raftLogCompactEntries: number;
   /** Bytes of recently written and read values kept in memory (node/value_cache.ts); 0: off. */
   valueCacheBytes: number;
+  /**
+   * "region" (the default): a connection's pipelined writes keep their order within each region,
+   * while writes to different regions go out together and may become visible in either order
+   * (as Redis Cluster orders nothing across nodes); "sent": every client sees a connection's
+   * writes take effect in the order sent, as from redis-server, because a pipelined write to
+   * another region first waits for the writes before it (much slower for pipelines of writes
+   * spread over several regions: docs/node.md).
+   */
+  writeOrder: WriteOrderMode;
 }
+
+/** The values of `regions.write_order` (see {@link NodeConfig.writeOrder}). */
+export const WRITE_ORDER_MODES = ["region", "sent"] as const;
+/** One of {@link WRITE_ORDER_MODES}. */
+export type WriteOrderMode = typeof WRITE_ORDER_MODES[number];
 
 /** Where each value came from: "default", "config <path>", "flag --x" or "env X". */
 export type NodeConfigProvenance = Readonly<Record<keyof NodeConfig, string>>;
@@ -81,6 +95,7 @@ export const DEFAULT_NODE_CONFIG: Readonly<NodeConfig> = Object.freeze({
   raftTickMs: 100,
   raftLogCompactEntries: 100_000,
   valueCacheBytes: 64 * 1024 * 1024,
+  writeOrder: "region",
 });
 
 /** Raised when flags, the config file or the environment hold unusable node settings. */
@@ -103,10 +118,12 @@ export class NodeConfigError extends Error {
   }
 }
 
-type Kind = "string" | "port" | "size" | "count" | "ms";
+type Kind = "string" | "port" | "size" | "count" | "ms" | "choice";
 interface Field {
   key: keyof NodeConfig;
   kind: Kind;
+  /** The values a "choice" takes. */
+  choices?: readonly string[];
   yaml?: [section: string, key: string];
   flag?: string;
   env?: string;
@@ -166,6 +183,12 @@ const FIELDS: readonly Field[] = [
     env: "SPIRE_VALUE_CACHE_SIZE",
     min: 0,
   },
+  {
+    key: "writeOrder",
+    kind: "choice",
+    yaml: ["regions", "write_order"],
+    choices: WRITE_ORDER_MODES,
+  },
 ];
 
 /** The YAML sections this module reads. */
@@ -183,6 +206,8 @@ function parseValue(field: Field, raw: unknown): { value: unknown } | { problem:
         return "an integer from 0 to 65535";
       case "size":
         return "bytes, or a number with B, KiB, MiB, GiB or TiB";
+      case "choice":
+        return `one of ${field.choices!.join(", ")}`;
       default:
         return `an integer from ${field.min ?? 0} to ${field.max ?? Number.MAX_SAFE_INTEGER}`;
     }
@@ -190,6 +215,11 @@ function parseValue(field: Field, raw: unknown): { value: unknown } | { problem:
   const bad = (detail: string) => ({
     problem: `${JSON.stringify(raw)} ${detail}; allowed: ${allowed()}`,
   });
+  if (field.kind === "choice") {
+    return typeof raw === "string" && field.choices!.includes(raw)
+      ? { value: raw }
+      : bad("is not a known value");
+  }
   if (field.kind === "string") {
     if (typeof raw !== "string" && typeof raw !== "number") return bad("is not a string");
     const s = String(raw);

@@ -502,6 +502,16 @@ export class RaftBackend implements KvBackend {
    * rounds (#round), each as one plain-SETs proposal; a batch that fills up, or whose region
    * changed (a split), waits for the next round as it is, and a new one opens.
    */
+  /** See KvBackend.regionOf: the region routing sends `key` to now (NaN while it cannot route). */
+  regionOf(key: Uint8Array): number {
+    try {
+      return this.#s.route(key).id;
+    } catch (e) {
+      if (e instanceof EngineUnavailableError) return NaN;
+      throw e;
+    }
+  }
+
   setBatch(key: Uint8Array, bytes: number): SetBatch | undefined {
     if (bytes > WRITE_BATCH_BYTES_MAX) return undefined;
     let region: Region;
@@ -527,6 +537,7 @@ export class RaftBackend implements KvBackend {
       countMax: WRITE_BATCH_COMMANDS_MAX,
       bytesMax: WRITE_BATCH_BYTES_MAX,
       onAdded: () => this.#startRound(),
+      region: region.id,
       ...(reused === undefined ? {} : { buffer: reused }),
     });
     if (!batch.makeRoom(bytes)) return undefined;

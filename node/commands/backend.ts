@@ -119,6 +119,14 @@ export interface KvBackend {
    * SET is larger than a batch holds. For synchronous use: ask again after every await.
    */
   setBatch?(key: Uint8Array, bytes: number): SetBatch | undefined;
+  /**
+   * The region a write of `key` goes to now, for a backend whose regions apply writes
+   * independently: writes to one region apply in the order they were proposed, writes to
+   * different regions in either order, so the client port does not start a connection's write
+   * to another region until its earlier writes are answered. NaN when the region is not known
+   * (so it matches none). A backend without this method applies every write in one order.
+   */
+  regionOf?(key: Uint8Array): number;
   /** Reads up to `limit` entries with keys strictly after `after` (from the start if undefined). */
   scanKeys(after: Uint8Array | undefined, limit: number): Promise<KeyPage>;
   /**

@@ -73,6 +73,8 @@ export interface SetBatchOptions {
   readonly onAdded: (batch: SetBatch) => void;
   /** A buffer to start with (one a settled batch gave back, see `release`); its bytes are overwritten. */
   readonly buffer?: Uint8Array;
+  /** The region the batch goes to, when the backend has regions (see KvBackend.regionOf). */
+  readonly region?: number;
 }
 
 /** See the module documentation. */
@@ -82,6 +84,8 @@ export class SetBatch {
   readonly endKey: Uint8Array;
   /** Bytes reserved for the header. */
   readonly headerBytes: number;
+  /** The region it goes to; undefined when the backend has no regions. */
+  readonly region: number | undefined;
   /** One reply per SET, in order, once the batch's write is applied (or failed). */
   readonly done: Promise<readonly Reply[]>;
   readonly #countMax: number;
@@ -102,6 +106,7 @@ export class SetBatch {
     this.startKey = options.startKey;
     this.endKey = options.endKey;
     this.headerBytes = options.headerBytes;
+    this.region = options.region;
     this.#countMax = options.countMax;
     this.#bytesMax = options.bytesMax;
     this.#onAdded = options.onAdded;
