@@ -17,6 +17,10 @@
  * request, Raft or fsync work around them: a durable-SET goal above it is out of
  * reach of any node built on this engine here.
  *
+ * `--config FILE` starts Spire with that YAML config (bench/configs/ has small split thresholds,
+ * so that the keyspace lies in several regions) and `--warmup N` sends N SETs to each server
+ * before the timed runs; the report names Spire's region count, its config file and its tuning.
+ *
  * `spire bench node --crash N` runs the long version of the crash test
  * instead: N kill -9 of a node during concurrent writes, each restart checked.
  *
@@ -24,6 +28,7 @@
  */
 
 import { crashLoop } from "../node/testing.ts";
+import { RespClient } from "../node/resp/client.ts";
 import { startRedisServer } from "../node/commands/testing.ts";
 import { MEMTABLE_BLOOM_RATIO } from "../engine/_options.ts";
 import {
@@ -123,10 +128,15 @@ export interface NodeBenchOptions {
   out: string | undefined;
   /** Instead of the benchmark: a crash soak with this many kill -9 (0: off). */
   crashKills: number;
+  /** Spire's YAML config file (`spire start --config`), e.g. small split thresholds. */
+  config: string | undefined;
+  /** SETs (-P 16) sent to each server before the timed runs, e.g. to split Spire's regions. */
+  warmup: number;
 }
 
 const USAGE = "usage: spire bench node [--requests N] [--clients N] [--value-bytes N] " +
-  "[--keyspace N] [--pipelines 1,16] [--repeats N] [--out FILE] | --crash KILLS";
+  "[--keyspace N] [--pipelines 1,16] [--repeats N] [--config FILE] [--warmup N] [--out FILE] " +
+  "| --crash KILLS";
 
 /**
  * Parses the bench's flags.
@@ -145,6 +155,8 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
     repeats: 1,
     out: undefined,
     crashKills: 0,
+    config: undefined,
+    warmup: 0,
   };
   const int = (flag: string, v: string | undefined, max: number): number => {
     const n = Number(v);
@@ -184,6 +196,13 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
       case "--out":
         if (v === undefined) throw new RangeError(`Cannot parse --out: missing file\n${USAGE}`);
         opts.out = v;
+        break;
+      case "--config":
+        if (v === undefined) throw new RangeError(`Cannot parse --config: missing file\n${USAGE}`);
+        opts.config = v;
+        break;
+      case "--warmup":
+        opts.warmup = int(flag, v, 1_000_000_000);
         break;
       default:
         throw new RangeError(`Cannot parse arguments: unknown flag "${flag}"\n${USAGE}`);
@@ -281,7 +300,7 @@ async function startRedis(name: string, dir: string, extra: string[]): Promise<S
   return { name, ...redis };
 }
 
-async function startSpire(dir: string): Promise<Server> {
+async function startSpire(dir: string, config: string | undefined): Promise<Server> {
   const port = freePort();
   const adminPort = freePort();
   const entry = new URL("../cli/start.ts", import.meta.url).pathname;
@@ -296,6 +315,7 @@ async function startSpire(dir: string): Promise<Server> {
       String(port),
       "--admin-port",
       String(adminPort),
+      ...(config === undefined ? [] : ["--config", config]),
     ],
     stdout: "null",
     stderr: "inherit",
@@ -552,6 +572,20 @@ export function benchTuning(env: Record<string, string>): { assignments: string[
   };
 }
 
+/** The number of regions a Spire node reports (SPIRE.REGIONS), or undefined if it cannot tell. */
+async function spireRegions(port: number): Promise<number | undefined> {
+  let client: RespClient | undefined;
+  try {
+    client = await RespClient.connect({ port });
+    const reply = await client.call(["SPIRE.REGIONS"]);
+    return reply.kind === "array" && reply.items !== null ? reply.items.length : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    client?.close();
+  }
+}
+
 /**
  * The long version of the crash test: `kills` times kill -9 during writes,
  * checking every acknowledged write after each restart.
@@ -601,16 +635,27 @@ export async function main(args: string[]): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
+  let configText: string | undefined;
+  if (opts.config !== undefined) {
+    try {
+      configText = await Deno.readTextFile(opts.config);
+    } catch (e) {
+      console.error(`Cannot read --config ${opts.config}: ${(e as Error).message}`);
+      return 2;
+    }
+  }
   const root = await Deno.makeTempDir({ prefix: "spire_bench_node_" });
   const startedAt = new Date().toISOString().slice(11, 16);
   const loadAtStart = await loadAverage();
   const results: Results = new Map();
   let ceiling: CeilingRow | undefined;
+  let regionsAtStart: number | undefined;
+  let regionsAtEnd: number | undefined;
   const servers = ["spire", "redis (appendonly no)", "redis (appendfsync always)"];
   const running: Server[] = [];
   try {
     const starts: Array<() => Promise<Server>> = [
-      () => startSpire(`${root}/spire`),
+      () => startSpire(`${root}/spire`, opts.config),
       () => startRedis(servers[1]!, `${root}/redis_plain`, ["--appendonly", "no"]),
       () =>
         startRedis(servers[2]!, `${root}/redis_fsync`, [
@@ -623,6 +668,12 @@ export async function main(args: string[]): Promise<number> {
     // All servers run at once and take turns, run by run, so that each ratio compares runs
     // made minutes apart at most under the same load (an idle Spire node uses ~3% of a core).
     for (const start of starts) running.push(await start());
+    if (opts.warmup > 0) {
+      for (const server of running) {
+        await runBenchmark(server, "set", 16, { ...opts, requests: opts.warmup });
+      }
+    }
+    regionsAtStart = await spireRegions(running[0]!.port);
     const tuning = resolveTuning({ env }).tuning;
     const ceilings: CeilingRow[] = [];
     for (let i = 0; i < opts.repeats; i++) {
@@ -651,6 +702,7 @@ export async function main(args: string[]): Promise<number> {
         }
       }
     }
+    regionsAtEnd = await spireRegions(running[0]!.port);
   } finally {
     for (const server of running) await server.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
@@ -658,6 +710,13 @@ export async function main(args: string[]): Promise<number> {
   const command = [...tuningNote.assignments, "./spire bench node", ...args].join(" ");
   const md = renderResults(results, servers, opts.pipelines, command, ceiling) +
     `${tuningNote.line}\n` +
+    `- Spire's regions: ${regionsAtStart ?? "n/a"} when the timed runs started, ` +
+    `${regionsAtEnd ?? "n/a"} at the end${
+      opts.warmup > 0 ? ` (after ${fmt(opts.warmup)} warm-up SETs)` : ""
+    }\n` +
+    (configText === undefined
+      ? ""
+      : `- Spire's config file (\`--config ${opts.config}\`):\n\n\`\`\`yaml\n${configText.trimEnd()}\n\`\`\`\n`) +
     `\nRun ${startedAt}-${new Date().toISOString().slice(11, 16)} UTC; load average (1 min) ` +
     `${loadAtStart} at the start, ${await loadAverage()} at the end. Server CPU is user + ` +
     "system time of all the server's threads from /proc during the run, per request; in " +

@@ -31,6 +31,11 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
   assert.deepEqual(parseNodeBenchArgs(["--pipelines", "1,4"]).pipelines, [1, 4]);
   assert.throws(() => parseNodeBenchArgs(["--clients", "0"]), /--clients: "0" is not an integer/);
   assert.throws(() => parseNodeBenchArgs(["--fast"]), /unknown flag "--fast"/);
+  const multi = parseNodeBenchArgs(["--config", "regions.yaml", "--warmup", "600000"]);
+  assert.deepEqual([multi.config, multi.warmup], ["regions.yaml", 600000]);
+  assert.deepEqual([parseNodeBenchArgs([]).config, parseNodeBenchArgs([]).warmup], [undefined, 0]);
+  assert.throws(() => parseNodeBenchArgs(["--warmup", "0"]), /--warmup: "0" is not an integer/);
+  assert.throws(() => parseNodeBenchArgs(["--config"]), /--config: missing file/);
   const row = (rps: number): BenchRow => ({
     test: "",
     rps,
