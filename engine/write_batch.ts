@@ -26,7 +26,7 @@
  * @module
  */
 
-import { compareBytes } from "./codec/tuple.ts";
+import { compareBytes, grownBytes } from "./codec/tuple.ts";
 import {
   checkKey,
   checkValue,
@@ -227,13 +227,7 @@ export class WriteBatch {
   }
 
   #grow(room: number): void {
-    const need = this.#used + room;
-    if (need <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < need) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.#buf.subarray(0, this.#used));
-    this.#buf = next;
+    this.#buf = grownBytes(this.#buf, this.#used, this.#used + room);
   }
 
   #string(src: Uint8Array, at: number, len: number): void {

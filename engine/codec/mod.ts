@@ -22,6 +22,7 @@ export {
   compareTuples,
   decodeTuple,
   encodeTuple,
+  grownBytes,
   TUPLE_ELEMENTS_MAX,
   tuplePrefixRange,
 } from "./tuple.ts";

@@ -57,12 +57,7 @@ class ByteWriter {
   readonly #scratch = new DataView(new ArrayBuffer(8));
 
   #reserve(n: number): void {
-    if (this.#len + n <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < this.#len + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.#buf.subarray(0, this.#len));
-    this.#buf = next;
+    this.#buf = grownBytes(this.#buf, this.#len, this.#len + n);
   }
 
   byte(b: number): void {
@@ -361,6 +356,36 @@ export function decodeTuple(key: Uint8Array): TupleElement[] {
     out.push(readElement(r));
   }
   return out;
+}
+
+/**
+ * A buffer with room for `need` bytes: `buf` itself when it has them, else a new one of twice its
+ * size (doubled again as needed, at most `max`) holding its first `used` bytes.
+ *
+ * @param buf The buffer.
+ * @param used How many of its bytes to keep.
+ * @param need The bytes it must hold.
+ * @param max The largest size to grow to (at least `need`).
+ * @returns `buf`, or the larger copy.
+ *
+ * @example
+ * ```ts
+ * import { grownBytes } from "./tuple.ts";
+ * console.assert(grownBytes(new Uint8Array(4), 4, 9).length === 16);
+ * ```
+ */
+export function grownBytes<B extends ArrayBufferLike>(
+  buf: Uint8Array<B>,
+  used: number,
+  need: number,
+  max = Infinity,
+): Uint8Array<B> | Uint8Array<ArrayBuffer> {
+  if (need <= buf.length) return buf;
+  let size = Math.max(buf.length * 2, 1);
+  while (size < need) size *= 2;
+  const next = new Uint8Array(Math.min(size, Math.max(max, need)));
+  next.set(buf.subarray(0, used));
+  return next;
 }
 
 /**

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { grownBytes } from "../../engine/codec/mod.ts";
 import type { Reply } from "../resp/reply.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -153,14 +154,8 @@ export class SetBatch {
    */
   makeRoom(bytes: number): boolean {
     if (this.#sealed || this.#used - this.headerBytes + bytes > this.#bytesMax) return false;
-    const need = this.#used + bytes;
-    if (need > this.#buffer.length) {
-      let size = this.#buffer.length * 2;
-      while (size < need) size *= 2;
-      const next = new Uint8Array(Math.min(size, this.headerBytes + this.#bytesMax));
-      next.set(this.#buffer.subarray(0, this.#used));
-      this.#buffer = next;
-    }
+    const max = this.headerBytes + this.#bytesMax;
+    this.#buffer = grownBytes(this.#buffer, this.#used, this.#used + bytes, max);
     return true;
   }
 
