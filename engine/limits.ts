@@ -28,9 +28,17 @@ export function checkKey(key: unknown, what = "key"): asserts key is Uint8Array 
   if (!(key instanceof Uint8Array)) {
     throw new TypeError(`Invalid ${what}: got ${describe(key)}; a Uint8Array is required`);
   }
-  if (key.length > KEY_SIZE_MAX_BYTES) {
+  checkKeySize(key.length, what);
+}
+
+/**
+ * Checks a key's length against {@link KEY_SIZE_MAX_BYTES}.
+ * @throws {RangeError} when it is too long
+ */
+export function checkKeySize(bytes: number, what = "key"): void {
+  if (bytes > KEY_SIZE_MAX_BYTES) {
     throw new RangeError(
-      `Invalid ${what}: ${key.length} bytes is above the maximum of ${KEY_SIZE_MAX_BYTES} bytes`,
+      `Invalid ${what}: ${bytes} bytes is above the maximum of ${KEY_SIZE_MAX_BYTES} bytes`,
     );
   }
 }
@@ -44,9 +52,17 @@ export function checkValue(value: unknown): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new TypeError(`Invalid value: got ${describe(value)}; a Uint8Array is required`);
   }
-  if (value.length > VALUE_SIZE_MAX_BYTES) {
+  checkValueSize(value.length);
+}
+
+/**
+ * Checks a value's length against {@link VALUE_SIZE_MAX_BYTES}.
+ * @throws {RangeError} when it is too long
+ */
+export function checkValueSize(bytes: number): void {
+  if (bytes > VALUE_SIZE_MAX_BYTES) {
     throw new RangeError(
-      `Invalid value: ${value.length} bytes is above the maximum of ${VALUE_SIZE_MAX_BYTES} bytes`,
+      `Invalid value: ${bytes} bytes is above the maximum of ${VALUE_SIZE_MAX_BYTES} bytes`,
     );
   }
 }

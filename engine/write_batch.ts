@@ -29,9 +29,9 @@
 import { compareBytes, grownBytes } from "./codec/tuple.ts";
 import {
   checkKey,
+  checkKeySize,
   checkValue,
-  KEY_SIZE_MAX_BYTES,
-  VALUE_SIZE_MAX_BYTES,
+  checkValueSize,
   WRITE_BATCH_BYTES_MAX,
   WRITE_BATCH_OPS_MAX,
 } from "./limits.ts";
@@ -123,16 +123,8 @@ export class WriteBatch {
     checkSlice("value", valueSrc, valueAt, valueLen);
     const k = keyHead.length + keyLen;
     const v = valueHead.length + valueLen;
-    if (k > KEY_SIZE_MAX_BYTES) {
-      throw new RangeError(
-        `Invalid key: ${k} bytes is above the maximum of ${KEY_SIZE_MAX_BYTES} bytes`,
-      );
-    }
-    if (v > VALUE_SIZE_MAX_BYTES) {
-      throw new RangeError(
-        `Invalid value: ${v} bytes is above the maximum of ${VALUE_SIZE_MAX_BYTES} bytes`,
-      );
-    }
+    checkKeySize(k);
+    checkValueSize(v);
     this.#reserve(k + v, 1 + 10 + k + v);
     const buf = this.#buf;
     buf[this.#used++] = TAG_PUT;
