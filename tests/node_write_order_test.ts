@@ -7,11 +7,9 @@
  * (the default) it goes out at once.
  */
 
-import { TEST_NODE_TUNING } from "../node/testing.ts";
-
 import assert from "node:assert/strict";
-import { SpireNode } from "../node/app.ts";
-import { resolveNodeConfig, type WriteOrderMode } from "../node/config.ts";
+import { hookCalls, withTestNode } from "../node/_test_node.ts";
+import type { WriteOrderMode } from "../node/config.ts";
 import { RespClient } from "../node/resp/client.ts";
 import { showReply } from "../node/resp/reply_parser.ts";
 import { NAMES } from "../node/services.ts";
@@ -33,45 +31,41 @@ async function withTwoRegions(
   writeOrder: WriteOrderMode | undefined,
   fn: (t: TwoRegions) => Promise<void>,
 ): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "spire_write_order_" });
   const regions = writeOrder === undefined
     ? { initial_count: 2 }
     : { initial_count: 2, write_order: writeOrder };
-  const { config } = resolveNodeConfig({
-    sections: { regions },
-    overrides: { dataDir, port: 0, adminPort: 0 },
-  });
-  assert.equal(config.writeOrder, writeOrder ?? "region");
-  const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
-  const writer = await RespClient.connect({ port: node.clientPort });
-  const reader = await RespClient.connect({ port: node.clientPort });
-  try {
-    const left = node.services.route(enc.encode("a")).id;
-    assert.notEqual(left, node.services.route(enc.encode("\x90")).id);
-    const runtime = node.services.runtime as unknown as {
-      call(name: string, req: { op: string }, opts: unknown): Promise<unknown>;
-    };
-    const call = runtime.call.bind(runtime);
-    let held: Promise<void> | undefined;
-    runtime.call = (name, req, opts) =>
-      held !== undefined && name === NAMES.region(left) && req.op === "propose"
-        ? held.then(() => call(name, req, opts))
-        : call(name, req, opts);
-    const holdLeft = () => {
-      let release!: () => void;
-      held = new Promise<void>((r) => (release = r));
-      return () => {
-        release();
-        held = undefined;
-      };
-    };
-    await fn({ writer, reader, holdLeft });
-  } finally {
-    writer.close();
-    reader.close();
-    await node.stop();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  await withTestNode(
+    { prefix: "spire_write_order_", sections: { regions } },
+    async (node, config) => {
+      assert.equal(config.writeOrder, writeOrder ?? "region");
+      const writer = await RespClient.connect({ port: node.clientPort });
+      const reader = await RespClient.connect({ port: node.clientPort });
+      try {
+        const left = node.services.route(enc.encode("a")).id;
+        assert.notEqual(left, node.services.route(enc.encode("\x90")).id);
+        let held: Promise<void> | undefined;
+        hookCalls(
+          node,
+          ({ name, req }, next) =>
+            held !== undefined && name === NAMES.region(left) && req.op === "propose"
+              ? held.then(next)
+              : next(),
+        );
+        const holdLeft = () => {
+          let release!: () => void;
+          held = new Promise<void>((r) => (release = r));
+          return () => {
+            release();
+            held = undefined;
+          };
+        };
+        await fn({ writer, reader, holdLeft });
+      } finally {
+        writer.close();
+        reader.close();
+      }
+    },
+  );
 }
 
 /** Sends a pipeline without waiting; its replies, awaited later, may fail with the test. */
