@@ -179,8 +179,8 @@ export class RaftBackend implements KvBackend {
   readonly #openSets = new Map<number, { batch: SetBatch; version: number }>();
   /** Buffers of settled SET batches, for new ones (at most SET_BUFFERS_KEPT). */
   readonly #setBuffers: Uint8Array[] = [];
-  /** The region (id and epoch version) each SET batch opened for. */
-  readonly #setBatchRegions = new WeakMap<SetBatch, { id: number; version: number }>();
+  /** The epoch version of its region (`SetBatch.region`) each SET batch opened with. */
+  readonly #setBatchVersions = new WeakMap<SetBatch, number>();
 
   /**
    * Creates a backend over the node's regions.
@@ -496,31 +496,31 @@ export class RaftBackend implements KvBackend {
     }
   }
 
+  /** The region routing sends `key` to now; undefined while the store cannot route. */
+  #routeNow(key: Uint8Array): Region | undefined {
+    try {
+      return this.#s.route(key);
+    } catch (e) {
+      if (e instanceof EngineUnavailableError) return undefined;
+      throw e;
+    }
+  }
+
+  /** See KvBackend.regionOf: the id of {@link #routeNow}'s region, NaN while it cannot route. */
+  regionOf(key: Uint8Array): number {
+    return this.#routeNow(key)?.id ?? NaN;
+  }
+
   /**
    * The SET lane: the open batch of plain SETs of `key`'s region with room for one more SET of
    * `bytes` bytes (see KvBackend.setBatch). Batches go out with the group-committed writes'
    * rounds (#round), each as one plain-SETs proposal; a batch that fills up, or whose region
    * changed (a split), waits for the next round as it is, and a new one opens.
    */
-  /** See KvBackend.regionOf: the region routing sends `key` to now (NaN while it cannot route). */
-  regionOf(key: Uint8Array): number {
-    try {
-      return this.#s.route(key).id;
-    } catch (e) {
-      if (e instanceof EngineUnavailableError) return NaN;
-      throw e;
-    }
-  }
-
   setBatch(key: Uint8Array, bytes: number): SetBatch | undefined {
     if (bytes > WRITE_BATCH_BYTES_MAX) return undefined;
-    let region: Region;
-    try {
-      region = this.#s.route(key);
-    } catch (e) {
-      if (e instanceof EngineUnavailableError) return undefined;
-      throw e;
-    }
+    const region = this.#routeNow(key);
+    if (region === undefined) return undefined;
     const open = this.#openSets.get(region.id);
     if (open !== undefined) {
       if (
@@ -541,9 +541,8 @@ export class RaftBackend implements KvBackend {
       ...(reused === undefined ? {} : { buffer: reused }),
     });
     if (!batch.makeRoom(bytes)) return undefined;
-    const opened = { id: region.id, version: region.epoch.version };
-    this.#openSets.set(region.id, { batch, ...opened });
-    this.#setBatchRegions.set(batch, opened);
+    this.#openSets.set(region.id, { batch, version: region.epoch.version });
+    this.#setBatchVersions.set(batch, region.epoch.version);
     this.#setBatches.push(batch);
     return batch;
   }
@@ -559,10 +558,10 @@ export class RaftBackend implements KvBackend {
     let stale = false;
     const versions = new Map(this.#s.regions().map((r) => [r.id, r.epoch.version]));
     for (const b of sets) {
-      const opened = this.#setBatchRegions.get(b)!;
-      if (versions.get(opened.id) !== opened.version) stale = true;
-      const list = byRegion.get(opened.id);
-      if (list === undefined) byRegion.set(opened.id, [b]);
+      const id = b.region!;
+      if (versions.get(id) !== this.#setBatchVersions.get(b)) stale = true;
+      const list = byRegion.get(id);
+      if (list === undefined) byRegion.set(id, [b]);
       else list.push(b);
     }
     if (stale) {
