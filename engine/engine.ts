@@ -1416,10 +1416,7 @@ export class Engine {
    * @throws {TypeError} when `batch` is not a WriteBatch; {@link EngineClosedError}; {@link EngineError}
    */
   async write(batch: WriteBatch): Promise<void> {
-    this.#checkOpen("write");
-    if (!(batch instanceof WriteBatch)) {
-      throw new TypeError("Invalid batch: a WriteBatch is required");
-    }
+    this.#checkBatch(batch);
     return await this.#write(batch);
   }
 
@@ -1431,11 +1428,16 @@ export class Engine {
    * @throws {TypeError} when `batch` is not a WriteBatch; {@link EngineClosedError}; {@link EngineError}
    */
   writeNow(batch: WriteBatch): boolean {
+    this.#checkBatch(batch);
+    return this.#writeHere(batch);
+  }
+
+  /** The checks of `write` and `writeNow`. */
+  #checkBatch(batch: unknown): asserts batch is WriteBatch {
     this.#checkOpen("write");
     if (!(batch instanceof WriteBatch)) {
       throw new TypeError("Invalid batch: a WriteBatch is required");
     }
-    return this.#writeHere(batch);
   }
 
   async #write(batch: WriteBatch): Promise<void> {
