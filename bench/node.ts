@@ -549,10 +549,12 @@ export function renderResults(
  * the run) and each knob they move away from its default, with its value.
  *
  * @param env the environment the bench runs in
- * @returns the variable assignments, sorted, and a one-line description
+ * @returns the resolved tuning, the variable assignments, sorted, and a one-line description
  * @throws {TuningError} when a variable is invalid (the node would refuse to start)
  */
-export function benchTuning(env: Record<string, string>): { assignments: string[]; line: string } {
+export function benchTuning(
+  env: Record<string, string>,
+): { tuning: RocksDbTuning; assignments: string[]; line: string } {
   const resolved: ResolvedTuning = resolveTuning({ env });
   const assignments = Object.keys(env).filter((k) => k.startsWith("SPIRE_ROCKSDB_")).sort()
     .map((k) => `${k}=${env[k]}`);
@@ -564,6 +566,7 @@ export function benchTuning(env: Record<string, string>): { assignments: string[
   const profile = resolved.profile === undefined ? [] : [`${PROFILE_VARIABLE} ${resolved.profile}`];
   const changes = [...profile, ...moved];
   return {
+    tuning: resolved.tuning,
     assignments,
     line: `- Spire's RocksDB tuning: ${
       changes.length === 0 ? "the defaults (`spire config` lists them)" : changes.join(", ") +
@@ -628,7 +631,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (opts.crashKills > 0) return await crashSoak(opts.crashKills);
   const env = Deno.env.toObject();
-  let tuningNote: { assignments: string[]; line: string };
+  let tuningNote: ReturnType<typeof benchTuning>;
   try {
     tuningNote = benchTuning(env);
   } catch (e) {
@@ -674,7 +677,7 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     regionsAtStart = await spireRegions(running[0]!.port);
-    const tuning = resolveTuning({ env }).tuning;
+    const tuning = tuningNote.tuning;
     const ceilings: CeilingRow[] = [];
     for (let i = 0; i < opts.repeats; i++) {
       ceilings.push(await runCeiling(tuning, opts, `${root}/db_bench`));
