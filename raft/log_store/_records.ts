@@ -13,13 +13,16 @@ export const HEADER_BYTES = 12;
 export const REC_ENTRY = 1;
 export const REC_HARD_STATE = 2;
 export const REC_SNAPSHOT = 3;
+/** A journal record: bytes appended at an offset of another file (see journal.ts). */
+export const REC_JOURNAL = 4;
 
 export type SnapshotKind = "compact" | "install";
 
 export type LogRecord =
   | { type: typeof REC_ENTRY; entry: Entry }
   | { type: typeof REC_HARD_STATE; hardState: HardState }
-  | { type: typeof REC_SNAPSHOT; kind: SnapshotKind; metadata: SnapshotMetadata };
+  | { type: typeof REC_SNAPSHOT; kind: SnapshotKind; metadata: SnapshotMetadata }
+  | { type: typeof REC_JOURNAL; path: string; offset: number; data: Uint8Array };
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -91,6 +94,17 @@ export class RecordWriter {
     this.#end(b, bodyBytes);
   }
 
+  /** Records that `data` was appended to `path` at byte `offset` (a journal record). */
+  journal(path: Uint8Array, offset: number, data: Uint8Array): void {
+    const bodyBytes = 11 + path.length + data.length;
+    const b = this.#begin(bodyBytes, REC_JOURNAL);
+    this.#view.setUint16(b + 1, path.length, true);
+    this.#view.setFloat64(b + 3, offset, true);
+    this.#buf.set(path, b + 11);
+    this.#buf.set(data, b + 11 + path.length);
+    this.#end(b, bodyBytes);
+  }
+
   /** The encoded bytes (a view; valid until the next write). */
   bytes(): Uint8Array {
     return this.#buf.subarray(0, this.#len);
@@ -156,6 +170,20 @@ function parseBody(body: Uint8Array): LogRecord {
           confState: parseConfState(body.subarray(18)),
         },
       };
+    case REC_JOURNAL: {
+      if (body.length < 11) throw new TypeError("journal record shorter than 11 bytes");
+      const pathEnd = 11 + v.getUint16(1, true);
+      const offset = v.getFloat64(3, true);
+      if (pathEnd > body.length || !Number.isSafeInteger(offset) || offset < 0) {
+        throw new TypeError("journal record has a bad path length or offset");
+      }
+      return {
+        type: REC_JOURNAL,
+        path: textDecoder.decode(body.subarray(11, pathEnd)),
+        offset,
+        data: body.subarray(pathEnd),
+      };
+    }
     default:
       throw new TypeError(`unknown record type ${body[0]}`);
   }

@@ -9,6 +9,14 @@
 
 export { Crc32c } from "./crc32c.ts";
 export { type AppendFile, DenoFileSystem, type FileSystem } from "./file_system.ts";
+export {
+  JournalFileSystem,
+  type JournalOptions,
+  type JournalPlant,
+  type JournalReplay,
+  type JournalStats,
+  raftJournalDir,
+} from "./journal.ts";
 export { DiskCrashedError, SimDisk, type SimDiskOptions } from "./sim_disk.ts";
 export {
   CorruptLogError,
