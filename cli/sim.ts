@@ -20,7 +20,7 @@ const PLANT_NOTES: Record<PlantName, string> = {
 };
 
 const USAGE = `usage: spire sim --seeds N [--start S] [--nodes 3|5] [--faults LIST|all|none]
-                 [--plant NAME] [--duration-ms MS] [--clients N] [--keys N] [--keep-going]
+                 [--plant NAME] [--duration-ms MS] [--clients N] [--keys N] [--keep-going] [--journal]
                  [--drift-max R]   tick-rate drift with the drift fault (default 0.09;
                                    above 0.1 is outside the bound lease reads rely on)
        spire sim --seed S [same options] [--trace]     replay one seed
@@ -39,6 +39,7 @@ interface Args {
   keys: number | undefined;
   driftMax: number | undefined;
   keepGoing: boolean;
+  journal: boolean;
   trace: boolean;
   listPlants: boolean;
 }
@@ -56,6 +57,7 @@ function parseArgs(argv: string[]): Args {
     keys: undefined,
     driftMax: undefined,
     keepGoing: false,
+    journal: false,
     trace: false,
     listPlants: false,
   };
@@ -132,6 +134,9 @@ function parseArgs(argv: string[]): Args {
       case "--keep-going":
         a.keepGoing = true;
         break;
+      case "--journal":
+        a.journal = true;
+        break;
       case "--trace":
         a.trace = true;
         break;
@@ -155,6 +160,7 @@ function configFor(a: Args, seed: number): SimConfig {
     ...(a.clients === undefined ? {} : { clients: a.clients }),
     ...(a.keys === undefined ? {} : { keys: a.keys }),
     ...(a.driftMax === undefined ? {} : { driftRatioMax: a.driftMax }),
+    ...(a.journal ? { journal: true } : {}),
   };
 }
 

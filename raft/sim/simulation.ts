@@ -25,7 +25,7 @@ import {
   RegionPeer,
 } from "../driver/mod.ts";
 import { checkLinearizable, HistoryRecorder, type RegisterOp } from "../lin/mod.ts";
-import { RegionLogStore, SimDisk } from "../log_store/mod.ts";
+import { JournalFileSystem, RegionLogStore, SimDisk } from "../log_store/mod.ts";
 import type { Frame } from "../transport/mod.ts";
 import { EventQueue } from "./_event_queue.ts";
 import { Prng } from "./prng.ts";
@@ -67,6 +67,11 @@ export interface SimConfig {
    * larger values run outside the bound under which lease reads are safe.
    */
   readonly driftRatioMax?: number;
+  /**
+   * Writes the region logs through a {@link JournalFileSystem} (as the node does), with a
+   * small checkpoint size, so crashes also test the journal's replay and checkpoints.
+   */
+  readonly journal?: boolean;
   /** Receives a line per notable event (faults, leaders, client outcomes), for debugging. */
   readonly trace?: (line: string) => void;
 }
@@ -103,6 +108,8 @@ export interface SimStats {
   snapshotChunksSent: number;
   /** Whether the linearizability search gave up (inconclusive, not a violation). */
   linInconclusive: boolean;
+  /** With `journal`: region log files a restart rewrote from the journal (they lost synced bytes). */
+  journalFilesRepaired: number;
 }
 
 /** Outcome of one run. */
@@ -140,6 +147,7 @@ export function replayCommand(c: SimConfig): string {
     parts.push(`--clients ${c.clients}`);
   }
   if (c.keys !== undefined && c.keys !== DEFAULT_KEYS) parts.push(`--keys ${c.keys}`);
+  if (c.journal === true) parts.push("--journal");
   if (c.driftRatioMax !== undefined && c.driftRatioMax !== DEFAULT_DRIFT_RATIO) {
     parts.push(`--drift-max ${c.driftRatioMax}`);
   }
@@ -159,6 +167,9 @@ const CHECK_EVERY_MS = 50;
 const EVENTS_MAX = 200_000;
 const SPINS_MAX = 100_000;
 const REGION_DIR = "/data/raft/region_1";
+const JOURNAL_DIR = "/data/raft/journal";
+/** Small, so that runs checkpoint the journal often (the node's default is 64 MiB). */
+const JOURNAL_CHECKPOINT_BYTES = 4096;
 
 interface Incarnation {
   readonly n: number;
@@ -166,6 +177,8 @@ interface Incarnation {
   starting: boolean;
   dead: boolean;
   pendingSyncs: number;
+  /** The journal the incarnation's log is written through (with `journal`). */
+  journal?: JournalFileSystem;
 }
 
 interface Slot {
@@ -244,6 +257,7 @@ class Simulation {
     snapshotsInstalled: 0,
     snapshotChunksSent: 0,
     linInconclusive: false,
+    journalFilesRepaired: 0,
   };
   readonly #lossP: number;
   readonly #dupP: number;
@@ -505,8 +519,26 @@ class Simulation {
     const random = this.#rng.fork().fn();
     const plants = this.#cfg.plant === undefined ? [] : [this.#cfg.plant];
     const start = async () => {
+      let fs: JournalFileSystem | SimDisk = slot.disk;
+      if (this.#cfg.journal === true) {
+        fs = inc.journal = await JournalFileSystem.open({
+          fs: slot.disk,
+          dir: JOURNAL_DIR,
+          checkpointBytes: JOURNAL_CHECKPOINT_BYTES,
+        });
+        const { records, filesRepaired, bytesRepaired } = fs.replayed;
+        this.#stats.journalFilesRepaired += filesRepaired;
+        this.#trace(() =>
+          `node ${slot.id} journal replay: ${records} appends, ${filesRepaired} files repaired ` +
+          `(${bytesRepaired} bytes)`
+        );
+        if (inc.dead) {
+          fs.abandon();
+          return;
+        }
+      }
       const storage = await RegionLogStore.open({
-        fs: slot.disk,
+        fs,
         dir: REGION_DIR,
         segmentBytesMax: 8192,
       });
@@ -581,6 +613,7 @@ class Simulation {
       this.#stats.snapshotChunksSent += peer.stats.snapshotChunksSent;
       void peer.stop().catch(() => {});
     }
+    inc.journal?.abandon();
     slot.disk.crash(this.#chaos.chance(0.5) ? () => 0 : this.#chaos.fn());
     this.#at(this.#now + this.#chaos.range(50, 600), () => {
       if (slot.down && this.#now < this.#faultEnd) this.#startNode(slot);

@@ -53,6 +53,22 @@ Deno.test("sim: 3-node groups hold every check for 200 seeds with all faults", a
   assert.ok(ok > 200 * 50, `clients made little progress: ${ok} operations`);
 });
 
+Deno.test("sim: region logs written through the node's journal hold every check for 200 seeds with all faults", async () => {
+  let repaired = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const r = await runSimulation({
+      seed,
+      nodes: seed % 4 === 0 ? 5 : 3,
+      faults: [...FAULTS],
+      journal: true,
+    });
+    assert.ok(r.ok, explain(r));
+    repaired += r.stats.journalFilesRepaired;
+  }
+  // Crashes must have cost the log files synced bytes that only the journal still held.
+  assert.ok(repaired > 100, `the journal repaired only ${repaired} files in 200 runs`);
+});
+
 Deno.test("sim: 5-node groups hold every check for 80 seeds with all faults", async () => {
   for (let seed = 1; seed <= 80; seed++) {
     const r = await runSimulation({ seed, nodes: 5, faults: [...FAULTS] });
