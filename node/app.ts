@@ -56,6 +56,7 @@ import { registerEngineMetrics } from "./metrics.ts";
 import { registerNodeMetrics } from "./node_metrics.ts";
 import { RaftBackend } from "./raft_backend.ts";
 import { NAMES, type NodePlant, NodeServices } from "./services.ts";
+import { RaftLogsServer } from "./raft_logs_process.ts";
 import { StoreServer } from "./store.ts";
 
 /** Options of {@link SpireNode.start}. */
@@ -366,6 +367,7 @@ export class SpireNode {
       }, { id: "pd", name: NAMES.pd }),
       supervisorSpec("storage", [
         workerSpec("engine", EngineServer, s, { name: NAMES.engine, shutdown: 60_000 }),
+        workerSpec("raftlogs", RaftLogsServer, s, { name: NAMES.raftLogs, shutdown: 30_000 }),
         DynamicSupervisor.childSpec("regions", { name: NAMES.regions, label: "regions" }),
         workerSpec("store", StoreServer, s, { name: NAMES.store, shutdown: 10_000 }),
       ], { strategy: "rest_for_one", label: "storage" }),

@@ -19,7 +19,7 @@
 
 import { ProposalDroppedError } from "../raft/core/mod.ts";
 import { NotLeaderError, RegionPeer } from "../raft/driver/mod.ts";
-import { DenoFileSystem, regionLogDir, RegionLogStore } from "../raft/log_store/mod.ts";
+import { regionLogDir, RegionLogStore } from "../raft/log_store/mod.ts";
 import type { Context, DynamicChildSpec, From, GenServer } from "../supervisor/mod.ts";
 import {
   REGION_ENTRY_BYTES_MAX,
@@ -149,7 +149,7 @@ export const RegionPeerServer: GenServer<
       sm.region.peers[0];
     if (mine === undefined) throw new Error(`Cannot start region ${regionId}: it has no peers`);
     const storage = await RegionLogStore.open({
-      fs: new DenoFileSystem(),
+      fs: services.requireRaftFs(`open the log of region ${regionId}`),
       dir: regionLogDir(services.config.dataDir, regionId),
       confState: { voters: [mine.id], learners: [] },
     });

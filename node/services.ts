@@ -12,6 +12,7 @@
  */
 
 import type { Engine } from "../engine/mod.ts";
+import type { JournalFileSystem } from "../raft/log_store/mod.ts";
 import { type Region, RegionMap } from "../pd/mod.ts";
 import type { Runtime } from "../supervisor/mod.ts";
 import type { RocksDbTuning } from "../tuning/mod.ts";
@@ -25,6 +26,7 @@ import type { NativeGets } from "./native_gets.ts";
 export const NAMES: {
   readonly config: string;
   readonly engine: string;
+  readonly raftLogs: string;
   readonly pd: string;
   readonly regions: string;
   readonly store: string;
@@ -35,6 +37,7 @@ export const NAMES: {
 } = Object.freeze({
   config: "spire.config",
   engine: "spire.engine",
+  raftLogs: "spire.raftlogs",
   pd: "spire.pd",
   regions: "spire.regions",
   store: "spire.store",
@@ -106,6 +109,11 @@ export class NodeServices {
   readonly observers: NodeObservers = {};
   /** The open engine, while the engine process runs. */
   engine: Engine | undefined;
+  /**
+   * The disk of the region logs while the raft-logs process runs: their appends are made
+   * durable by one node-wide journal (see raft/log_store/journal.ts).
+   */
+  raftFs: JournalFileSystem | undefined;
   /** This node's store id (set by the store process). */
   storeId: number | undefined;
   #routes: RegionMap | undefined;
@@ -156,6 +164,15 @@ export class NodeServices {
       throw new EngineUnavailableError(`Cannot ${what}: the engine is not running (restarting?)`);
     }
     return e;
+  }
+
+  /** The region logs' disk, or an error saying the raft-logs process is not running. */
+  requireRaftFs(what: string): JournalFileSystem {
+    const fs = this.raftFs;
+    if (fs === undefined || fs.closed) {
+      throw new Error(`Cannot ${what}: the Raft log journal is not open (restarting?)`);
+    }
+    return fs;
   }
 
   /** Replaces the whole routing table (at store start). */

@@ -1,7 +1,7 @@
 /**
  * Fault injection through the supervision tree: while clients write, the
- * engine process, a region peer, the PD and the client server are killed in
- * turn. Each must be restarted by its supervisor, clients may see errors only
+ * engine process, the Raft log journal's process, a region peer, the PD and the client
+ * server are killed in turn. Each must be restarted by its supervisor, clients may see errors only
  * within the restart window, and no acknowledged write may be lost.
  */
 
@@ -28,7 +28,7 @@ async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 10_
   }
 }
 
-Deno.test("fault injection: engine, region peer, PD, listener and a connection crash and recover without losing acknowledged writes", async () => {
+Deno.test("fault injection: engine, raft logs, region peer, PD, listener and a connection crash and recover without losing acknowledged writes", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "spire_faults_" });
   const { config } = resolveNodeConfig({
     overrides: { dataDir, port: 0, adminPort: 0, raftTickMs: 20, regionHeartbeatIntervalMs: 100 },
@@ -59,7 +59,7 @@ Deno.test("fault injection: engine, region peer, PD, listener and a connection c
   });
   try {
     const regionId = node.services.regions()[0]!.id;
-    const targets = [NAMES.engine, NAMES.region(regionId), NAMES.pd, NAMES.clients];
+    const targets = [NAMES.engine, NAMES.raftLogs, NAMES.region(regionId), NAMES.pd, NAMES.clients];
     for (const name of targets) {
       await waitFor("writes before the fault", () => history.ackedCount > 50 ? true : undefined);
       const before: Pid = rt.whereis(name)!;
@@ -205,7 +205,11 @@ Deno.test("fault injection: a store crash restarts the store alone; the region p
     await new Promise((r) => setTimeout(r, 300)); // a failing init would be retried meanwhile
     const storage = node.tree()!.children.find((c) => c.id === "storage")!;
     const restarts = Object.fromEntries(storage.children.map((c) => [c.id, c.restartCount]));
-    assert.deepEqual(restarts, { engine: 0, regions: 0, store: 1 }, reports.join("\n"));
+    assert.deepEqual(
+      restarts,
+      { engine: 0, raftlogs: 0, regions: 0, store: 1 },
+      reports.join("\n"),
+    );
     assert.equal(String(rt.whereis(NAMES.engine)), engineBefore);
     assert.deepEqual(peers(), peersBefore);
     const c = await RespClient.connect({ port: node.clientPort });
