@@ -180,9 +180,35 @@ export function registerNodeMetrics(
   );
   regionGauge(
     "spire_raft_log_syncs",
-    "Fsyncs of the region's Raft log by its current peer process since it started (proposals " +
-      "that arrive together share one).",
+    "Syncs of the region's Raft log asked by its current peer process since it started " +
+      "(proposals that arrive together share one; the journal serves the syncs of all regions " +
+      "asked together with one fsync: spire_raft_journal_fsyncs_total).",
     (i) => i.logSyncs,
+  );
+  const journal = statsMetrics(registers, () => s.raftFs?.stats);
+  const byJournal = " Counted by the running raftlogs process (restarts at 0 when it restarts).";
+  journal.counter(
+    "spire_raft_journal_fsyncs_total",
+    "Fsyncs of the Raft log journal, each making the appends of every region log durable." +
+      byJournal,
+    (j) => j.syncs,
+  );
+  journal.counter(
+    "spire_raft_journal_sync_requests_total",
+    "Syncs the region logs asked of the journal (what they would have cost in fsyncs)." +
+      byJournal,
+    (j) => j.syncRequests,
+  );
+  journal.counter(
+    "spire_raft_journal_bytes_total",
+    "Bytes written to the Raft log journal." + byJournal,
+    (j) => j.bytes,
+  );
+  journal.counter(
+    "spire_raft_journal_checkpoints_total",
+    "Checkpoints of the Raft log journal (region log files fsynced, old journal deleted)." +
+      byJournal,
+    (j) => j.checkpoints,
   );
   new Gauge({
     name: "spire_raft_log_bytes",

@@ -83,6 +83,12 @@ Deno.test({
           `region ${id}: ${bytes} of ${onDisk}`,
         );
       }
+      // The three region logs' syncs went to one journal, which fsyncs once for those asked together.
+      const journal = (name: string) =>
+        Number(new RegExp(`^spire_raft_journal_${name}_total (\\d+)$`, "m").exec(metrics)?.[1]);
+      assert.ok(journal("fsyncs") > 0, metrics);
+      assert.ok(journal("sync_requests") >= journal("fsyncs"));
+      assert.ok(journal("bytes") > 0);
       assert.match(metrics, /spire_client_commands_total\{command="set",outcome="ok"\} [1-9]/);
       assert.match(metrics, /spire_client_command_duration_seconds_count\{command="set"\} [1-9]/);
       assert.match(metrics, /spire_client_commands_total\{command="incr",outcome="error"\} 1\n/);
