@@ -21,8 +21,9 @@
  * so that the keyspace lies in several regions) and `--warmup N` sends N SETs to each server
  * before the timed runs; the report names Spire's region count, its config file and its tuning.
  *
- * `spire bench node --crash N` runs the long version of the crash test
- * instead: N kill -9 of a node during concurrent writes, each restart checked.
+ * `spire bench node --crash N [--config FILE]` runs the long version of the crash test
+ * instead: N kill -9 of a node during concurrent writes, each restart checked (with
+ * bench/configs/regions_many.yaml, over dozens of regions sharing the Raft log journal).
  *
  * @module
  */
@@ -136,7 +137,7 @@ export interface NodeBenchOptions {
 
 const USAGE = "usage: spire bench node [--requests N] [--clients N] [--value-bytes N] " +
   "[--keyspace N] [--pipelines 1,16] [--repeats N] [--config FILE] [--warmup N] [--out FILE] " +
-  "| --crash KILLS";
+  "| --crash KILLS [--config FILE]";
 
 /**
  * Parses the bench's flags.
@@ -591,13 +592,15 @@ async function spireRegions(port: number): Promise<number | undefined> {
 
 /**
  * The long version of the crash test: `kills` times kill -9 during writes,
- * checking every acknowledged write after each restart.
+ * checking every acknowledged write after each restart; `configText` (from `--config`, without
+ * a `raft:` section) is added to the node's config, e.g. to make it split into many regions.
  */
-async function crashSoak(kills: number): Promise<number> {
+async function crashSoak(kills: number, configText: string | undefined): Promise<number> {
   const started = performance.now();
   const run = await crashLoop({
     kills,
     logCompactEntries: 500,
+    ...(configText === undefined ? {} : { extraConfig: configText }),
     onRound: (round, acked, violations) => {
       if ((round + 1) % 10 === 0 || violations > 0) {
         console.error(
@@ -609,7 +612,7 @@ async function crashSoak(kills: number): Promise<number> {
   const s = ((performance.now() - started) / 1000).toFixed(0);
   console.log(
     `crash soak: ${run.kills} kills in ${s} s, ${run.acked} acknowledged writes, ` +
-      `${run.violations.length} violations`,
+      `${run.regions} regions at the end, ${run.violations.length} violations`,
   );
   for (const v of run.violations.slice(0, 10)) console.log(`  ${v.key}: ${v.problem}`);
   return run.violations.length === 0 ? 0 : 1;
@@ -629,15 +632,6 @@ export async function main(args: string[]): Promise<number> {
     console.error((e as Error).message);
     return 2;
   }
-  if (opts.crashKills > 0) return await crashSoak(opts.crashKills);
-  const env = Deno.env.toObject();
-  let tuningNote: ReturnType<typeof benchTuning>;
-  try {
-    tuningNote = benchTuning(env);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
   let configText: string | undefined;
   if (opts.config !== undefined) {
     try {
@@ -646,6 +640,15 @@ export async function main(args: string[]): Promise<number> {
       console.error(`Cannot read --config ${opts.config}: ${(e as Error).message}`);
       return 2;
     }
+  }
+  if (opts.crashKills > 0) return await crashSoak(opts.crashKills, configText);
+  const env = Deno.env.toObject();
+  let tuningNote: ReturnType<typeof benchTuning>;
+  try {
+    tuningNote = benchTuning(env);
+  } catch (e) {
+    console.error((e as Error).message);
+    return 2;
   }
   const root = await Deno.makeTempDir({ prefix: "spire_bench_node_" });
   const startedAt = new Date().toISOString().slice(11, 16);
