@@ -57,6 +57,7 @@ import { registerNodeMetrics } from "./node_metrics.ts";
 import { RaftBackend } from "./raft_backend.ts";
 import { NAMES, type NodePlant, NodeServices } from "./services.ts";
 import { RaftLogsServer } from "./raft_logs_process.ts";
+import type { FileSystem } from "../raft/log_store/mod.ts";
 import { StoreServer } from "./store.ts";
 
 /** Options of {@link SpireNode.start}. */
@@ -73,6 +74,11 @@ export interface SpireNodeOptions {
   readonly plants?: readonly NodePlant[];
   /** Crash reports of the runtime; default console.error. */
   readonly report?: (line: string) => void;
+  /**
+   * The disk the Raft logs and their journal are written to (called at each start of the
+   * raftlogs process); default the real one. Tests hand in one that fails.
+   */
+  readonly raftDisk?: () => FileSystem;
   /**
    * false: every GET takes the executor's path, through the value cache (default: the native
    * GET path when it is built; see docs/node.md).
@@ -283,6 +289,7 @@ export class SpireNode {
       ...(options.now ? { now: options.now } : {}),
       ...(options.random ? { random: options.random } : {}),
       ...(options.plants ? { plants: options.plants } : {}),
+      ...(options.raftDisk ? { raftDisk: options.raftDisk } : {}),
     });
   }
 

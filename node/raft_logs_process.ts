@@ -14,7 +14,7 @@
  * @module
  */
 
-import { DenoFileSystem, JournalFileSystem, raftJournalDir } from "../raft/log_store/mod.ts";
+import { JournalFileSystem, raftJournalDir } from "../raft/log_store/mod.ts";
 import type { GenServer } from "../supervisor/mod.ts";
 import type { NodeServices } from "./services.ts";
 
@@ -36,7 +36,7 @@ export const RaftLogsServer: GenServer<NodeServices, State, never, never, never,
     services.raftFs = undefined;
     if (stale !== undefined) await stale.close();
     const fs = await JournalFileSystem.open({
-      fs: new DenoFileSystem(),
+      fs: services.raftDisk(),
       dir: raftJournalDir(services.config.dataDir),
       onFailure: (error) => ctx.send(ctx.self, { type: "failed", error }),
     });

@@ -12,7 +12,7 @@
  */
 
 import type { Engine } from "../engine/mod.ts";
-import type { JournalFileSystem } from "../raft/log_store/mod.ts";
+import { DenoFileSystem, type FileSystem, type JournalFileSystem } from "../raft/log_store/mod.ts";
 import { type Region, RegionMap } from "../pd/mod.ts";
 import type { Runtime } from "../supervisor/mod.ts";
 import type { RocksDbTuning } from "../tuning/mod.ts";
@@ -107,6 +107,8 @@ export class NodeServices {
   readonly plants: readonly NodePlant[];
   /** Metric hooks. */
   readonly observers: NodeObservers = {};
+  /** A new handle on the disk of the Raft logs (see SpireNodeOptions.raftDisk). */
+  readonly raftDisk: () => FileSystem;
   /** The open engine, while the engine process runs. */
   engine: Engine | undefined;
   /**
@@ -142,6 +144,8 @@ export class NodeServices {
     now?: () => number;
     random?: () => number;
     plants?: readonly NodePlant[];
+    /** The disk of the Raft logs (default: the real one). */
+    raftDisk?: () => FileSystem;
     /** The native library: the value cache lives in native memory (default: in the JS heap). */
     nativeGets?: NativeGets;
   }) {
@@ -151,6 +155,7 @@ export class NodeServices {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.plants = options.plants ?? [];
+    this.raftDisk = options.raftDisk ?? (() => new DenoFileSystem());
     const cacheBytes = options.config.valueCacheBytes ?? 0;
     this.valueCache = options.nativeGets === undefined
       ? new ValueCache(cacheBytes)

@@ -15,6 +15,7 @@ import { readAll, runWriters } from "../node/testing.ts";
 import { checkDurability, WriteHistory } from "../node/write_history.ts";
 import { DynamicSupervisor, type Pid } from "../supervisor/mod.ts";
 import { RespClient } from "../node/resp/client.ts";
+import { type AppendFile, DenoFileSystem } from "../raft/log_store/mod.ts";
 
 const RESTART_WINDOW_MS_MAX = 5_000;
 
@@ -221,6 +222,85 @@ Deno.test("fault injection: a store crash restarts the store alone; the region p
     } finally {
       c.close();
     }
+  } finally {
+    await node.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** The real disk, except that the next `failSyncs` fsyncs of the Raft log journal fail. */
+class FailingJournalDisk extends DenoFileSystem {
+  failSyncs = 0;
+  failed = 0;
+
+  override async openAppend(path: string, create: boolean): Promise<AppendFile> {
+    const file = await super.openAppend(path, create);
+    if (!path.includes("/raft/journal/")) return file;
+    return {
+      get size() {
+        return file.size;
+      },
+      append: (data) => file.append(data),
+      sync: () => {
+        if (this.failSyncs === 0) return file.sync();
+        this.failSyncs--;
+        this.failed++;
+        return Promise.reject(new Error("EIO: injected fsync failure of the journal"));
+      },
+      close: () => file.close(),
+    };
+  }
+}
+
+Deno.test("fault injection: a failed fsync of the Raft log journal restarts the journal and the region peers; nothing acknowledged is lost", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_journal_fault_" });
+  const { config } = resolveNodeConfig({
+    overrides: { dataDir, port: 0, adminPort: 0, raftTickMs: 20, initialRegionCount: 3 },
+  });
+  const disk = new FailingJournalDisk();
+  const reports: string[] = [];
+  const node = await SpireNode.start({
+    config,
+    tuning: TEST_NODE_TUNING,
+    report: (line) => reports.push(line),
+    raftDisk: () => disk,
+  });
+  const rt = node.runtime;
+  const history = new WriteHistory();
+  let stopWriters!: () => void;
+  const writers = runWriters({
+    port: node.clientPort,
+    writers: 4,
+    history,
+    tag: "j",
+    stop: new Promise<void>((r) => (stopWriters = r)),
+  });
+  try {
+    await waitFor("writes before the fault", () => history.ackedCount > 100 ? true : undefined);
+    const before = rt.whereis(NAMES.raftLogs)!;
+    const ackedBefore = history.ackedCount;
+    disk.failSyncs = 1;
+    await waitFor("the raftlogs process to restart", () => {
+      const p = rt.whereis(NAMES.raftLogs);
+      return p !== undefined && p !== before ? p : undefined;
+    });
+    await waitFor(
+      "writes to resume",
+      () => history.ackedCount > ackedBefore + 200 ? true : undefined,
+    );
+    assert.equal(disk.failed, 1);
+    assert.ok(
+      reports.some((r) => r.includes("injected fsync failure")),
+      `the failure is not reported:\n${reports.join("\n")}`,
+    );
+  } finally {
+    stopWriters();
+    await writers;
+  }
+  try {
+    const state = await readAll(node.clientPort);
+    const violations = checkDurability(history.records, state);
+    assert.deepEqual(violations.slice(0, 5), [], `${violations.length} violations`);
   } finally {
     await node.stop();
     await Deno.remove(dataDir, { recursive: true });
