@@ -458,7 +458,10 @@ export class SpireNode {
     };
   }
 
-  /** Engine statistics, block cache, value cache, regions and clients, as JSON-ready data. */
+  /**
+   * Engine statistics, block cache, value cache, regions, the Raft log journal and clients, as
+   * JSON-ready data.
+   */
   stats(): unknown {
     const e = this.services.engine;
     return {
@@ -471,13 +474,18 @@ export class SpireNode {
         valueCache: this.services.valueCache.nativeHandle !== null,
       },
       regions: regionsView(this.services),
+      // The Raft log journal's counters since the raftlogs process started, and its replay.
+      raftJournal: this.services.raftFs === undefined
+        ? null
+        : { ...this.services.raftFs.stats, replayed: this.services.raftFs.replayed },
       clients: this.#clients?.stats ?? null,
     };
   }
 
   /**
    * Stops the tree in reverse start order (admin, clients, storage: store,
-   * region peers, engine; then PD and config) and closes the runtime. Safe to call twice.
+   * region peers, raft logs, engine; then PD and config) and closes the runtime. Safe to call
+   * twice.
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {

@@ -289,6 +289,10 @@ Deno.test("fault injection: a failed fsync of the Raft log journal restarts the 
       () => history.ackedCount > ackedBefore + 200 ? true : undefined,
     );
     assert.equal(disk.failed, 1);
+    // The new incarnation replayed what the failed one had journaled.
+    const journal = (node.stats() as { raftJournal: { replayed: { journals: number } } })
+      .raftJournal;
+    assert.ok(journal.replayed.journals >= 1, JSON.stringify(journal));
     assert.ok(
       reports.some((r) => r.includes("injected fsync failure")),
       `the failure is not reported:\n${reports.join("\n")}`,
