@@ -152,6 +152,7 @@ export class JournalFileSystem implements FileSystem {
   #checkpoint: Promise<void> | null = null;
   #failure: Error | null = null;
   #closed = false;
+  #abandoned = false;
   readonly #stats: JournalStats = {
     syncs: 0,
     syncRequests: 0,
@@ -217,6 +218,7 @@ export class JournalFileSystem implements FileSystem {
    * incarnations keep running JavaScript.
    */
   abandon(): void {
+    this.#abandoned = true;
     this.#closed = true;
   }
 
@@ -338,6 +340,7 @@ export class JournalFileSystem implements FileSystem {
       this.#pending.reset();
       this.#pendingPaths = new Set();
       await Promise.all([written, journal.sync()]);
+      if (this.#abandoned) throw new Error("Cannot sync: the journal was abandoned");
       this.#stats.syncs++;
       this.#durable = upTo;
     } catch (error) {
@@ -381,7 +384,7 @@ export class JournalFileSystem implements FileSystem {
     const seq = this.#journalSeq + 1;
     const next = await this.#fs.openAppend(`${this.#dir}/${journalName(seq)}`, true);
     await this.#fs.syncDir(this.#dir);
-    if (this.#closed) {
+    if (this.#abandoned) {
       next.close();
       throw new Error("Cannot checkpoint: the journal was abandoned");
     }
