@@ -175,12 +175,10 @@ export class RaftBackend implements KvBackend {
   #roundStarting = false;
   /** SET batches not yet sent, in the order they opened (see setBatch). */
   #setBatches: SetBatch[] = [];
-  /** The open SET batch of each region, with the region's epoch version when it opened. */
-  readonly #openSets = new Map<number, { batch: SetBatch; version: number }>();
+  /** The open SET batch of each region. */
+  readonly #openSets = new Map<number, SetBatch>();
   /** Buffers of settled SET batches, for new ones (at most SET_BUFFERS_KEPT). */
   readonly #setBuffers: Uint8Array[] = [];
-  /** The epoch version of its region (`SetBatch.region`) each SET batch opened with. */
-  readonly #setBatchVersions = new WeakMap<SetBatch, number>();
 
   /**
    * Creates a backend over the node's regions.
@@ -524,9 +522,8 @@ export class RaftBackend implements KvBackend {
     const open = this.#openSets.get(region.id);
     if (open !== undefined) {
       if (
-        open.version === region.epoch.version && open.batch.countLeft > 0 &&
-        open.batch.makeRoom(bytes)
-      ) return open.batch;
+        open.regionVersion === region.epoch.version && open.countLeft > 0 && open.makeRoom(bytes)
+      ) return open;
       this.#openSets.delete(region.id); // full, or its range changed: it goes out as it is
     }
     const reused = this.#setBuffers.pop();
@@ -538,11 +535,11 @@ export class RaftBackend implements KvBackend {
       bytesMax: WRITE_BATCH_BYTES_MAX,
       onAdded: () => this.#startRound(),
       region: region.id,
+      regionVersion: region.epoch.version,
       ...(reused === undefined ? {} : { buffer: reused }),
     });
     if (!batch.makeRoom(bytes)) return undefined;
-    this.#openSets.set(region.id, { batch, version: region.epoch.version });
-    this.#setBatchVersions.set(batch, region.epoch.version);
+    this.#openSets.set(region.id, batch);
     this.#setBatches.push(batch);
     return batch;
   }
@@ -559,7 +556,7 @@ export class RaftBackend implements KvBackend {
     const versions = new Map(this.#s.regions().map((r) => [r.id, r.epoch.version]));
     for (const b of sets) {
       const id = b.region!;
-      if (versions.get(id) !== this.#setBatchVersions.get(b)) stale = true;
+      if (versions.get(id) !== b.regionVersion) stale = true;
       const list = byRegion.get(id);
       if (list === undefined) byRegion.set(id, [b]);
       else list.push(b);

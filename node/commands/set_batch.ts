@@ -76,6 +76,8 @@ export interface SetBatchOptions {
   readonly buffer?: Uint8Array;
   /** The region the batch goes to, when the backend has regions (see KvBackend.regionOf). */
   readonly region?: number;
+  /** That region's epoch version when the batch opened (a split changes it). */
+  readonly regionVersion?: number;
 }
 
 /** See the module documentation. */
@@ -87,6 +89,8 @@ export class SetBatch {
   readonly headerBytes: number;
   /** The region it goes to; undefined when the backend has no regions. */
   readonly region: number | undefined;
+  /** The region's epoch version when it opened; undefined when the backend has no regions. */
+  readonly regionVersion: number | undefined;
   /** One reply per SET, in order, once the batch's write is applied (or failed). */
   readonly done: Promise<readonly Reply[]>;
   readonly #countMax: number;
@@ -108,6 +112,7 @@ export class SetBatch {
     this.endKey = options.endKey;
     this.headerBytes = options.headerBytes;
     this.region = options.region;
+    this.regionVersion = options.regionVersion;
     this.#countMax = options.countMax;
     this.#bytesMax = options.bytesMax;
     this.#onAdded = options.onAdded;
