@@ -129,7 +129,6 @@ export class JournalFileSystem implements FileSystem {
   readonly #checkpointBytes: number;
   readonly #onFailure: (error: Error) => void;
   readonly #plantEarlyDelete: boolean;
-  readonly #encoder = new TextEncoder();
   /** Records appended and not yet handed to a journal write. */
   readonly #pending = new RecordWriter(new Crc32c());
   /** Paths of the records in #pending. Invariant: a subset of #dirty. */
@@ -301,9 +300,11 @@ export class JournalFileSystem implements FileSystem {
 
   // ---- the journal (used by JournaledFile) ----
 
-  /** @internal Records an append that just landed in `path` at `offset`. */
-  record(path: string, offset: number, data: Uint8Array): void {
-    this.#pending.journal(this.#encoder.encode(path), offset, data);
+  /**
+   * @internal Records an append that just landed in `path` (`pathBytes` its UTF-8) at `offset`.
+   */
+  record(path: string, pathBytes: Uint8Array, offset: number, data: Uint8Array): void {
+    this.#pending.journal(pathBytes, offset, data);
     this.#pendingPaths.add(path);
     this.#dirty.add(path);
     this.#appended++;
@@ -429,11 +430,14 @@ export class JournalFileSystem implements FileSystem {
 class JournaledFile implements AppendFile {
   readonly #owner: JournalFileSystem;
   readonly #path: string;
+  /** The path as every journal record of this file names it. */
+  readonly #pathBytes: Uint8Array;
   readonly #inner: AppendFile;
 
   constructor(owner: JournalFileSystem, path: string, inner: AppendFile) {
     this.#owner = owner;
     this.#path = path;
+    this.#pathBytes = new TextEncoder().encode(path);
     this.#inner = inner;
   }
 
@@ -447,7 +451,7 @@ class JournaledFile implements AppendFile {
     }
     const offset = this.#inner.size;
     const written = this.#inner.append(data);
-    this.#owner.record(this.#path, offset, data);
+    this.#owner.record(this.#path, this.#pathBytes, offset, data);
     return written;
   }
 
@@ -499,8 +503,8 @@ async function replay(
     dirs.add(parentOf(path));
   }
   for (const d of dirs) await fs.syncDir(d);
+  // The removals become durable with the new journal's creation (JournalFileSystem.open).
   for (const name of names) await fs.remove(`${dir}/${name}`);
-  if (names.length > 0) await fs.syncDir(dir);
   return { journals: names.length, records, files: appends.size, filesRepaired, bytesRepaired };
 }
 
