@@ -336,9 +336,33 @@ async function startSpire(dir: string, config: string | undefined): Promise<Serv
   };
 }
 
+/** The bare server's name in the report. */
+const BARE = "bare Deno server";
+
+/** The runtime's network path alone (bench/_bare_resp_server.ts). */
+async function startBare(): Promise<Server> {
+  const port = freePort();
+  const entry = new URL("./_bare_resp_server.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", entry, String(port)],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  await waitForPing(port, 30_000);
+  return {
+    name: BARE,
+    port,
+    pid: child.pid,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
 async function runBenchmark(
   server: Server,
-  test: "set" | "get",
+  test: "set" | "get" | "ping_mbulk",
   pipeline: number,
   opts: NodeBenchOptions,
 ): Promise<BenchRow> {
@@ -565,6 +589,50 @@ export function renderResults(
 }
 
 /**
+ * Renders the PING runs (Spire, redis-server and the bare server of Spire's runtime) and, per
+ * pipeline, the least CPU a durable SET can cost on this runtime and engine: the bare server's
+ * CPU a request plus RocksDB's alone a put, beside redis-server appendfsync always's whole CPU
+ * a SET. Empty when there were no PING runs.
+ */
+export function renderFloor(results: Results, pipelines: number[], ceiling?: CeilingRow): string {
+  const servers = ["spire", "redis (appendonly no)", BARE];
+  const lines = [
+    "",
+    "PING (`redis-benchmark -t ping_mbulk`, same clients): what a request costs before any work",
+    "",
+    "| pipeline | server | requests/s | p50 ms | p99 ms | server CPU µs/request (main thread) |",
+    "|---|---|---|---|---|---|",
+  ];
+  let rows = 0;
+  for (const p of pipelines) {
+    for (const s of servers) {
+      const r = results.get(`${s}/PING_MBULK/${p}`);
+      if (r === undefined) continue;
+      rows++;
+      lines.push(
+        `| ${p} | ${s} | ${fmt(r.rps)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${cpuCell(r)} |`,
+      );
+    }
+  }
+  if (rows === 0) return "";
+  lines.push("");
+  for (const p of pipelines) {
+    const bare = results.get(`${BARE}/PING_MBULK/${p}`)?.cpuUsPerRequest;
+    const durable = results.get(`redis (appendfsync always)/SET/${p}`)?.cpuUsPerRequest;
+    if (bare === undefined || ceiling === undefined || durable === undefined) continue;
+    const floor = bare + ceiling.usPerOp;
+    lines.push(
+      `- pipeline ${p}: a durable SET on this runtime and engine costs at least ` +
+        `${bare.toFixed(1)} µs (the bare server's request) + ${ceiling.usPerOp.toFixed(1)} µs ` +
+        `(RocksDB's put alone) = ${floor.toFixed(1)} µs of CPU, before any parsing, Raft, log or ` +
+        `fsync; redis-server appendfsync always spends ${durable.toFixed(1)} µs a SET in all ` +
+        `(${(floor / durable).toFixed(2)}x of it)`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
  * What the report says of the node's RocksDB tuning: the `SPIRE_ROCKSDB_*` variables set for
  * the run (the node inherits them; they go in front of the command line so that it repeats
  * the run) and each knob they move away from its default, with its value.
@@ -709,32 +777,40 @@ export async function main(args: string[]): Promise<number> {
     console.error(
       `db_bench fillrandom: ${fmt(ceiling!.opsPerSec)} puts/s, ${ceiling!.usPerOp} µs a put`,
     );
-    for (const test of ["set", "get"] as const) {
-      for (const p of opts.pipelines) {
-        const rows = new Map<string, BenchRow[]>(running.map((s) => [s.name, []]));
-        for (let i = 0; i < opts.repeats; i++) {
-          for (const server of running) {
-            rows.get(server.name)!.push(await runBenchmark(server, test, p, opts));
-          }
-        }
-        for (const server of running) {
-          const row = medianByRps(rows.get(server.name)!);
-          results.set(`${server.name}/${test.toUpperCase()}/${p}`, row);
-          console.error(
-            `${server.name} ${test.toUpperCase()} -P ${p}: ${fmt(row.rps)} req/s, p99 ${
-              fmtMs(row.p99Ms)
-            } ms, CPU ${cpuCell(row)} µs/request`,
-          );
+    /** Runs `test` on each of `servers` in turn, `repeats` times; keeps each one's median. */
+    const runRound = async (test: "set" | "get" | "ping_mbulk", p: number, servers: Server[]) => {
+      const rows = new Map<string, BenchRow[]>(servers.map((s) => [s.name, []]));
+      for (let i = 0; i < opts.repeats; i++) {
+        for (const server of servers) {
+          rows.get(server.name)!.push(await runBenchmark(server, test, p, opts));
         }
       }
+      for (const server of servers) {
+        const row = medianByRps(rows.get(server.name)!);
+        results.set(`${server.name}/${test.toUpperCase()}/${p}`, row);
+        console.error(
+          `${server.name} ${test.toUpperCase()} -P ${p}: ${fmt(row.rps)} req/s, p99 ${
+            fmtMs(row.p99Ms)
+          } ms, CPU ${cpuCell(row)} µs/request`,
+        );
+      }
+    };
+    for (const test of ["set", "get"] as const) {
+      for (const p of opts.pipelines) await runRound(test, p, running);
     }
     regionsAtEnd = await spireRegions(running[0]!.port);
+    // What a request costs before any work is done: PING on Spire, on redis-server and on a
+    // bare server of Spire's runtime.
+    running.push(await startBare());
+    const pinged = [running[0]!, running[1]!, running[3]!];
+    for (const p of opts.pipelines) await runRound("ping_mbulk", p, pinged);
   } finally {
     for (const server of running) await server.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
   const command = [...tuningNote.assignments, "./spire bench node", ...args].join(" ");
   const md = renderResults(results, servers, opts.pipelines, command, ceiling) +
+    renderFloor(results, opts.pipelines, ceiling) +
     `${tuningNote.line}\n` +
     `- Spire's regions: ${regionsAtStart ?? "n/a"} when the timed runs started, ` +
     `${regionsAtEnd ?? "n/a"} at the end${

@@ -7,6 +7,7 @@ import {
   parseFillrandom,
   parseNodeBenchArgs,
   parseProcStatCpuSeconds,
+  renderFloor,
   renderResults,
 } from "../bench/node.ts";
 
@@ -75,6 +76,32 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
     withCeiling,
     /RocksDB alone .*, 1,200 puts: as many as the node's SETs\): 8 puts\/s, 125000\.00 µs a put; redis-server appendfsync always SET: -P 1 10\/s \(1\.25x of it: above what the engine alone takes\)/,
   );
+});
+
+Deno.test("bench node: the floor adds the bare server's request to RocksDB's put", () => {
+  const row = (rps: number, cpu: number): BenchRow => ({
+    test: "",
+    rps,
+    avgMs: 1,
+    p50Ms: 0.5,
+    p99Ms: 2,
+    cpuUsPerRequest: cpu,
+  });
+  const results = new Map([
+    ["spire/PING_MBULK/1", row(50_000, 12)],
+    ["redis (appendonly no)/PING_MBULK/1", row(80_000, 8.5)],
+    ["bare Deno server/PING_MBULK/1", row(58_000, 10.5)],
+    ["redis (appendfsync always)/SET/1", row(50_000, 13.7)],
+  ]);
+  const md = renderFloor(results, [1], { opsPerSec: 212_549, usPerOp: 4.705 });
+  assert.match(md, /\| 1 \| bare Deno server \| 58,000 \| 0\.500 \| 2\.000 \| 10\.5 \|/);
+  assert.match(
+    md,
+    /pipeline 1: a durable SET on this runtime and engine costs at least 10\.5 µs \(the bare server's request\) \+ 4\.7 µs \(RocksDB's put alone\) = 15\.2 µs of CPU, .*appendfsync always spends 13\.7 µs a SET in all \(1\.11x of it\)/,
+  );
+  // No floor line without the engine-alone run; nothing at all without PING runs.
+  assert.doesNotMatch(renderFloor(results, [1]), /costs at least/);
+  assert.equal(renderFloor(new Map(), [1, 16]), "");
 });
 
 Deno.test("bench node: the engine-alone run uses the node's tuning and reads db_bench's line", async () => {
