@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encodeCommand } from "./client.ts";
-import { encodeReply, type RespVersion } from "./encoder.ts";
+import { encodeReply, ReplyWriter, type RespVersion } from "./encoder.ts";
 import { type ParseResult, RequestParser, splitInlineArgs } from "./parser.ts";
 import { array, bulk, error, integer, map, NIL, OK, type Reply, simple } from "./reply.ts";
 import { ReplyParser, showReply } from "./reply_parser.ts";
@@ -199,6 +199,27 @@ Deno.test("encoder output decodes back (RESP3 exactly, RESP2 in its fallback for
   assert.equal(two({ kind: "double", value: 2.5 }), "$3\r\n2.5\r\n");
   assert.equal(two({ kind: "verbatim", format: "txt", text: "hi" }), "$2\r\nhi\r\n");
   assert.equal(td.decode(encodeReply(error("ERR a\r\nb"), 2)), "-ERR a  b\r\n");
+});
+
+Deno.test("encoder lines are the text's UTF-8 whatever the text (ASCII copied, the rest encoded)", () => {
+  const te = new TextEncoder();
+  fc.assert(fc.property(
+    fc.array(fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: "binary", maxLength: 80 })), {
+      maxLength: 12,
+    }),
+    (texts) => {
+      const w = new ReplyWriter(16); // small: every few lines grow the buffer
+      const want: number[] = [];
+      for (const t of texts) {
+        const clean = t.replace(/[\r\n]/g, " ");
+        w.write(simple(clean), 2);
+        want.push(43, ...te.encode(clean), 13, 10);
+        w.write(integer(clean.length), 3);
+        want.push(58, ...te.encode(String(clean.length)), 13, 10);
+      }
+      assert.deepEqual([...w.take()], want);
+    },
+  ));
 });
 
 Deno.test("reply decoder gives the same replies however the bytes are cut", () => {
