@@ -210,6 +210,16 @@ export function registerNodeMetrics(
       byJournal,
     (j) => j.checkpoints,
   );
+  const journalSync = new LocalHistogram({
+    name: "spire_raft_journal_sync_duration_seconds",
+    help: "Time from a Raft log journal write and fsync being issued until the node saw them " +
+      "done (a wait for the busy event loop included).",
+    labelNames: [],
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  const journalSyncCell = journalSync.cell();
+  s.observers.journalSync = (ms) => journalSyncCell.observe(ms / 1000);
   new Gauge({
     name: "spire_raft_log_bytes",
     help: "Bytes on disk of the region's Raft log directory (segments, hard state, snapshot).",

@@ -39,6 +39,7 @@ export const RaftLogsServer: GenServer<NodeServices, State, never, never, never,
       fs: services.raftDisk(),
       dir: raftJournalDir(services.config.dataDir),
       onFailure: (error) => ctx.send(ctx.self, { type: "failed", error }),
+      onSynced: (ms) => services.observers.journalSync?.(ms),
     });
     services.raftFs = fs;
     return { state: { services, fs } };

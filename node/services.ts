@@ -89,6 +89,8 @@ export interface RegionRaftInfo {
 export interface NodeObservers {
   /** A proposal committed and applied, after `ms`. */
   commitLatency?(regionId: number, ms: number): void;
+  /** A journal fsync done, `ms` after its write and fsync were issued. */
+  journalSync?(ms: number): void;
 }
 
 /** Everything a node's processes share. */

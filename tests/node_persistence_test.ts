@@ -89,6 +89,9 @@ Deno.test({
       assert.ok(journal("fsyncs") > 0, metrics);
       assert.ok(journal("sync_requests") >= journal("fsyncs"));
       assert.ok(journal("bytes") > 0);
+      // Every journal fsync is timed, in the same process as the counter.
+      const timed = /^spire_raft_journal_sync_duration_seconds_count (\d+)$/m.exec(metrics)?.[1];
+      assert.equal(Number(timed), journal("fsyncs"), metrics);
       assert.match(metrics, /spire_client_commands_total\{command="set",outcome="ok"\} [1-9]/);
       assert.match(metrics, /spire_client_command_duration_seconds_count\{command="set"\} [1-9]/);
       assert.match(metrics, /spire_client_commands_total\{command="incr",outcome="error"\} 1\n/);

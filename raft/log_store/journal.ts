@@ -47,6 +47,13 @@ export interface JournalOptions {
    * system and open it again, which replays the journal.
    */
   readonly onFailure?: (error: Error) => void;
+  /**
+   * Called after each journal fsync with the milliseconds from issuing the journal's write and
+   * fsync until their completion was seen (so it includes any wait for the caller's event loop).
+   */
+  readonly onSynced?: (ms: number) => void;
+  /** The clock of `onSynced`, in milliseconds (default `performance.now`). */
+  readonly clock?: () => number;
   /** Test-only planted bugs. */
   readonly plants?: readonly JournalPlant[];
 }
@@ -128,6 +135,8 @@ export class JournalFileSystem implements FileSystem {
   readonly #dir: string;
   readonly #checkpointBytes: number;
   readonly #onFailure: (error: Error) => void;
+  readonly #onSynced: ((ms: number) => void) | undefined;
+  readonly #clock: () => number;
   readonly #plantEarlyDelete: boolean;
   /** Records appended and not yet handed to a journal write. */
   readonly #pending = new RecordWriter(new Crc32c());
@@ -173,6 +182,8 @@ export class JournalFileSystem implements FileSystem {
     this.#dir = opts.dir.replace(/\/+$/, "");
     this.#checkpointBytes = opts.checkpointBytes ?? 64 * 1024 * 1024;
     this.#onFailure = opts.onFailure ?? (() => {});
+    this.#onSynced = opts.onSynced;
+    this.#clock = opts.clock ?? (() => performance.now());
     this.#plantEarlyDelete = opts.plants?.includes("delete-before-sync") ?? false;
     this.#journal = journal;
     this.#journalSeq = seq;
@@ -331,10 +342,12 @@ export class JournalFileSystem implements FileSystem {
 
   /** Writes the pending records to the journal and fsyncs it. */
   async #flush(): Promise<void> {
+    let started = 0;
     try {
       const upTo = this.#appended;
       const bytes = this.#pending.bytes();
       const journal = this.#journal;
+      started = this.#onSynced === undefined ? 0 : this.#clock();
       // The write copies the bytes before it returns (AppendFile), so the buffer is reused.
       const written = journal.append(bytes);
       this.#stats.bytes += bytes.length;
@@ -349,6 +362,10 @@ export class JournalFileSystem implements FileSystem {
     } finally {
       this.#flushing = null;
     }
+    // After the sync counts as done: an observer's error must not fail the journal.
+    try {
+      this.#onSynced?.(this.#clock() - started);
+    } catch { /* a metric, nothing more */ }
     if (this.#journal.size >= this.#checkpointBytes && this.#checkpoint === null) {
       this.#runCheckpoint().catch(() => {}); // a failure is reported through #fail
     }

@@ -28,6 +28,32 @@ Deno.test("journal: concurrent syncs of appends to many files cost one fsync of 
   await fs.close();
 });
 
+Deno.test("journal: each fsync is reported with its time on the given clock; a throwing observer fails nothing", async () => {
+  const disk = new SimDisk();
+  let now = 1000;
+  const seen: number[] = [];
+  const fs = await JournalFileSystem.open({
+    fs: disk,
+    dir: J,
+    clock: () => (now += 2.5),
+    onSynced: (ms) => {
+      seen.push(ms);
+      throw new Error("a broken metric");
+    },
+  });
+  const files = await openFiles(fs);
+  for (const round of [1, 2]) {
+    for (const f of files) await f.append(new Uint8Array([round]));
+    await Promise.all(files.map((f) => f.sync()));
+  }
+  assert.deepEqual(seen, [2.5, 2.5], "one report per fsync: one clock step between issue and done");
+  assert.equal(fs.stats.syncs, 2);
+  await files[0]!.append(new Uint8Array([3]));
+  await files[0]!.sync(); // still works after the observer threw
+  assert.equal(seen.length, 3);
+  await fs.close();
+});
+
 Deno.test("journal: a crash that drops every unsynced byte of the files loses no synced append", async () => {
   const disk = new SimDisk();
   const fs = await JournalFileSystem.open({ fs: disk, dir: J });
