@@ -32,5 +32,9 @@ export function parseInt64(bytes: Uint8Array): bigint | undefined {
 
 /** A bigint as the ASCII bytes Redis stores for an integer string. */
 export function int64Bytes(v: bigint): Uint8Array {
-  return new TextEncoder().encode(v.toString());
+  // Digits and a sign are ASCII: copied here, without an encoder call out of JavaScript.
+  const text = v.toString();
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
 }

@@ -13,6 +13,7 @@ import {
   type WriteCommand,
   WriteCommandDecodeError,
 } from "./write_ops.ts";
+import { INT64_MAX, INT64_MIN, int64Bytes, parseInt64 } from "./_int.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -309,6 +310,17 @@ async function replay(
   }
   return engine;
 }
+
+Deno.test("int64Bytes: Redis's decimal text of any 64-bit integer, read back by parseInt64", () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: INT64_MIN, max: INT64_MAX }), (v) => {
+      const bytes = int64Bytes(v);
+      assert.deepEqual(bytes, te.encode(v.toString()));
+      assert.equal(parseInt64(bytes), v);
+    }),
+    { numRuns: 500 },
+  );
+});
 
 Deno.test("keyId: one character a byte, whatever the bytes and however long", () => {
   fc.assert(
