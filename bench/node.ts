@@ -30,6 +30,7 @@
  */
 
 import { crashLoop } from "../node/testing.ts";
+import { PowercutFs } from "../node/powercut_fs.ts";
 import { RespClient } from "../node/resp/client.ts";
 import { startRedisServer } from "../node/commands/testing.ts";
 import { MEMTABLE_BLOOM_RATIO } from "../engine/_options.ts";
@@ -130,6 +131,8 @@ export interface NodeBenchOptions {
   out: string | undefined;
   /** Instead of the benchmark: a crash soak with this many kill -9 (0: off). */
   crashKills: number;
+  /** In the crash soak, a power cut of the node's disk after each kill (powercut_fs). */
+  powerCut: boolean;
   /** Spire's YAML config file (`spire start --config`), e.g. small split thresholds. */
   config: string | undefined;
   /** SETs (-P 16) sent to each server before the timed runs, e.g. to split Spire's regions. */
@@ -138,7 +141,7 @@ export interface NodeBenchOptions {
 
 const USAGE = "usage: spire bench node [--requests N] [--clients N] [--value-bytes N] " +
   "[--keyspace N] [--pipelines 1,16] [--repeats N] [--config FILE] [--warmup N] [--out FILE] " +
-  "| --crash KILLS [--config FILE]";
+  "| --crash KILLS [--power-cut] [--config FILE]";
 
 /**
  * Parses the bench's flags.
@@ -157,6 +160,7 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
     repeats: 1,
     out: undefined,
     crashKills: 0,
+    powerCut: false,
     config: undefined,
     warmup: 0,
   };
@@ -194,6 +198,10 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
         break;
       case "--crash":
         opts.crashKills = int(flag, v, 1_000_000);
+        break;
+      case "--power-cut":
+        opts.powerCut = true;
+        i--; // a switch: takes no value
         break;
       case "--out":
         if (v === undefined) throw new RangeError(`Cannot parse --out: missing file\n${USAGE}`);
@@ -682,13 +690,25 @@ async function spireRegions(port: number): Promise<number | undefined> {
  * The long version of the crash test: `kills` times kill -9 during writes,
  * checking every acknowledged write after each restart; `configText` (from `--config`, without
  * a `raft:` section) is added to the node's config, e.g. to make it split into many regions.
+ * With `powerCut`, the node's files are on powercut_fs, which loses every byte not yet fsynced
+ * after each kill.
  */
-async function crashSoak(kills: number, configText: string | undefined): Promise<number> {
+async function crashSoak(
+  kills: number,
+  configText: string | undefined,
+  powerCut: boolean,
+): Promise<number> {
   const started = performance.now();
+  const fs = powerCut ? await PowercutFs.mount() : undefined;
+  let cutBytes = 0;
   const run = await crashLoop({
     kills,
     logCompactEntries: 500,
     ...(configText === undefined ? {} : { extraConfig: configText }),
+    ...(fs === undefined ? {} : {
+      dir: `${fs.root}/node`,
+      afterKill: async () => void (cutBytes += (await fs.cut()).bytes),
+    }),
     onRound: (round, acked, violations) => {
       if ((round + 1) % 10 === 0 || violations > 0) {
         console.error(
@@ -696,10 +716,12 @@ async function crashSoak(kills: number, configText: string | undefined): Promise
         );
       }
     },
-  });
+  }).finally(() => fs?.unmount());
   const s = ((performance.now() - started) / 1000).toFixed(0);
   console.log(
-    `crash soak: ${run.kills} kills in ${s} s, ${run.acked} acknowledged writes, ` +
+    `crash soak: ${run.kills} kills${
+      fs === undefined ? "" : ` each followed by a power cut (${fmt(cutBytes)} unsynced bytes lost)`
+    } in ${s} s, ${run.acked} acknowledged writes, ` +
       `${run.regions} regions at the end, ${run.violations.length} violations`,
   );
   for (const v of run.violations.slice(0, 10)) console.log(`  ${v.key}: ${v.problem}`);
@@ -729,7 +751,7 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
-  if (opts.crashKills > 0) return await crashSoak(opts.crashKills, configText);
+  if (opts.crashKills > 0) return await crashSoak(opts.crashKills, configText, opts.powerCut);
   const env = Deno.env.toObject();
   let tuningNote: ReturnType<typeof benchTuning>;
   try {

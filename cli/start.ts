@@ -61,7 +61,7 @@ function parseFlags(args: string[]): { flags: Record<string, string>; config?: s
   return config === undefined ? { flags } : { flags, config };
 }
 
-const PLANTS: readonly NodePlant[] = ["skip-applied-index"];
+const PLANTS: readonly NodePlant[] = ["skip-applied-index", "journal-skip-fsync"];
 
 function parsePlants(raw: string | undefined): NodePlant[] {
   if (raw === undefined || raw.trim() === "") return [];

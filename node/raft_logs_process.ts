@@ -40,6 +40,7 @@ export const RaftLogsServer: GenServer<NodeServices, State, never, never, never,
       dir: raftJournalDir(services.config.dataDir),
       onFailure: (error) => ctx.send(ctx.self, { type: "failed", error }),
       onSynced: (ms) => services.observers.journalSync?.(ms),
+      plants: services.plants.includes("journal-skip-fsync") ? ["skip-fsync"] : [],
     });
     services.raftFs = fs;
     return { state: { services, fs } };

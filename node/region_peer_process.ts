@@ -138,7 +138,7 @@ export const RegionPeerServer: GenServer<
       engine,
       regionId,
       cache: services.valueCache,
-      plants: services.plants,
+      plants: services.plants.filter((p) => p !== "journal-skip-fsync"),
       onSplit: (left, right) => {
         // The store starts the new region's peer and tells PD; if it is down, it finds
         // the split in the engine's metadata when it starts again.

@@ -48,8 +48,11 @@ export const NAMES: {
   region: (id: number): string => `spire.region.${id}`,
 });
 
-/** Test-only planted bugs of the node. Never set in production. */
-export type NodePlant = RegionPlant;
+/**
+ * Test-only planted bugs of the node. Never set in production. Besides the region state
+ * machine's: `journal-skip-fsync`, the Raft log journal acknowledges syncs it never fsyncs.
+ */
+export type NodePlant = RegionPlant | "journal-skip-fsync";
 
 /** Raft figures of one region, for /regions and /metrics. */
 export interface RegionRaftInfo {

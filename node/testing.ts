@@ -307,6 +307,10 @@ export interface CrashLoopOptions {
   writers?: number;
   /** Called after each checked restart. */
   onRound?: (round: number, acked: number, violations: number) => void;
+  /** Where the node's files go (default: a new temporary directory, removed at the end). */
+  dir?: string;
+  /** Called after each kill, before the restart (e.g. a power cut of the node's disk). */
+  afterKill?: (round: number) => Promise<void>;
 }
 
 /**
@@ -318,10 +322,12 @@ export interface CrashLoopOptions {
  * @returns kills done, writes acknowledged and the violations found
  */
 export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
-  const dataDir = await Deno.makeTempDir({ prefix: "spire_crash_" });
+  const tempDir = await Deno.makeTempDir({ prefix: "spire_crash_" });
+  const dataDir = options.dir ?? tempDir;
   // Small log compaction threshold: kills also land during snapshots (engine flush) and
-  // compactions, and restarts recover from a compacted log.
-  const configPath = `${dataDir}/spire.yaml`;
+  // compactions, and restarts recover from a compacted log. The config stays off `dir` (which
+  // a power cut may roll back).
+  const configPath = `${tempDir}/spire.yaml`;
   await Deno.writeTextFile(
     configPath,
     `raft:\n  log_compact_entries: ${options.logCompactEntries}\n${options.extraConfig ?? ""}`,
@@ -355,6 +361,7 @@ export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
       kills++;
       const run = await writers;
       acked += run.acked;
+      await options.afterKill?.(round);
       await node.start();
       const state = await readAll(node.port);
       const found = checkDurability(history.records, state);
@@ -368,7 +375,7 @@ export async function crashLoop(options: CrashLoopOptions): Promise<CrashRun> {
     regionCount = regions.length;
   } finally {
     await node.kill();
-    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
   return { kills, logFirstIndex, regions: regionCount, acked, violations };
 }

@@ -37,6 +37,9 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
   assert.deepEqual([parseNodeBenchArgs([]).config, parseNodeBenchArgs([]).warmup], [undefined, 0]);
   assert.throws(() => parseNodeBenchArgs(["--warmup", "0"]), /--warmup: "0" is not an integer/);
   assert.throws(() => parseNodeBenchArgs(["--config"]), /--config: missing file/);
+  const soak = parseNodeBenchArgs(["--crash", "5", "--power-cut", "--config", "r.yaml"]);
+  assert.deepEqual([soak.crashKills, soak.powerCut, soak.config], [5, true, "r.yaml"]);
+  assert.equal(parseNodeBenchArgs([]).powerCut, false);
   const row = (rps: number): BenchRow => ({
     test: "",
     rps,

@@ -61,9 +61,10 @@ export interface JournalOptions {
 /**
  * Test-only planted bugs, to show the journal's tests catch them. Never set in production.
  * - `skip-replay`: open deletes the journal files without writing their appends back;
- * - `delete-before-sync`: a checkpoint deletes the old journal before the files are fsynced.
+ * - `delete-before-sync`: a checkpoint deletes the old journal before the files are fsynced;
+ * - `skip-fsync`: a sync writes the journal but never fsyncs it (only a power cut shows it).
  */
-export type JournalPlant = "skip-replay" | "delete-before-sync";
+export type JournalPlant = "skip-replay" | "delete-before-sync" | "skip-fsync";
 
 /** What one {@link JournalFileSystem.open} replayed. */
 export interface JournalReplay {
@@ -138,6 +139,7 @@ export class JournalFileSystem implements FileSystem {
   readonly #onSynced: ((ms: number) => void) | undefined;
   readonly #clock: () => number;
   readonly #plantEarlyDelete: boolean;
+  readonly #plantSkipFsync: boolean;
   /** Records appended and not yet handed to a journal write. */
   readonly #pending = new RecordWriter(new Crc32c());
   /** Paths of the records in #pending. Invariant: a subset of #dirty. */
@@ -185,6 +187,7 @@ export class JournalFileSystem implements FileSystem {
     this.#onSynced = opts.onSynced;
     this.#clock = opts.clock ?? (() => performance.now());
     this.#plantEarlyDelete = opts.plants?.includes("delete-before-sync") ?? false;
+    this.#plantSkipFsync = opts.plants?.includes("skip-fsync") ?? false;
     this.#journal = journal;
     this.#journalSeq = seq;
     this.replayed = replayed;
@@ -353,7 +356,7 @@ export class JournalFileSystem implements FileSystem {
       this.#stats.bytes += bytes.length;
       this.#pending.reset();
       this.#pendingPaths = new Set();
-      await Promise.all([written, journal.sync()]);
+      await Promise.all([written, this.#plantSkipFsync ? undefined : journal.sync()]);
       if (this.#abandoned) throw new Error("Cannot sync: the journal was abandoned");
       this.#stats.syncs++;
       this.#durable = upTo;
