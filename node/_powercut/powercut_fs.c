@@ -276,7 +276,8 @@ static int pc_open(const char *path, struct fuse_file_info *fi) {
     /* A truncating open changes the file: undoable like ftruncate. */
     int fd = open(p, flags & ~O_TRUNC);
     if (fd < 0) return -errno;
-    int e = remember(fd, 0, 0);
+    struct stat st;
+    int e = fstat(fd, &st) == 0 ? remember(fd, 0, (size_t)st.st_size) : -errno;
     if (e == 0 && ftruncate(fd, 0) != 0) e = -errno;
     if (e != 0) {
       close(fd);
