@@ -57,7 +57,7 @@ import { registerNodeMetrics } from "./node_metrics.ts";
 import { RaftBackend } from "./raft_backend.ts";
 import { NAMES, type NodePlant, NodeServices } from "./services.ts";
 import { RaftLogsServer } from "./raft_logs_process.ts";
-import type { FileSystem } from "../raft/log_store/mod.ts";
+import { type FileSystem, mkdirDurable } from "../raft/log_store/mod.ts";
 import { StoreServer } from "./store.ts";
 
 /** Options of {@link SpireNode.start}. */
@@ -305,7 +305,8 @@ export class SpireNode {
     const node = new SpireNode(options);
     const s = node.services;
     const cfg = s.config;
-    await Deno.mkdir(cfg.dataDir, { recursive: true });
+    // Durably, with RocksDB's directory (RocksDB would make it without fsyncing its parent).
+    await mkdirDurable(`${cfg.dataDir}/data`);
     node.#lock = await lockDataDir(cfg.dataDir);
     registerEngineMetrics(node.#registry, () => s.requireEngine("read statistics").getStats());
     const hooks = registerNodeMetrics(node.#registry, node.runtime, {

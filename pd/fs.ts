@@ -7,6 +7,8 @@
  * @module
  */
 
+import { mkdirDurable } from "../raft/log_store/mod.ts";
+
 /** The operations PD's persistence uses; paths are absolute or relative strings. */
 export interface PdFileSystem {
   /** Creates a directory and its parents; no error when it exists. */
@@ -49,9 +51,9 @@ export function dirname(path: string): string {
  * ```
  */
 export class DenoFileSystem implements PdFileSystem {
-  /** Creates a directory and its parents. */
+  /** Creates a directory and its parents, durably (their parents fsynced). */
   async mkdir(path: string): Promise<void> {
-    await Deno.mkdir(path, { recursive: true });
+    await mkdirDurable(path);
   }
 
   /** Reads a whole file, or undefined when it does not exist. */

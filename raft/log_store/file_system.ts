@@ -106,9 +106,9 @@ class DenoAppendFile implements AppendFile {
  * ```
  */
 export class DenoFileSystem implements FileSystem {
-  /** Creates a directory and its parents. */
+  /** Creates a directory and its parents, durably (see {@link mkdirDurable}). */
   async mkdirAll(path: string): Promise<void> {
-    await Deno.mkdir(path, { recursive: true });
+    await mkdirDurable(path);
   }
 
   /** Lists the regular files of `dir`. */
@@ -164,5 +164,49 @@ export class DenoFileSystem implements FileSystem {
     } finally {
       d.close();
     }
+  }
+}
+
+/** The directory a path is in ("." for a bare name, "/" for a name at the root). */
+function parentDir(path: string): string {
+  const slash = path.replace(/\/+$/, "").lastIndexOf("/");
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash);
+}
+
+/**
+ * Creates a directory and any missing parents, and fsyncs the directory each was made in, so
+ * that the new names survive a power cut: a directory's entry in its parent is not durable until
+ * the parent is fsynced, and the files later fsynced inside it would be lost with it.
+ *
+ * @param path the directory
+ * @throws {Deno.errors.NotADirectory} and the other errors of `Deno.mkdir`, `Deno.open`
+ * @example
+ * ```ts
+ * import { mkdirDurable } from "./file_system.ts";
+ * const dir = await Deno.makeTempDir();
+ * await mkdirDurable(`${dir}/a/b`);
+ * if (!(await Deno.stat(`${dir}/a/b`)).isDirectory) throw new Error("not made");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function mkdirDurable(path: string): Promise<void> {
+  const missing: string[] = [];
+  for (let p = path.replace(/\/+$/, "") || "/";; p = parentDir(p)) {
+    try {
+      await Deno.stat(p);
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      missing.push(p);
+    }
+  }
+  for (const p of missing.reverse()) {
+    try {
+      await Deno.mkdir(p);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e; // made meanwhile: fine
+    }
+    using dir = await Deno.open(parentDir(p), { read: true });
+    await dir.sync();
   }
 }

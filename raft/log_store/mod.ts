@@ -8,7 +8,7 @@
  */
 
 export { Crc32c } from "./crc32c.ts";
-export { type AppendFile, DenoFileSystem, type FileSystem } from "./file_system.ts";
+export { type AppendFile, DenoFileSystem, type FileSystem, mkdirDurable } from "./file_system.ts";
 export {
   JournalFileSystem,
   type JournalOptions,
