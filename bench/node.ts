@@ -699,7 +699,7 @@ async function crashSoak(
   powerCut: boolean,
 ): Promise<number> {
   const started = performance.now();
-  const fs = powerCut ? await PowercutFs.mount() : undefined;
+  const fs = powerCut ? await PowercutFs.mount({ names: true }) : undefined;
   let cutBytes = 0;
   const run = await crashLoop({
     kills,

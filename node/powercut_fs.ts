@@ -18,6 +18,17 @@ export interface CutReport {
   records: number;
   /** Bytes put back or cut off. */
   bytes: number;
+  /** Name changes undone (with `names`: creates, unlinks, renames not made durable). */
+  names: number;
+}
+
+/** Options of {@link PowercutFs.mount}. */
+export interface PowercutOptions {
+  /**
+   * Names durable only once their directory is fsynced: a cut also undoes creates, links,
+   * unlinks, renames and directory changes made since (default false: names durable at once).
+   */
+  readonly names?: boolean;
 }
 
 async function run(cmd: string, args: string[]): Promise<string> {
@@ -76,16 +87,17 @@ export class PowercutFs {
 
   /**
    * Builds (when needed) and mounts the file system.
+   * @param options whether names are durable only after a directory fsync
    * @returns it, mounted
    * @throws {Error} when it cannot be built or mounted (no libfuse3, no /dev/fuse, not root)
    */
-  static async mount(): Promise<PowercutFs> {
+  static async mount(options: PowercutOptions = {}): Promise<PowercutFs> {
     const bin = await build();
     const base = await Deno.makeTempDir({ prefix: "spire_powercut_" });
     await Deno.mkdir(`${base}/back`);
     await Deno.mkdir(`${base}/mnt`);
     const child = new Deno.Command(bin, {
-      args: [`${base}/back`, `${base}/mnt`],
+      args: [`${base}/back`, `${base}/mnt`, ...(options.names === true ? ["--names"] : [])],
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
@@ -115,9 +127,14 @@ export class PowercutFs {
       if (nl >= 0) {
         const line = this.#buffered.slice(0, nl);
         this.#buffered = this.#buffered.slice(nl + 1);
-        const m = /^powercut files=(\d+) records=(\d+) bytes=(\d+)$/.exec(line);
+        const m = /^powercut files=(\d+) records=(\d+) bytes=(\d+) names=(\d+)$/.exec(line);
         if (m === null) throw new Error(`Cannot read powercut_fs's report: "${line}"`);
-        return { files: Number(m[1]), records: Number(m[2]), bytes: Number(m[3]) };
+        return {
+          files: Number(m[1]),
+          records: Number(m[2]),
+          bytes: Number(m[3]),
+          names: Number(m[4]),
+        };
       }
       const { value, done } = await this.#lines.read();
       if (done) throw new Error("Cannot cut: powercut_fs exited");

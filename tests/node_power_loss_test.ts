@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { crashLoop } from "../node/testing.ts";
+import { mkdirDurable } from "../raft/log_store/mod.ts";
 import { type CutReport, PowercutFs } from "../node/powercut_fs.ts";
 
 Deno.test({
@@ -39,8 +40,56 @@ Deno.test({
       assert.deepEqual(after, ["kept;", "0123456789", "0123456789", "kept", ""]);
       assert.equal(report.files, 5);
       // Nothing left to undo: a second cut changes nothing.
-      assert.deepEqual(await fs.cut(), { files: 0, records: 0, bytes: 0 });
+      assert.deepEqual(await fs.cut(), { files: 0, records: 0, bytes: 0, names: 0 });
       assert.equal(await read("overwrite"), "0123456789");
+    } finally {
+      await fs.unmount();
+    }
+  },
+});
+
+Deno.test({
+  name: "powercut_fs --names: a name is durable only once its directory is fsynced",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const fs = await PowercutFs.mount({ names: true });
+    const r = fs.root;
+    const exists = (p: string) => Deno.stat(`${r}/${p}`).then(() => true, () => false);
+    const syncDir = async (p: string) => {
+      using d = await Deno.open(`${r}/${p}`, { read: true });
+      await d.sync();
+    };
+    const synced = async (p: string, text: string) => {
+      using f = await Deno.open(`${r}/${p}`, { create: true, write: true, truncate: true });
+      await f.write(new TextEncoder().encode(text));
+      await f.syncData();
+    };
+    try {
+      await synced("kept", "k");
+      await synced("gone", "g"); // its data synced, its name not yet
+      await synced("old", "o");
+      await synced("moved", "m");
+      await mkdirDurable(`${r}/t/durable/deep`); // fsyncs / (t's parent), t and t/durable
+      await synced("t/durable/deep/f", "kept");
+      await syncDir("t/durable/deep");
+      // From here on nothing fsyncs / or t.
+      await synced("unsynced-name", "u");
+      await Deno.remove(`${r}/old`);
+      await Deno.rename(`${r}/moved`, `${r}/renamed`);
+      await Deno.mkdir(`${r}/t/plain/deep`, { recursive: true });
+      await synced("t/plain/deep/f", "lost with its directory");
+      await syncDir("t/plain/deep");
+      const report = await fs.cut();
+      assert.ok(report.names >= 4, JSON.stringify(report));
+      assert.equal(await exists("unsynced-name"), false, "a create without a directory fsync");
+      assert.equal(await Deno.readTextFile(`${r}/old`), "o", "an unlink without one is undone");
+      assert.equal(await Deno.readTextFile(`${r}/moved`), "m", "so is a rename");
+      assert.equal(await exists("renamed"), false);
+      assert.equal(await exists("t/plain"), false, "a plain mkdir -p is not durable");
+      assert.equal(await Deno.readTextFile(`${r}/t/durable/deep/f`), "kept", "mkdirDurable is");
+      assert.equal(await Deno.readTextFile(`${r}/kept`), "k");
+      assert.equal(await exists("gone"), true, "made durable by mkdirDurable's fsync of /");
     } finally {
       await fs.unmount();
     }
@@ -56,7 +105,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const fs = await PowercutFs.mount();
+    const fs = await PowercutFs.mount({ names: true });
     const cuts: CutReport[] = [];
     try {
       const run = await crashLoop({
@@ -90,7 +139,7 @@ Deno.test({
     // Kills alone: the page cache keeps the unsynced journal, so nothing is missed.
     const killed = await crashLoop({ kills: 3, logCompactEntries: 500, env });
     assert.deepEqual(killed.violations.slice(0, 3), [], "kills alone found the planted bug");
-    const fs = await PowercutFs.mount();
+    const fs = await PowercutFs.mount({ names: true });
     try {
       // Caught either way: acknowledged SETs lost, or a region log the node finds damaged
       // (a snapshot or entries it acknowledged are gone) and refuses to start from.

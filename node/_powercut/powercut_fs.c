@@ -16,10 +16,18 @@
  * files=F records=R bytes=B", and carries on (the same mkdir later cuts
  * again). Nothing else is faked.
  *
- * The model's limits, which tests must not read more into: names are durable
- * at once (a create, rename or unlink survives the cut without a directory
- * fsync, which ext4 does not promise), and a cut loses every unsynced byte
- * (a real one may keep some). Caching is off (direct I/O, no attribute or
+ *   powercut_fs BACKING_DIR MOUNT_POINT --names
+ *
+ * With `--names`, names are not durable either until their directory is
+ * fsynced: a create, mkdir, link, unlink, rmdir or rename is undone by the
+ * cut (newest first, before the bytes) unless every directory it changed was
+ * fsynced since. An unlinked file (or a rename's replaced target) waits in
+ * BACKING_DIR.trash until then, so that the cut can bring it back. Without
+ * `--names`, names are durable at once (more than ext4 promises).
+ *
+ * The model's limits, which tests must not read more into: a cut loses every
+ * unsynced byte and name (a real one may keep some), and an fsync of a file
+ * does not make its own name durable (on ext4 it often does). Caching is off (direct I/O, no attribute or
  * entry timeouts), so the kernel never serves bytes the cut undid.
  *
  * Built with libfuse3 by node/powercut_fs.ts, which mounts it for the tests and soaks that use it.
@@ -60,7 +68,23 @@ struct file_state {
 };
 
 static char backing[PATH_MAX];
+static char trash[PATH_MAX];
 static struct file_state *files;
+static int strict_names;
+
+/* A name change not yet durable: undone by the cut unless its directories were fsynced. */
+enum name_kind { NAME_CREATE, NAME_MKDIR, NAME_UNLINK, NAME_RMDIR, NAME_RENAME };
+struct name_op {
+  struct name_op *prev; /* older */
+  enum name_kind kind;
+  char *path;    /* the name created or removed; a rename's source */
+  char *to;      /* a rename's target */
+  char *saved;   /* where an unlinked file, or a rename's replaced target, waits (or NULL) */
+  char *dir1, *dir2; /* directories whose fsync makes it durable (dir2: a rename's target's) */
+  int synced1, synced2;
+};
+static struct name_op *names_newest;
+static unsigned long trash_seq;
 
 static int full_path(char *out, const char *path) {
   int n = snprintf(out, PATH_MAX, "%s%s", backing, path);
@@ -73,6 +97,113 @@ static int full_path(char *out, const char *path) {
     int e_ = full_path(var, path);        \
     if (e_ != 0) return e_;               \
   } while (0)
+
+static char *parent_of(const char *path) {
+  char *d = strdup(path);
+  if (d == NULL) return NULL;
+  char *slash = strrchr(d, '/');
+  if (slash == d) slash[1] = '\0';
+  else if (slash != NULL) *slash = '\0';
+  return d;
+}
+
+/* A fresh name in the trash directory (a backing path). */
+static char *trash_name(void) {
+  size_t n = strlen(trash) + 24; /* a slash, 20 digits at most and the terminator */
+  char *t = malloc(n);
+  if (t != NULL) snprintf(t, n, "%s/%lu", trash, ++trash_seq);
+  return t;
+}
+
+static void free_name_op(struct name_op *n, int durable) {
+  /* Durable: what waited in the trash is gone for good. */
+  if (durable && n->saved != NULL) {
+    struct stat st;
+    if (lstat(n->saved, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) rmdir(n->saved);
+      else unlink(n->saved);
+    }
+  }
+  free(n->path);
+  free(n->to);
+  free(n->saved);
+  free(n->dir1);
+  free(n->dir2);
+  free(n);
+}
+
+static int note_name(enum name_kind kind, const char *path, const char *to, char *saved) {
+  struct name_op *n = calloc(1, sizeof *n);
+  if (n == NULL) return -ENOMEM;
+  n->kind = kind;
+  n->path = strdup(path);
+  n->to = to == NULL ? NULL : strdup(to);
+  n->saved = saved;
+  n->dir1 = parent_of(path);
+  n->dir2 = parent_of(to == NULL ? path : to);
+  if (n->path == NULL || n->dir1 == NULL || n->dir2 == NULL || (to != NULL && n->to == NULL)) {
+    free_name_op(n, 0);
+    return -ENOMEM;
+  }
+  n->prev = names_newest;
+  names_newest = n;
+  return 0;
+}
+
+/* An fsync of directory `dir`: the name changes in it are durable once all theirs are. */
+static void names_synced(const char *dir) {
+  for (struct name_op **p = &names_newest; *p != NULL;) {
+    struct name_op *n = *p;
+    if (strcmp(n->dir1, dir) == 0) n->synced1 = 1;
+    if (strcmp(n->dir2, dir) == 0) n->synced2 = 1;
+    if (n->synced1 && n->synced2) {
+      *p = n->prev;
+      free_name_op(n, 1);
+    } else {
+      p = &n->prev;
+    }
+  }
+}
+
+static void undo_names(unsigned long *count) {
+  char a[PATH_MAX], b[PATH_MAX];
+  while (names_newest != NULL) {
+    struct name_op *n = names_newest;
+    names_newest = n->prev;
+    (*count)++;
+    full_path(a, n->path);
+    switch (n->kind) {
+      case NAME_CREATE:
+        unlink(a);
+        break;
+      case NAME_MKDIR: {
+        /* Whatever was made under it goes with it. */
+        char *t = trash_name();
+        if (t != NULL && rename(a, t) != 0) rmdir(a);
+        free(t);
+        break;
+      }
+      case NAME_UNLINK:
+        if (n->saved != NULL && rename(n->saved, a) != 0) {
+          fprintf(stderr, "powercut_fs: cannot bring back %s: %s\n", n->path, strerror(errno));
+        }
+        break;
+      case NAME_RMDIR:
+        mkdir(a, 0755);
+        break;
+      case NAME_RENAME:
+        full_path(b, n->to);
+        if (rename(b, a) != 0) {
+          fprintf(stderr, "powercut_fs: cannot undo rename to %s: %s\n", n->to, strerror(errno));
+        }
+        if (n->saved != NULL) rename(n->saved, b);
+        break;
+    }
+    free(n->saved);
+    n->saved = NULL;
+    free_name_op(n, 0);
+  }
+}
 
 static struct file_state *state_of(int fd, int create) {
   struct stat st;
@@ -146,7 +277,8 @@ static int remember(int fd, off_t offset, size_t len) {
 
 /* The cut: every file back to its last fsync. */
 static void power_cut(void) {
-  unsigned long n_files = 0, n_records = 0, n_bytes = 0;
+  unsigned long n_files = 0, n_records = 0, n_bytes = 0, n_names = 0;
+  undo_names(&n_names);
   while (files != NULL) {
     struct file_state *f = files;
     if (f->newest != NULL) n_files++;
@@ -168,7 +300,8 @@ static void power_cut(void) {
     }
     forget(f);
   }
-  printf("powercut files=%lu records=%lu bytes=%lu\n", n_files, n_records, n_bytes);
+  printf("powercut files=%lu records=%lu bytes=%lu names=%lu\n", n_files, n_records, n_bytes,
+         n_names);
   fflush(stdout);
 }
 
@@ -220,30 +353,59 @@ static int pc_mkdir(const char *path, mode_t mode) {
     return -EEXIST; /* nothing is created: the next mkdir cuts again */
   }
   FULL(p, path);
-  return mkdir(p, mode) == 0 ? 0 : -errno;
+  if (mkdir(p, mode) != 0) return -errno;
+  return strict_names ? note_name(NAME_MKDIR, path, NULL, NULL) : 0;
 }
 
 static int pc_unlink(const char *path) {
   FULL(p, path);
-  return unlink(p) == 0 ? 0 : -errno;
+  if (!strict_names) return unlink(p) == 0 ? 0 : -errno;
+  char *t = trash_name(); /* kept until the unlink is durable */
+  if (t == NULL) return -ENOMEM;
+  if (rename(p, t) != 0) {
+    int e = errno;
+    free(t);
+    return -e;
+  }
+  return note_name(NAME_UNLINK, path, NULL, t);
 }
 
 static int pc_rmdir(const char *path) {
   FULL(p, path);
-  return rmdir(p) == 0 ? 0 : -errno;
+  if (rmdir(p) != 0) return -errno;
+  return strict_names ? note_name(NAME_RMDIR, path, NULL, NULL) : 0;
 }
 
 static int pc_rename(const char *from, const char *to, unsigned int flags) {
   if (flags != 0) return -EINVAL;
   FULL(a, from);
   FULL(b, to);
-  return rename(a, b) == 0 ? 0 : -errno;
+  if (!strict_names) return rename(a, b) == 0 ? 0 : -errno;
+  char *t = NULL;
+  struct stat st;
+  if (lstat(b, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    t = trash_name(); /* the replaced target, kept until the rename is durable */
+    if (t == NULL) return -ENOMEM;
+    if (link(b, t) != 0) {
+      int e = errno;
+      free(t);
+      return -e;
+    }
+  }
+  if (rename(a, b) != 0) {
+    int e = errno;
+    if (t != NULL) unlink(t);
+    free(t);
+    return -e;
+  }
+  return note_name(NAME_RENAME, from, to, t);
 }
 
 static int pc_link(const char *from, const char *to) {
   FULL(a, from);
   FULL(b, to);
-  return link(a, b) == 0 ? 0 : -errno;
+  if (link(a, b) != 0) return -errno;
+  return strict_names ? note_name(NAME_CREATE, to, NULL, NULL) : 0;
 }
 
 static int pc_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) {
@@ -263,10 +425,12 @@ static int open_flags(int flags) { return flags & ~O_APPEND; }
 
 static int pc_create(const char *path, mode_t mode, struct fuse_file_info *fi) {
   FULL(p, path);
+  struct stat st;
+  int existed = lstat(p, &st) == 0;
   int fd = open(p, open_flags(fi->flags), mode);
   if (fd < 0) return -errno;
   fi->fh = (uint64_t)fd;
-  return 0;
+  return strict_names && !existed ? note_name(NAME_CREATE, path, NULL, NULL) : 0;
 }
 
 static int pc_open(const char *path, struct fuse_file_info *fi) {
@@ -372,10 +536,10 @@ static int pc_opendir(const char *path, struct fuse_file_info *fi) {
 }
 
 static int pc_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi) {
-  (void)path;
   (void)datasync;
   (void)fi;
-  return 0; /* names are durable at once in this model */
+  if (strict_names) names_synced(path);
+  return 0;
 }
 
 static const struct fuse_operations ops = {
@@ -405,12 +569,23 @@ static const struct fuse_operations ops = {
 };
 
 int main(int argc, char *argv[]) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: powercut_fs BACKING_DIR MOUNT_POINT\n");
+  strict_names = argc == 4 && strcmp(argv[3], "--names") == 0;
+  if (argc != 3 && !strict_names) {
+    fprintf(stderr, "usage: powercut_fs BACKING_DIR MOUNT_POINT [--names]\n");
     return 2;
   }
   if (realpath(argv[1], backing) == NULL) {
     fprintf(stderr, "powercut_fs: cannot use backing directory %s: %s\n", argv[1], strerror(errno));
+    return 2;
+  }
+  if (strlen(backing) + 7 > sizeof trash - 32) {
+    fprintf(stderr, "powercut_fs: backing directory path too long\n");
+    return 2;
+  }
+  memcpy(trash, backing, strlen(backing));
+  memcpy(trash + strlen(backing), ".trash", 7);
+  if (strict_names && mkdir(trash, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "powercut_fs: cannot make %s: %s\n", trash, strerror(errno));
     return 2;
   }
   char *fuse_argv[] = {argv[0], "-f", "-s", "-o", "default_permissions", argv[2], NULL};
