@@ -11,7 +11,10 @@ import { mkdirDurable } from "../raft/log_store/mod.ts";
 
 /** The operations PD's persistence uses; paths are absolute or relative strings. */
 export interface PdFileSystem {
-  /** Creates a directory and its parents, durably (each new one's parent fsynced); no error when it exists. */
+  /**
+   * Creates a directory and its parents, durably (each new one's parent fsynced); no error
+   * when it exists.
+   */
   mkdir(path: string): Promise<void>;
   /** The file's bytes, or undefined when it does not exist. */
   readFile(path: string): Promise<Uint8Array | undefined>;

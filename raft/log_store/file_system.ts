@@ -25,7 +25,10 @@ export interface AppendFile {
 
 /** The file operations the region log store needs. Paths use `/`. */
 export interface FileSystem {
-  /** Creates a directory and its parents, durably (each new one's parent fsynced); no error when it exists. */
+  /**
+   * Creates a directory and its parents, durably (each new one's parent fsynced); no error
+   * when it exists.
+   */
   mkdirAll(path: string): Promise<void>;
   /** Names (not paths) of the regular files in a directory. */
   list(dir: string): Promise<string[]>;
