@@ -133,6 +133,8 @@ export interface NodeBenchOptions {
   crashKills: number;
   /** In the crash soak, a power cut of the node's disk after each kill (powercut_fs). */
   powerCut: boolean;
+  /** With powerCut: partial cuts, their choices drawn from this seed (see PowercutOptions). */
+  cutSeed: number | undefined;
   /** Spire's YAML config file (`spire start --config`), e.g. small split thresholds. */
   config: string | undefined;
   /** SETs (-P 16) sent to each server before the timed runs, e.g. to split Spire's regions. */
@@ -141,7 +143,7 @@ export interface NodeBenchOptions {
 
 const USAGE = "usage: spire bench node [--requests N] [--clients N] [--value-bytes N] " +
   "[--keyspace N] [--pipelines 1,16] [--repeats N] [--config FILE] [--warmup N] [--out FILE] " +
-  "| --crash KILLS [--power-cut] [--config FILE]";
+  "| --crash KILLS [--power-cut] [--cut-seed N] [--config FILE]";
 
 /**
  * Parses the bench's flags.
@@ -161,6 +163,7 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
     out: undefined,
     crashKills: 0,
     powerCut: false,
+    cutSeed: undefined,
     config: undefined,
     warmup: 0,
   };
@@ -202,6 +205,10 @@ export function parseNodeBenchArgs(args: string[]): NodeBenchOptions {
       case "--power-cut":
         opts.powerCut = true;
         i--; // a switch: takes no value
+        break;
+      case "--cut-seed":
+        opts.cutSeed = int(flag, v, 2 ** 31);
+        opts.powerCut = true;
         break;
       case "--out":
         if (v === undefined) throw new RangeError(`Cannot parse --out: missing file\n${USAGE}`);
@@ -690,16 +697,19 @@ async function spireRegions(port: number): Promise<number | undefined> {
  * The long version of the crash test: `kills` times kill -9 during writes,
  * checking every acknowledged write after each restart; `configText` (from `--config`, without
  * a `raft:` section) is added to the node's config, e.g. to make it split into many regions.
- * With `powerCut`, the node's files are on powercut_fs, which loses every byte not yet fsynced
- * after each kill.
+ * With `powerCut`, the node's files are on powercut_fs, which loses every byte and name not yet
+ * fsynced after each kill (with `cutSeed`, some of them, torn appends included).
  */
 async function crashSoak(
   kills: number,
   configText: string | undefined,
   powerCut: boolean,
+  cutSeed: number | undefined,
 ): Promise<number> {
   const started = performance.now();
-  const fs = powerCut ? await PowercutFs.mount({ names: true }) : undefined;
+  const fs = powerCut
+    ? await PowercutFs.mount({ names: true, ...(cutSeed === undefined ? {} : { seed: cutSeed }) })
+    : undefined;
   let cutBytes = 0;
   const run = await crashLoop({
     kills,
@@ -720,7 +730,11 @@ async function crashSoak(
   const s = ((performance.now() - started) / 1000).toFixed(0);
   console.log(
     `crash soak: ${run.kills} kills${
-      fs === undefined ? "" : ` each followed by a power cut (${fmt(cutBytes)} unsynced bytes lost)`
+      fs === undefined
+        ? ""
+        : ` each followed by a ${
+          cutSeed === undefined ? "" : `partial (seed ${cutSeed}) `
+        }power cut (${fmt(cutBytes)} unsynced bytes lost)`
     } in ${s} s, ${run.acked} acknowledged writes, ` +
       `${run.regions} regions at the end, ${run.violations.length} violations`,
   );
@@ -751,7 +765,9 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
-  if (opts.crashKills > 0) return await crashSoak(opts.crashKills, configText, opts.powerCut);
+  if (opts.crashKills > 0) {
+    return await crashSoak(opts.crashKills, configText, opts.powerCut, opts.cutSeed);
+  }
   const env = Deno.env.toObject();
   let tuningNote: ReturnType<typeof benchTuning>;
   try {

@@ -29,6 +29,12 @@ export interface PowercutOptions {
    * unlinks, renames and directory changes made since (default false: names durable at once).
    */
   readonly names?: boolean;
+  /**
+   * Partial cuts, their choices drawn from this seed: per file, some of the oldest unsynced
+   * changes are kept (they reached the disk) and the first one undone, if an append, may be
+   * torn (a prefix kept). Default: every unsynced change is lost.
+   */
+  readonly seed?: number;
 }
 
 async function run(cmd: string, args: string[]): Promise<string> {
@@ -97,7 +103,12 @@ export class PowercutFs {
     await Deno.mkdir(`${base}/back`);
     await Deno.mkdir(`${base}/mnt`);
     const child = new Deno.Command(bin, {
-      args: [`${base}/back`, `${base}/mnt`, ...(options.names === true ? ["--names"] : [])],
+      args: [
+        `${base}/back`,
+        `${base}/mnt`,
+        ...(options.names === true ? ["--names"] : []),
+        ...(options.seed === undefined ? [] : ["--seed", String(options.seed)]),
+      ],
       stdout: "piped",
       stderr: "inherit",
     }).spawn();

@@ -40,6 +40,8 @@ Deno.test("bench node: flags are checked and the goals are judged from the same 
   const soak = parseNodeBenchArgs(["--crash", "5", "--power-cut", "--config", "r.yaml"]);
   assert.deepEqual([soak.crashKills, soak.powerCut, soak.config], [5, true, "r.yaml"]);
   assert.equal(parseNodeBenchArgs([]).powerCut, false);
+  const partial = parseNodeBenchArgs(["--crash", "5", "--cut-seed", "42"]);
+  assert.deepEqual([partial.powerCut, partial.cutSeed], [true, 42]);
   const row = (rps: number): BenchRow => ({
     test: "",
     rps,

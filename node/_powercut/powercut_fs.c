@@ -25,9 +25,17 @@
  * BACKING_DIR.trash until then, so that the cut can bring it back. Without
  * `--names`, names are durable at once (more than ext4 promises).
  *
- * The model's limits, which tests must not read more into: a cut loses every
- * unsynced byte and name (a real one may keep some), and an fsync of a file
- * does not make its own name durable (on ext4 it often does). Caching is off (direct I/O, no attribute or
+ *   powercut_fs BACKING_DIR MOUNT_POINT [--names] [--seed N]
+ *
+ * With `--seed N`, a cut keeps some of what it could lose, as a real one may:
+ * per file, a random number of its oldest unsynced changes (those reached the
+ * disk) and, when the first change it undoes is an append, a random prefix of
+ * it (a torn write); the seed makes the choices repeat.
+ *
+ * The model's limits, which tests must not read more into: without `--seed` a
+ * cut loses every unsynced byte and name, a torn append keeps a prefix of what
+ * was written (never other bytes), names are all lost or kept together, and an
+ * fsync of a file does not make its own name durable (on ext4 it often does). Caching is off (direct I/O, no attribute or
  * entry timeouts), so the kernel never serves bytes the cut undid.
  *
  * Built with libfuse3 by node/powercut_fs.ts, which mounts it for the tests and soaks that use it.
@@ -85,6 +93,16 @@ struct name_op {
 };
 static struct name_op *names_newest;
 static unsigned long trash_seq;
+static int partial;
+static uint64_t rng_state;
+
+/* xorshift64: the cut's choices, repeatable from --seed. */
+static uint64_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
 
 static int full_path(char *out, const char *path) {
   int n = snprintf(out, PATH_MAX, "%s%s", backing, path);
@@ -282,8 +300,20 @@ static void power_cut(void) {
   while (files != NULL) {
     struct file_state *f = files;
     if (f->newest != NULL) n_files++;
-    for (struct undo *u = f->newest; u != NULL; u = u->prev) {
+    size_t count = 0;
+    for (struct undo *u = f->newest; u != NULL; u = u->prev) count++;
+    /* With --seed: the oldest `keep` changes reached the disk; the change before them may be torn. */
+    size_t keep = partial ? (size_t)(rng() % (count + 1)) : 0;
+    size_t left = count - keep; /* changes to undo, newest first */
+    for (struct undo *u = f->newest; u != NULL && left > 0; u = u->prev, left--) {
       n_records++;
+      off_t to_size = u->old_size;
+      if (partial && left == 1 && u->saved_len == 0) {
+        struct stat now;
+        if (fstat(f->fd, &now) == 0 && now.st_size > u->old_size) {
+          to_size += (off_t)(rng() % (uint64_t)(now.st_size - u->old_size + 1)); /* torn append */
+        }
+      }
       if (u->saved_len > 0) {
         if (pwrite(f->fd, u->saved, u->saved_len, u->offset) != (ssize_t)u->saved_len) {
           fprintf(stderr, "powercut_fs: cannot restore bytes of inode %lu\n", (unsigned long)f->ino);
@@ -291,9 +321,9 @@ static void power_cut(void) {
         n_bytes += u->saved_len;
       }
       struct stat st;
-      if (fstat(f->fd, &st) == 0 && st.st_size != u->old_size) {
-        if (st.st_size > u->old_size) n_bytes += (unsigned long)(st.st_size - u->old_size);
-        if (ftruncate(f->fd, u->old_size) != 0) {
+      if (fstat(f->fd, &st) == 0 && st.st_size != to_size) {
+        if (st.st_size > to_size) n_bytes += (unsigned long)(st.st_size - to_size);
+        if (ftruncate(f->fd, to_size) != 0) {
           fprintf(stderr, "powercut_fs: cannot restore the size of inode %lu\n", (unsigned long)f->ino);
         }
       }
@@ -569,9 +599,22 @@ static const struct fuse_operations ops = {
 };
 
 int main(int argc, char *argv[]) {
-  strict_names = argc == 4 && strcmp(argv[3], "--names") == 0;
-  if (argc != 3 && !strict_names) {
-    fprintf(stderr, "usage: powercut_fs BACKING_DIR MOUNT_POINT [--names]\n");
+  int bad = argc < 3;
+  for (int i = 3; i < argc && !bad; i++) {
+    if (strcmp(argv[i], "--names") == 0) {
+      strict_names = 1;
+    } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      char *end;
+      unsigned long long seed = strtoull(argv[++i], &end, 10);
+      bad = *end != '\0';
+      partial = 1;
+      rng_state = seed * 0x9E3779B97F4A7C15ULL + 1; /* never 0 */
+    } else {
+      bad = 1;
+    }
+  }
+  if (bad) {
+    fprintf(stderr, "usage: powercut_fs BACKING_DIR MOUNT_POINT [--names] [--seed N]\n");
     return 2;
   }
   if (realpath(argv[1], backing) == NULL) {
