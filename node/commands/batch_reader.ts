@@ -8,7 +8,7 @@
 
 import { compareBytes } from "../../engine/codec/mod.ts";
 import type { EngineLike } from "./memory_engine.ts";
-import type { EngineOp, StateReader } from "./write_ops.ts";
+import { type EngineOp, keyId, type StateReader } from "./write_ops.ts";
 
 /** Reads through the changes a batch has made so far to the engine below it. */
 export class BatchReader implements StateReader {
@@ -67,10 +67,4 @@ export class BatchReader implements StateReader {
       }
     }
   }
-}
-
-function keyId(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i += 4096) s += String.fromCharCode(...key.subarray(i, i + 4096));
-  return s;
 }
