@@ -7,7 +7,7 @@
  * @module
  */
 
-import { mkdirDurable } from "../raft/log_store/mod.ts";
+import { fsyncDir, mkdirDurable } from "../raft/log_store/mod.ts";
 
 /** The operations PD's persistence uses; paths are absolute or relative strings. */
 export interface PdFileSystem {
@@ -86,9 +86,8 @@ export class DenoFileSystem implements PdFileSystem {
   }
 
   /** fsyncs a directory, so that renames and creations in it survive a crash. */
-  async syncDir(path: string): Promise<void> {
-    using dir = await Deno.open(path, { read: true });
-    await dir.sync();
+  syncDir(path: string): Promise<void> {
+    return fsyncDir(path);
   }
 
   /** Removes a file if it exists. */

@@ -160,14 +160,20 @@ export class DenoFileSystem implements FileSystem {
   }
 
   /** Fsyncs a directory. */
-  async syncDir(dir: string): Promise<void> {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
+  syncDir(dir: string): Promise<void> {
+    return fsyncDir(dir);
   }
+}
+
+/**
+ * Fsyncs a directory, so that the names created, renamed or removed in it survive a crash.
+ *
+ * @param dir the directory
+ * @throws what `Deno.open` and `sync` throw
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  using d = await Deno.open(dir, { read: true });
+  await d.sync();
 }
 
 /** The directory a path is in ("." for a bare name, "/" for a name at the root). */
@@ -209,7 +215,6 @@ export async function mkdirDurable(path: string): Promise<void> {
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e; // made meanwhile: fine
     }
-    using dir = await Deno.open(parentDir(p), { read: true });
-    await dir.sync();
+    await fsyncDir(parentDir(p));
   }
 }

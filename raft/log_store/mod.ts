@@ -8,7 +8,13 @@
  */
 
 export { Crc32c } from "./crc32c.ts";
-export { type AppendFile, DenoFileSystem, type FileSystem, mkdirDurable } from "./file_system.ts";
+export {
+  type AppendFile,
+  DenoFileSystem,
+  type FileSystem,
+  fsyncDir,
+  mkdirDurable,
+} from "./file_system.ts";
 export {
   JournalFileSystem,
   type JournalOptions,
