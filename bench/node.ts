@@ -694,18 +694,14 @@ async function spireRegions(port: number): Promise<number | undefined> {
 }
 
 /**
- * The long version of the crash test: `kills` times kill -9 during writes,
+ * The long version of the crash test: `crashKills` times kill -9 during writes,
  * checking every acknowledged write after each restart; `configText` (from `--config`, without
  * a `raft:` section) is added to the node's config, e.g. to make it split into many regions.
  * With `powerCut`, the node's files are on powercut_fs, which loses every byte and name not yet
  * fsynced after each kill (with `cutSeed`, some of them, torn appends included).
  */
-async function crashSoak(
-  kills: number,
-  configText: string | undefined,
-  powerCut: boolean,
-  cutSeed: number | undefined,
-): Promise<number> {
+async function crashSoak(opts: NodeBenchOptions, configText: string | undefined): Promise<number> {
+  const { crashKills: kills, powerCut, cutSeed } = opts;
   const started = performance.now();
   const fs = powerCut
     ? await PowercutFs.mount({ names: true, ...(cutSeed === undefined ? {} : { seed: cutSeed }) })
@@ -765,9 +761,7 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
-  if (opts.crashKills > 0) {
-    return await crashSoak(opts.crashKills, configText, opts.powerCut, opts.cutSeed);
-  }
+  if (opts.crashKills > 0) return await crashSoak(opts, configText);
   const env = Deno.env.toObject();
   let tuningNote: ReturnType<typeof benchTuning>;
   try {
