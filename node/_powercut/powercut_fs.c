@@ -1,22 +1,20 @@
 /*
  * powercut_fs: a FUSE file system over a backing directory that can lose, on
- * command, every byte written since each file's last fsync, as a power cut
+ * command, what was written since each file's last fsync, as a power cut
  * does, so that crash tests of the node on real files see more than a
  * `kill -9` does (after a kill the page cache keeps every write, synced or
  * not).
  *
- *   powercut_fs BACKING_DIR MOUNT_POINT      (stays in the foreground, one thread)
+ *   powercut_fs BACKING_DIR MOUNT_POINT [--names] [--seed N]
  *
- * Writes and truncations go to the backing file at once; before each, the
- * bytes and size it changes are kept in memory as an undo record for the
- * file (by its inode). An fsync or fdatasync of the file drops its records:
- * what was written before it is durable. `mkdir MOUNT_POINT/.powercut` is the
- * cut: every file's records are undone, newest first, which leaves each file
- * as it was at its last fsync; the file system prints one line, "powercut
- * files=F records=R bytes=B", and carries on (the same mkdir later cuts
- * again). Nothing else is faked.
- *
- *   powercut_fs BACKING_DIR MOUNT_POINT --names
+ * It stays in the foreground, on one thread. Writes and truncations go to the
+ * backing file at once; before each, the bytes and size it changes are kept
+ * in memory as an undo record for the file (by its inode). An fsync or
+ * fdatasync of the file drops its records: what was written before it is
+ * durable. `mkdir MOUNT_POINT/.powercut` is the cut: every file's records are
+ * undone, newest first, which leaves each file as it was at its last fsync;
+ * the file system prints one line, "powercut files=F records=R bytes=B
+ * names=N", and carries on (the same mkdir later cuts again).
  *
  * With `--names`, names are not durable either until their directory is
  * fsynced: a create, mkdir, link, unlink, rmdir or rename is undone by the
@@ -25,20 +23,22 @@
  * BACKING_DIR.trash until then, so that the cut can bring it back. Without
  * `--names`, names are durable at once (more than ext4 promises).
  *
- *   powercut_fs BACKING_DIR MOUNT_POINT [--names] [--seed N]
- *
  * With `--seed N`, a cut keeps some of what it could lose, as a real one may:
  * per file, a random number of its oldest unsynced changes (those reached the
  * disk) and, when the first change it undoes is an append, a random prefix of
  * it (a torn write); the seed makes the choices repeat.
  *
  * The model's limits, which tests must not read more into: without `--seed` a
- * cut loses every unsynced byte and name, a torn append keeps a prefix of what
- * was written (never other bytes), names are all lost or kept together, and an
- * fsync of a file does not make its own name durable (on ext4 it often does). Caching is off (direct I/O, no attribute or
- * entry timeouts), so the kernel never serves bytes the cut undid.
+ * cut loses every unsynced byte and name; a torn append keeps a prefix of what
+ * was written (never other bytes); names are all lost or kept together; an
+ * fsync of a file does not make its own name durable (on ext4 it often does);
+ * undo records are kept in memory without a limit until the next fsync or cut
+ * (a test tool: the node fsyncs its logs continuously). Caching is off (direct
+ * I/O, no attribute or entry timeouts), so the kernel never serves bytes the
+ * cut undid.
  *
- * Built with libfuse3 by node/powercut_fs.ts, which mounts it for the tests and soaks that use it.
+ * Built with libfuse3 by node/powercut_fs.ts, which mounts it for the tests
+ * and soaks that use it.
  */
 #define FUSE_USE_VERSION 31
 #define _GNU_SOURCE
