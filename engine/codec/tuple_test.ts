@@ -197,7 +197,9 @@ Deno.test("malformed keys are refused with a RangeError, never a wrong tuple", (
 });
 
 // The checkers above must catch the bugs they exist for. Each broken encoder
-// below makes one classic mistake; fast-check must find a counterexample.
+// below makes one classic mistake; fast-check must find a counterexample. The
+// runs use a fixed seed so that an unlucky draw can never let a plant through.
+const PLANTED = { numRuns: RUNS, seed: 1 };
 
 const utf8 = new TextEncoder();
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -224,7 +226,7 @@ Deno.test("the order checker catches floats stored without the sign flip", () =>
       maxLength: 3,
     },
   );
-  assert.ok(fc.check(orderProperty(rawFloats, numbers), { numRuns: RUNS }).failed);
+  assert.ok(fc.check(orderProperty(rawFloats, numbers), PLANTED).failed);
 });
 
 Deno.test("the prefix checker catches strings without a terminator or without escaping", () => {
@@ -241,8 +243,8 @@ Deno.test("the prefix checker catches strings without a terminator or without es
       const key = encodeTuple([e]);
       return key.subarray(0, key.length - 1);
     }));
-  assert.ok(fc.check(prefixProperty(singleTerminator, tuple), { numRuns: RUNS }).failed);
-  assert.ok(fc.check(prefixProperty(unterminated, strings), { numRuns: RUNS }).failed);
-  assert.ok(fc.check(prefixProperty(unescaped, strings), { numRuns: RUNS }).failed);
+  assert.ok(fc.check(prefixProperty(singleTerminator, tuple), PLANTED).failed);
+  assert.ok(fc.check(prefixProperty(unterminated, strings), PLANTED).failed);
+  assert.ok(fc.check(prefixProperty(unescaped, strings), PLANTED).failed);
   assert.ok(!fc.check(prefixProperty(encodeTuple, strings), { numRuns: RUNS }).failed);
 });
