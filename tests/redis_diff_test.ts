@@ -194,6 +194,9 @@ const EDGE_CASES: Cmd[] = [
   ["GETEX", "e", "EX", "abc"],
   ["GETEX", "e", "BOGUS"],
   ["GETEX", "nokey", "EX", "5"],
+  // Redis looks the key up before it checks the time's value: nil for a missing key.
+  ["GETEX", "nokey", "EX", "abc"],
+  ["GETEX", "nokey", "PXAT", "-1"],
   ["GETEX", "e", "PXAT", "1"],
   ["GET", "e"],
   ["SET", "p", "1", "PXAT", "1"],
@@ -505,8 +508,14 @@ Deno.test("SCAN with MATCH and COUNT visits the same keys as redis-server", asyn
   });
 });
 
-const key = fc.constantFrom("a", "b", "c");
-const val = fc.constantFrom("1", "-2", "x", "", "9223372036854775806", "10");
+const key = fc.constantFrom("a", "b", "c", "", "k\x00z", "é");
+// Values that are integers or floats to one parser and not to another.
+const val = fc.constantFrom(
+  ...["1", "-2", "x", "", "9223372036854775806", "10", "007", "+1", " 1", "1 ", "-0", "0x10"],
+  ...["1e5", "3.0", "inf", "-inf", "nan", "1.5e308", "9223372036854775808", "é", "\x00", "-"],
+);
+/** Time values a strict integer parser refuses, and one far future absolute time. */
+const oddTime = fc.constantFrom("+5", "05", " 5", "5.0", "0", "-5", "4102444800000");
 const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.tuple(key, val, fc.subarray(["NX", "XX", "GET", "KEEPTTL"])).map((
     [k, v, o],
@@ -557,6 +566,25 @@ const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   key.map((k) => ["PERSIST", k]),
   fc.tuple(fc.constantFrom("RENAME", "RENAMENX"), key, key).map(([c, a, b]) => [c, a, b]),
   key.map((k) => ["TYPE", k]),
+  fc.tuple(key, fc.constantFrom("EX", "PX", "EXAT", "PXAT"), oddTime).map((
+    [k, o, t],
+  ) => ["SET", k, "v", o, t]),
+  fc.tuple(key, fc.constantFrom("EX", "PX", "EXAT", "PXAT"), oddTime).map((
+    [k, o, t],
+  ) => ["GETEX", k, o, t]),
+  fc.tuple(fc.constantFrom("INCRBY", "DECRBY", "INCRBYFLOAT"), key, val).map((
+    [c, k, v],
+  ) => [c, k, v]),
+  // Arguments in any order and number: arity, syntax and option errors.
+  fc.tuple(
+    fc.constantFrom("SET", "GETEX", "EXPIRE", "MSET", "MSETNX", "COPY", "UNLINK"),
+    fc.array(
+      fc.constantFrom("a", "b", "1", "x", "NX", "XX", "GT", "GET", "EX", "PERSIST", "REPLACE"),
+      {
+        maxLength: 5,
+      },
+    ),
+  ).map(([c, xs]) => [c, ...xs]),
   fc.constant<Cmd>(["DBSIZE"]),
 );
 

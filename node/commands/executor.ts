@@ -845,7 +845,9 @@ export class CommandExecutor {
       else return error(SYNTAX);
     }
     const expire = expiry.parse("getex");
-    if (isReply(expire)) return expire;
+    // Redis looks the key up before it checks the time's value: a missing key answers nil,
+    // and either way the lookup counts as a keyspace hit or miss.
+    if (isReply(expire)) return this.#readOne(args[1]!).then((v) => v === undefined ? NIL : expire);
     return this.#o.backend.execute({
       op: "getex",
       key: args[1]!,
