@@ -544,7 +544,7 @@ const SUBCOMMANDS: Record<string, Row[]> = {
       [2, 2, 1],
       "@keyspace @read @slow",
       "generic",
-      "Returns the encoding Redis would give the key's value (Spire stores every value alike)",
+      "Returns the encoding redis-server gives such a value written by SET (Spire stores every value alike)",
     ],
     [
       "object|refcount",
