@@ -14,8 +14,16 @@
  * @module
  */
 
+import process from "node:process";
 import { type KvBackend } from "./commands/backend.ts";
-import { CommandExecutor, type PlainSource, type Session } from "./commands/executor.ts";
+import { CommandStats } from "./command_stats.ts";
+import {
+  CommandExecutor,
+  type PlainSource,
+  type Refusal,
+  refusalOf,
+  type Session,
+} from "./commands/executor.ts";
 import { ReplyWriter } from "./resp/encoder.ts";
 import {
   DEFAULT_REQUEST_LIMITS,
@@ -124,7 +132,7 @@ export interface ClientServerStats {
   totalConnectionsReceived: number;
   /** Connections refused because of connectionsMax. */
   rejectedConnections: number;
-  /** Commands executed. */
+  /** Commands executed (unknown and rejected ones are not: see CommandStats.record). */
   totalCommandsProcessed: number;
   /** Connections closed for a protocol error. */
   protocolErrors: number;
@@ -145,6 +153,22 @@ export interface ClientServerStats {
   /** 1 when the native GET path is given or loaded, 0 when off, not built, or not needed yet. */
   nativeGetPath: number;
 }
+
+/** The counters of {@link ClientServerStats} that CONFIG RESETSTAT starts again in INFO. */
+const RESETTABLE = [
+  "totalConnectionsReceived",
+  "rejectedConnections",
+  "totalCommandsProcessed",
+  "protocolErrors",
+  "idleDisconnects",
+  "expiredKeys",
+  "netInputBytes",
+  "netOutputBytes",
+  "keyspaceHits",
+  "keyspaceMisses",
+  "nativeCommandsProcessed",
+] as const;
+type ResettableStat = typeof RESETTABLE[number];
 
 const encoder = new TextEncoder();
 const NO_BYTES = new Uint8Array(0);
@@ -298,6 +322,8 @@ export class ClientPort {
   readonly idleTimeoutMs: number;
   /** Whether single-key writes of a pipeline are started together. */
   readonly pipelinedWrites: boolean;
+  /** INFO commandstats and errorstats (CONFIG RESETSTAT clears them). */
+  readonly commandStats: CommandStats = new CommandStats();
   /** See ClientPortOptions.writeOrder: true for "sent". */
   readonly ordersAcrossRegions: boolean;
   /** The native GET path given, false when turned off, undefined to load the default once. */
@@ -323,6 +349,10 @@ export class ClientPort {
   readonly #hostname: string;
   readonly #memoryFields: (() => Readonly<Record<string, string | number>>) | undefined;
   #nextId = 1;
+  /** Each resettable counter's value at the last CONFIG RESETSTAT (INFO shows the growth since). */
+  readonly #statsBase: Record<ResettableStat, number> = Object.fromEntries(
+    RESETTABLE.map((f) => [f, 0]),
+  ) as Record<ResettableStat, number>;
   readonly #stats: Omit<ClientServerStats, "keyspaceHits" | "keyspaceMisses" | "nativeGetPath"> = {
     connectedClients: 0,
     totalConnectionsReceived: 0,
@@ -389,9 +419,21 @@ export class ClientPort {
       ...(options.replyBytesMax !== undefined ? { replyBytesMax: options.replyBytesMax } : {}),
       ...(options.regions !== undefined ? { regions: options.regions } : {}),
       configParameters: () => ({ ...this.#configParameters(), ...options.configParameters?.() }),
+      resetStats: () => this.resetStats(),
     });
     this.#hostname = options.hostname ?? "127.0.0.1";
     this.#memoryFields = options.memoryFields;
+  }
+
+  /**
+   * CONFIG RESETSTAT: INFO's stats counters, commandstats and errorstats start again from zero.
+   * The counters behind /metrics do not: a Prometheus counter only goes up (INFO shows each
+   * counter's growth since the reset instead).
+   */
+  resetStats(): void {
+    this.commandStats.reset();
+    const s = this.stats;
+    for (const field of RESETTABLE) this.#statsBase[field] = s[field];
   }
 
   /** What CONFIG GET answers about the client port, by Redis's parameter names. */
@@ -666,11 +708,13 @@ export class ClientPort {
     for (let i = ticket.first; i < ticket.first + ticket.count; i++) {
       writer.write(replies[i]!, resp);
     }
-    const hook = this.#onCommand;
-    if (hook === undefined) return;
     const durationMs = performance.now() - ticket.takenMs;
+    const hook = this.#onCommand;
     for (let i = ticket.first; i < ticket.first + ticket.count; i++) {
-      hook({ name: "set", durationMs, failed: replies[i]!.kind === "error" });
+      const reply = replies[i]!;
+      const errorMessage = reply.kind === "error" ? reply.message : undefined;
+      this.commandStats.record("set", durationMs, errorMessage);
+      hook?.({ name: "set", durationMs, failed: errorMessage !== undefined });
     }
   }
 
@@ -695,6 +739,7 @@ export class ClientPort {
     this.#stats.nativeCommandsProcessed += commands;
     session.lastCommand = "get";
     session.lastCommandMs = nowMs;
+    this.commandStats.record("get", durationMs, undefined, undefined, commands);
     const hook = this.#onCommand;
     if (hook === undefined) return;
     // Each GET's share of the call: what the executor's path measures per command.
@@ -705,6 +750,8 @@ export class ClientPort {
   /** @internal Runs one command with metrics; `name` is `executor.commandName(args)`. */
   async run(session: Session, args: Uint8Array[], name: string | undefined): Promise<Reply> {
     const started = performance.now();
+    // The commands an EXEC runs, counted in INFO commandstats when it answers them.
+    const queued = name === "exec" ? session.multi?.commands : undefined;
     let reply: Reply;
     try {
       reply = await this.executor.execute(session, args);
@@ -712,13 +759,41 @@ export class ClientPort {
       this.#log(`command failed: ${e instanceof Error ? e.message : String(e)}`);
       reply = error(`ERR internal error: ${e instanceof Error ? e.message : String(e)}`);
     }
-    this.#stats.totalCommandsProcessed++;
-    this.#onCommand?.({
-      name: name ?? "unknown",
-      durationMs: performance.now() - started,
-      failed: reply.kind === "error",
-    });
+    const durationMs = performance.now() - started;
+    let errorMessage: string | undefined, refusal: Refusal | undefined;
+    if (reply.kind === "error") {
+      errorMessage = reply.message;
+      refusal = refusalOf(reply);
+    }
+    this.#onCommand?.({ name: name ?? "unknown", durationMs, failed: errorMessage !== undefined });
+    // As redis-server: a command queued by MULTI counts when EXEC runs it, not before.
+    if (reply.kind === "simple" && reply.value === "QUEUED" && session.multi !== undefined) {
+      return reply;
+    }
+    // As redis-server: an unknown or rejected command (wrong arity, NOAUTH) was not processed.
+    if (this.commandStats.record(name ?? "unknown", durationMs, errorMessage, refusal)) {
+      this.#stats.totalCommandsProcessed++;
+    }
+    if (queued !== undefined && reply.kind === "array" && reply.items?.length === queued.length) {
+      this.#countExecuted(queued, reply.items, durationMs);
+    }
     return reply;
+  }
+
+  /** Counts the commands an EXEC ran, each with its share of the EXEC's time. */
+  #countExecuted(
+    commands: readonly (readonly Uint8Array[])[],
+    replies: readonly Reply[],
+    ms: number,
+  ) {
+    for (let i = 0; i < commands.length; i++) {
+      const r = replies[i]!;
+      const name = this.executor.commandName(commands[i]!) ?? "unknown";
+      const message = r.kind === "error" ? r.message : undefined;
+      if (this.commandStats.record(name, ms / commands.length, message)) {
+        this.#stats.totalCommandsProcessed++;
+      }
+    }
   }
 
   /**
@@ -775,21 +850,32 @@ export class ClientPort {
       // The engine's statistics behind it cost more than the rest of INFO.
       memory: () => this.#memorySection(),
       stats: () => {
-        const s = this.stats;
+        const raw = this.stats;
+        const base = this.#statsBase;
+        const s = (field: ResettableStat) => raw[field] - base[field];
         return {
-          total_connections_received: s.totalConnectionsReceived,
-          total_commands_processed: s.totalCommandsProcessed,
-          rejected_connections: s.rejectedConnections,
-          expired_keys: s.expiredKeys,
-          keyspace_hits: s.keyspaceHits,
-          keyspace_misses: s.keyspaceMisses,
-          total_net_input_bytes: s.netInputBytes,
-          total_net_output_bytes: s.netOutputBytes,
-          protocol_errors: s.protocolErrors,
-          idle_disconnects: s.idleDisconnects,
-          spire_native_commands_processed: s.nativeCommandsProcessed,
+          total_connections_received: s("totalConnectionsReceived"),
+          total_commands_processed: s("totalCommandsProcessed"),
+          rejected_connections: s("rejectedConnections"),
+          expired_keys: s("expiredKeys"),
+          keyspace_hits: s("keyspaceHits"),
+          keyspace_misses: s("keyspaceMisses"),
+          total_net_input_bytes: s("netInputBytes"),
+          total_net_output_bytes: s("netOutputBytes"),
+          total_error_replies: this.commandStats.errorReplies,
+          protocol_errors: s("protocolErrors"),
+          idle_disconnects: s("idleDisconnects"),
+          spire_native_commands_processed: s("nativeCommandsProcessed"),
         };
       },
+      // A standalone node leads every region it holds and has no replicas.
+      replication: () => ({ role: "master", connected_slaves: 0 }),
+      cpu: () => {
+        const { user, system } = process.cpuUsage();
+        return { used_cpu_sys: (system / 1e6).toFixed(6), used_cpu_user: (user / 1e6).toFixed(6) };
+      },
+      commandstats: () => this.commandStats.commandSection(),
+      errorstats: () => this.commandStats.errorSection(),
     };
   }
 }
@@ -999,6 +1085,11 @@ export class ClientServer {
   }
 
   /** The executor (for embedding the command layer without TCP). */
+  /** INFO commandstats and errorstats of its port. */
+  get commandStats(): CommandStats {
+    return this.#port.commandStats;
+  }
+
   get executor(): CommandExecutor {
     return this.#port.executor;
   }

@@ -308,7 +308,17 @@ async function runScript(port: Port, script: readonly Step[]) {
     hits: s.keyspaceHits,
     misses: s.keyspaceMisses,
     commands: s.totalCommandsProcessed,
+    calls: callsOf(port),
   };
+}
+
+/** INFO commandstats' calls and failed calls of GET and SET on a port. */
+function callsOf(port: Port): string {
+  const stats = port.t.server.commandStats;
+  return ["get", "set"].map((n) => {
+    const c = stats.command(n);
+    return `${n} ${c?.calls ?? 0} ${c?.failedCalls ?? 0}`;
+  }).join(", ");
 }
 
 Deno.test("a port with the native GET and SET paths answers every pipeline as the executor alone does", async () => {
@@ -329,6 +339,8 @@ Deno.test("a port with the native GET and SET paths answers every pipeline as th
     await fc.assert(
       fc.asyncProperty(scriptArb, async (script) => {
         on.clock = off.clock = 1_000_000;
+        on.t.server.commandStats.reset();
+        off.t.server.commandStats.reset();
         const before = [on.t.server.stats, off.t.server.stats];
         const a = await runScript(on, script);
         const b = await runScript(off, script);
@@ -339,6 +351,8 @@ Deno.test("a port with the native GET and SET paths answers every pipeline as th
           a.commands - before[0]!.totalCommandsProcessed,
           b.commands - before[1]!.totalCommandsProcessed,
         );
+        // INFO commandstats counts the GETs and SETs the native paths took as the executor's.
+        assert.equal(a.calls, b.calls);
       }),
       { numRuns: 40 },
     );
@@ -352,8 +366,10 @@ Deno.test("a port with the native GET and SET paths answers every pipeline as th
       advanceMs: 0,
     };
     const before = on.t.server.stats.nativeCommandsProcessed;
+    const getsBefore = on.t.server.commandStats.command("get")?.calls ?? 0;
     assert.deepEqual((await runScript(on, [gets])).out, (await runScript(off, [gets])).out);
     assert.equal(on.t.server.stats.nativeCommandsProcessed - before, 50);
+    assert.equal(on.t.server.commandStats.command("get")!.calls - getsBefore, 50);
     // And a pipeline of plain SETs is taken by the SET lane, then read back natively.
     const sets: Step = {
       commands: Array.from({ length: 50 }, (_, i) => encodeCommand(["SET", `s${i % 7}`, `${i}`])),

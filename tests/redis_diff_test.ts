@@ -479,10 +479,13 @@ const TRANSACTIONS: Cmd[] = [
 Deno.test("MULTI, EXEC, DISCARD and WATCH answer exactly as redis-server does", async () => {
   await withBoth(async (spire, redis) => {
     const at = TRANSACTIONS.findIndex((c) => c[0] === "SET" && c[1] === "e");
-    await compare(spire, redis, TRANSACTIONS.slice(0, at + 1));
+    await compare(spire, redis, [["CONFIG", "RESETSTAT"], ...TRANSACTIONS.slice(0, at + 1)]);
     await new Promise((r) => setTimeout(r, 20)); // key e expires after WATCH would read it
     await compare(spire, redis, TRANSACTIONS.slice(at + 1, at + 3));
     await compare(spire, redis, TRANSACTIONS.slice(at + 3));
+    // Queued commands count when EXEC runs them, failures inside EXEC included; discarded and
+    // aborted ones never.
+    assert.equal(await commandCounts(spire), await commandCounts(redis));
   });
 });
 
@@ -611,12 +614,39 @@ async function keyspace(client: RespClient): Promise<string> {
   return m === null ? "empty" : `keys=${m[1]},expires=${m[2]}`;
 }
 
+/**
+ * INFO commandstats without the times (Spire's include the Raft round) and errorstats, and INFO
+ * stats' command and error counters: what a dashboard reads.
+ */
+async function commandCounts(client: RespClient): Promise<string> {
+  const text = async (section: string) => {
+    const r = await client.call(["INFO", section]);
+    assert.ok(r.kind === "bulk" && r.value !== null);
+    return new TextDecoder().decode(r.value);
+  };
+  const commands = [...(await text("commandstats")).matchAll(
+    /^cmdstat_(\S+):calls=(\d+),usec=\d+,usec_per_call=[\d.]+,rejected_calls=(\d+),failed_calls=(\d+)\r$/gm,
+  )].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`).sort();
+  const errors = [...(await text("errorstats")).matchAll(/^(errorstat_\S+)\r$/gm)].map((m) => m[1]);
+  const stats = [...(await text("stats")).matchAll(
+    /^((?:total_commands_processed|total_error_replies):\d+)\r$/gm,
+  )].map((m) => m[1]);
+  return [...commands, ...errors.sort(), ...stats].join("\n");
+}
+
 Deno.test("random command sequences get identical replies from Spire and redis-server", async () => {
   await withBoth(async (spire, redis) => {
     await fc.assert(
       fc.asyncProperty(fc.array(randomCmd, { minLength: 5, maxLength: 40 }), async (cmds) => {
+        await compare(spire, redis, [["CONFIG", "RESETSTAT"]]);
         const [spireBefore, redisBefore] = await Promise.all([lookups(spire), lookups(redis)]);
         await compare(spire, redis, [["FLUSHDB"], ...cmds]);
+        // Every command, its calls, rejections and failures, and every error code, counted alike.
+        assert.equal(
+          await commandCounts(spire),
+          await commandCounts(redis),
+          `INFO commandstats, errorstats and stats after ${JSON.stringify(cmds)}`,
+        );
         const [spireAfter, redisAfter] = await Promise.all([lookups(spire), lookups(redis)]);
         // Key lookups are counted as Redis counts them: by the read commands, hit or miss.
         assert.deepEqual(

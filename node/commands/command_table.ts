@@ -585,6 +585,15 @@ const SUBCOMMANDS: Record<string, Row[]> = {
       "Returns the effective values of configuration parameters",
     ],
     [
+      "config|resetstat",
+      2,
+      "admin noscript loading stale",
+      NO_KEYS,
+      "@admin @slow @dangerous",
+      "server",
+      "Resets INFO's statistics, commandstats and errorstats (not the /metrics counters)",
+    ],
+    [
       "config|set",
       -4,
       "admin noscript loading stale",

@@ -132,6 +132,8 @@ export interface ExecutorOptions {
    * parameters that mean here what they mean in Redis (default: none).
    */
   readonly configParameters?: () => Readonly<Record<string, string>>;
+  /** CONFIG RESETSTAT: starts the server's statistics again (without it, the command is refused). */
+  readonly resetStats?: () => void;
   /** SCAN cursors remembered at once; the oldest are forgotten first (default 10000). */
   readonly scanCursorsMax?: number;
   /** Key bytes held by remembered SCAN cursors; the oldest are forgotten first (default 16 MiB). */
@@ -151,6 +153,21 @@ export interface ExecutorOptions {
   /** Keys one connection may WATCH at once (default 10000). */
   readonly watchKeysMax?: number;
 }
+
+/** INFO's sections, in the order INFO prints them. */
+const INFO_SECTIONS = [
+  "server",
+  "clients",
+  "memory",
+  "stats",
+  "replication",
+  "cpu",
+  "commandstats",
+  "errorstats",
+  "keyspace",
+  "rocksdb",
+];
+const INFO_TITLES: Record<string, string> = { cpu: "CPU", rocksdb: "RocksDB" };
 
 const latin1 = new TextDecoder("latin1");
 const utf8Encoder = new TextEncoder();
@@ -452,9 +469,11 @@ export class CommandExecutor {
       if (name !== "exec" || refused.kind !== "error") return refused;
       session.multi = undefined; // a refused EXEC ends the transaction, as in Redis
       session.watched = undefined;
-      return error(
+      const abort = error(
         `EXECABORT Transaction discarded because of: ${refused.message.replace(/^ERR /, "")}`,
       );
+      const why = refusalOf(refused);
+      return why === undefined ? abort : markRefused(abort, why);
     }
     if (control && !("kind" in checked)) return await this.#run(session, name, args, checked);
     multi.commands.push(args);
@@ -472,25 +491,33 @@ export class CommandExecutor {
     args: readonly Uint8Array[],
   ): Reply | { spec: CommandSpec; sub: CommandSpec | undefined } {
     const spec = this.#table.get(name);
-    if (spec === undefined) return unknownCommand(args);
+    if (spec === undefined) return markRefused(unknownCommand(args), "unknown");
     if (!arityOk(spec.arity, args.length)) {
-      return error(`ERR wrong number of arguments for '${name}' command`);
+      return markRefused(error(`ERR wrong number of arguments for '${name}' command`), "rejected");
     }
     let sub: CommandSpec | undefined;
     if (spec.subcommands !== undefined && args.length >= 2) {
       sub = spec.subcommands.find((s) => s.name === `${name}|${lc(args[1]!)}`);
       if (sub === undefined) {
-        return error(
-          `ERR unknown subcommand '${
-            str(args[1]!).slice(0, 128)
-          }'. Try ${name.toUpperCase()} HELP.`,
+        return markRefused(
+          error(
+            `ERR unknown subcommand '${
+              str(args[1]!).slice(0, 128)
+            }'. Try ${name.toUpperCase()} HELP.`,
+          ),
+          "unknown",
         );
       }
       if (!arityOk(sub.arity, args.length)) {
-        return error(`ERR wrong number of arguments for '${sub.name}' command`);
+        return markRefused(
+          error(`ERR wrong number of arguments for '${sub.name}' command`),
+          "rejected",
+        );
       }
     }
-    if (!session.authed && !(sub ?? spec).flags.includes("no_auth")) return error(NOAUTH);
+    if (!session.authed && !(sub ?? spec).flags.includes("no_auth")) {
+      return markRefused(error(NOAUTH), "rejected");
+    }
     return sizeError(name, spec, args) ?? { spec, sub };
   }
 
@@ -1137,6 +1164,13 @@ export class CommandExecutor {
   }
 
   #config(args: readonly Uint8Array[]): Reply {
+    if (lc(args[1]!) === "resetstat") {
+      if (this.#o.resetStats === undefined) {
+        return error("ERR CONFIG RESETSTAT: this server keeps no statistics to reset");
+      }
+      this.#o.resetStats();
+      return OK;
+    }
     if (lc(args[1]!) === "set") {
       return error(
         "ERR CONFIG SET is not supported: Spire reads its settings at start-up from the YAML " +
@@ -1334,12 +1368,13 @@ export class CommandExecutor {
   }
 
   async #info(session: Session, args: readonly Uint8Array[]): Promise<Reply> {
-    const all = ["server", "clients", "memory", "stats", "keyspace", "rocksdb"];
     const asked = args.slice(1).map(lc);
-    const wanted =
-      asked.length === 0 || asked.some((s) => ["all", "default", "everything"].includes(s))
-        ? all
-        : all.filter((s) => asked.includes(s));
+    // Redis's order; commandstats only when asked for by name or with "all" / "everything".
+    const wanted = INFO_SECTIONS.filter((s) =>
+      asked.includes(s) ||
+      asked.includes("all") || asked.includes("everything") ||
+      ((asked.length === 0 || asked.includes("default")) && s !== "commandstats")
+    );
     const fromServer = this.#o.serverSections?.() ?? {};
     const parts: string[] = [];
     for (const section of wanted) {
@@ -1353,11 +1388,11 @@ export class CommandExecutor {
         if (this.#o.engineStats === undefined) continue;
         flattenInfo(await this.#o.engineStats(), "", fields);
       } else {
-        fields = fromServer[section]?.() ?? {};
+        const provided = fromServer[section];
+        if (provided === undefined) continue;
+        fields = provided();
       }
-      const title = section === "rocksdb"
-        ? "RocksDB"
-        : section[0]!.toUpperCase() + section.slice(1);
+      const title = INFO_TITLES[section] ?? section[0]!.toUpperCase() + section.slice(1);
       const lines = [`# ${title}`, ...Object.entries(fields).map(([k, v]) => `${k}:${v}`)];
       parts.push(lines.join("\r\n") + "\r\n");
     }
@@ -1464,6 +1499,30 @@ function argsBytes(args: readonly Uint8Array[]): number {
   let n = 0;
   for (const a of args) n += a.length;
   return n;
+}
+
+/**
+ * Why a command was refused before it ran, as redis-server's statistics tell it apart: an
+ * unknown command or subcommand (counted in no command's statistics), or a known one rejected
+ * for its number of arguments or for authentication (its `rejected_calls`).
+ */
+export type Refusal = "unknown" | "rejected";
+
+const refusals = new WeakMap<Reply, Refusal>();
+
+function markRefused(reply: Reply, why: Refusal): Reply {
+  refusals.set(reply, why);
+  return reply;
+}
+
+/**
+ * Whether an error reply of {@link CommandExecutor.execute} refused the command before it ran,
+ * and why; undefined for a command that ran (and maybe failed).
+ * @param reply a reply the executor returned
+ * @returns the refusal, or undefined
+ */
+export function refusalOf(reply: Reply): Refusal | undefined {
+  return refusals.get(reply);
 }
 
 function unknownCommand(args: readonly Uint8Array[]): Reply {
