@@ -93,6 +93,14 @@ Deno.test("ioredis: every supported command", async () => {
       assert.equal(await r.pttl("nope"), -2);
       assert.equal(await r.type("s"), "string");
       assert.equal(await r.type("nope"), "none");
+      assert.equal(await r.setbit("bits", 9, 1), 0);
+      assert.equal(await r.setbit("bits", 9, 1), 1);
+      assert.equal(await r.getbit("bits", 9), 1);
+      assert.equal(await r.bitcount("bits"), 1);
+      assert.equal(await r.bitpos("bits", 1), 9);
+      assert.equal(await r.del("bits"), 1);
+      assert.equal(await r.config("RESETSTAT"), "OK");
+      assert.match(await r.info("commandstats"), /^cmdstat_config\|resetstat:calls=1,/m);
       assert.equal(await r.client("SETNAME", "e2e"), "OK");
       assert.equal(await r.client("GETNAME"), "e2e");
       assert.equal(typeof (await r.client("ID")), "number");
@@ -261,7 +269,7 @@ Deno.test("redis-cli: every supported command, RESP2 and RESP3", async () => {
       [["SELECT", "0"], "OK"],
       [["SELECT", "1"], "ERR DB index is out of range"],
       [["CLIENT", "SETNAME", "cli"], "OK"],
-      [["COMMAND", "COUNT"], "63"],
+      [["COMMAND", "COUNT"], "67"],
       [["SET", "old", "1"], "OK"],
       [["RENAME", "old", "new"], "OK"],
       [["RENAMENX", "new", "old"], "1"],

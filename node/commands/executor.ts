@@ -8,6 +8,14 @@
  * @module
  */
 
+import {
+  BIT_OFFSET_ERROR,
+  BIT_VALUE_ERROR,
+  bitCount,
+  bitOffset,
+  bitPos,
+  getBit,
+} from "./bitmap.ts";
 import type { RespVersion } from "../resp/encoder.ts";
 import {
   array,
@@ -699,6 +707,22 @@ export class CommandExecutor {
       case "getrange":
       case "substr":
         return this.#getrange(args);
+      case "setbit": {
+        const offset = bitOffset(parseInt64(args[2]!));
+        if (offset === undefined) return error(BIT_OFFSET_ERROR);
+        const bit = parseInt64(args[3]!);
+        if (bit !== 0n && bit !== 1n) return error(BIT_VALUE_ERROR);
+        return b.execute({ op: "setbit", key: a1, offset, bit: bit === 1n ? 1 : 0 });
+      }
+      case "getbit": {
+        const offset = bitOffset(parseInt64(args[2]!));
+        if (offset === undefined) return error(BIT_OFFSET_ERROR);
+        return this.#readOne(a1).then((v) => integer(getBit(v?.value, offset)));
+      }
+      case "bitcount":
+        return this.#bitcount(args);
+      case "bitpos":
+        return this.#bitpos(args);
       case "strlen":
         return this.#readOne(a1).then((v) => integer(v?.value.length ?? 0));
       case "expire":
@@ -913,6 +937,46 @@ export class CommandExecutor {
   }
 
   /** GETRANGE (and its old name SUBSTR) with Redis's rules for negative and out-of-range ends. */
+  /** BITCOUNT key [start end [BYTE|BIT]], as redis-server 7.0: a missing key is 0 whatever follows. */
+  async #bitcount(args: readonly Uint8Array[]): Promise<Reply> {
+    const v = await this.#readOne(args[1]!);
+    if (v === undefined) return integer(0);
+    if (args.length === 2) return integer(bitCount(v.value));
+    if (args.length !== 4 && args.length !== 5) return error(SYNTAX);
+    const start = parseInt64(args[2]!), end = parseInt64(args[3]!);
+    if (start === undefined || end === undefined) return error(WRONG_INT);
+    const unit = args.length === 5 ? bitUnit(args[4]!) : false;
+    if (unit === undefined) return error(SYNTAX);
+    return integer(bitCount(v.value, { start, end, inBits: unit }));
+  }
+
+  /**
+   * BITPOS key bit [start [end [BYTE|BIT]]], as redis-server 7.0: the bit is checked first, then
+   * a missing key answers at once (-1 for a set bit, 0 for a clear one), then the range.
+   */
+  async #bitpos(args: readonly Uint8Array[]): Promise<Reply> {
+    const bit = parseInt64(args[2]!);
+    if (bit === undefined) return error(WRONG_INT);
+    if (bit !== 0n && bit !== 1n) return error("ERR The bit argument must be 1 or 0.");
+    const b = bit === 1n ? 1 : 0;
+    const v = await this.#readOne(args[1]!);
+    if (v === undefined) return integer(b === 1 ? -1 : 0);
+    if (args.length === 3) return integer(bitPos(v.value, b));
+    if (args.length > 6) return error(SYNTAX);
+    const start = parseInt64(args[3]!);
+    if (start === undefined) return error(WRONG_INT);
+    const unit = args.length === 6 ? bitUnit(args[5]!) : false;
+    if (unit === undefined) return error(SYNTAX);
+    let end: bigint | undefined;
+    if (args.length >= 5) {
+      end = parseInt64(args[4]!);
+      if (end === undefined) return error(WRONG_INT);
+    }
+    return integer(
+      bitPos(v.value, b, { start, ...(end !== undefined ? { end } : {}), inBits: unit }),
+    );
+  }
+
   async #getrange(args: readonly Uint8Array[]): Promise<Reply> {
     const start = parseInt64(args[2]!), end = parseInt64(args[3]!);
     if (start === undefined || end === undefined) return error(WRONG_INT);
@@ -1523,6 +1587,12 @@ function markRefused(reply: Reply, why: Refusal): Reply {
  */
 export function refusalOf(reply: Reply): Refusal | undefined {
   return refusals.get(reply);
+}
+
+/** BITCOUNT's and BITPOS's unit: true for BIT, false for BYTE, undefined for anything else. */
+function bitUnit(arg: Uint8Array): boolean | undefined {
+  const unit = lc(arg);
+  return unit === "bit" ? true : unit === "byte" ? false : undefined;
 }
 
 function unknownCommand(args: readonly Uint8Array[]): Reply {

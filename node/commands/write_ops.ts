@@ -12,6 +12,7 @@
  * @module
  */
 
+import { bitOffset, withBit } from "./bitmap.ts";
 import {
   addLongDouble,
   formatLongDouble,
@@ -81,6 +82,13 @@ export type WriteCommand =
     readonly key: Uint8Array;
     readonly offset: number;
     readonly value: Uint8Array;
+  }
+  /** SETBIT: the bit at `offset` (bitmap.ts) set to `bit`; the reply is the bit it held. */
+  | {
+    readonly op: "setbit";
+    readonly key: Uint8Array;
+    readonly offset: number;
+    readonly bit: 0 | 1;
   }
   | {
     readonly op: "expire";
@@ -450,6 +458,12 @@ export async function evaluate(cmd: WriteCommand, nowMs: number, o: Overlay): Pr
       o.put(cmd.key, { type: "string", value, expireAtMs: old?.expireAtMs });
       return integer(length);
     }
+    case "setbit": {
+      const old = await o.live(cmd.key);
+      const { value, was } = withBit(old?.value ?? new Uint8Array(0), cmd.offset, cmd.bit);
+      o.put(cmd.key, { type: "string", value, expireAtMs: old?.expireAtMs });
+      return integer(was);
+    }
     case "expire": {
       const old = await o.live(cmd.key);
       if (old === undefined) return integer(0);
@@ -635,6 +649,10 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
     case "setrange":
       ok = isBytes(o.key) && isBytes(o.value) && Number.isSafeInteger(o.offset) &&
         (o.offset as number) >= 0;
+      break;
+    case "setbit":
+      ok = isBytes(o.key) && (o.bit === 0 || o.bit === 1) && typeof o.offset === "number" &&
+        bitOffset(Number.isSafeInteger(o.offset) ? BigInt(o.offset) : undefined) !== undefined;
       break;
     case "expire":
       ok = isBytes(o.key) && isExpiry(o.expire) &&
