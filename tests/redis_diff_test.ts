@@ -35,9 +35,14 @@ function normalize(cmd: Cmd, r: Reply): string {
   return showReply(r);
 }
 
-async function withBoth(fn: (spire: RespClient, redis: RespClient) => Promise<void>) {
-  const spireServer = startTestServer();
-  const redisServer = await startRedisServer();
+async function withBoth(
+  fn: (spire: RespClient, redis: RespClient) => Promise<void>,
+  password?: string,
+) {
+  const spireServer = startTestServer(password === undefined ? {} : { password });
+  const redisServer = await startRedisServer(
+    password === undefined ? [] : ["--requirepass", password],
+  );
   const spire = await RespClient.connect({ port: spireServer.port });
   const redis = await RespClient.connect({ port: redisServer.port });
   try {
@@ -440,7 +445,7 @@ Deno.test("Spire answers edge cases exactly as redis-server does", async () => {
  * MULTI/EXEC/DISCARD/WATCH as redis-server answers them: queuing, EXECABORT after a command that
  * could not be queued, runtime errors inside EXEC's reply, nesting and control errors, WATCH
  * aborts (by another write of the same connection, by a DEL, by an expiry), UNWATCH, DISCARD.
- * (Commands without keys other than PING, ECHO, TIME and UNWATCH cannot be queued on Spire:
+ * (Commands without keys other than PING, ECHO, TIME, ROLE and UNWATCH cannot be queued on Spire:
  * docs/redis.md; none is used here.)
  */
 const TRANSACTIONS: Cmd[] = [
@@ -540,6 +545,36 @@ Deno.test("MULTI, EXEC, DISCARD and WATCH answer exactly as redis-server does", 
     // aborted ones never.
     assert.equal(await commandCounts(spire), await commandCounts(redis));
   });
+});
+
+Deno.test("RESET and ROLE answer as redis-server does; RESET ends MULTI, the name, RESP3 and AUTH", async () => {
+  await withBoth(async (spire, redis) => {
+    await compare(spire, redis, [
+      ["GET", "a"],
+      ["AUTH", "pw"],
+      ["CLIENT", "SETNAME", "before"],
+    ]);
+    // HELLO's map names the server and its version: not compared, only that RESP3 is on.
+    const [a, b] = await Promise.all([spire.call(["HELLO", "3"]), redis.call(["HELLO", "3"])]);
+    assert.deepEqual([a.kind, b.kind], ["map", "map"]);
+    await compare(spire, redis, [
+      ["GET", "none"],
+      ["MULTI"],
+      ["SET", "a", "1"],
+      ["RESET"],
+      ["CLIENT", "GETNAME"],
+      ["EXEC"],
+      ["GET", "a"],
+      ["AUTH", "pw"],
+      ["GET", "a"],
+      ["ROLE"],
+      ["ROLE", "x"],
+      ["RESET", "x"],
+      ["MULTI"],
+      ["ROLE"],
+      ["EXEC"],
+    ]);
+  }, "pw");
 });
 
 Deno.test("SCAN with MATCH and COUNT visits the same keys as redis-server", async () => {

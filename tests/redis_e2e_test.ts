@@ -269,7 +269,7 @@ Deno.test("redis-cli: every supported command, RESP2 and RESP3", async () => {
       [["SELECT", "0"], "OK"],
       [["SELECT", "1"], "ERR DB index is out of range"],
       [["CLIENT", "SETNAME", "cli"], "OK"],
-      [["COMMAND", "COUNT"], "67"],
+      [["COMMAND", "COUNT"], "69"],
       [["SET", "old", "1"], "OK"],
       [["RENAME", "old", "new"], "OK"],
       [["RENAMENX", "new", "old"], "1"],

@@ -84,6 +84,15 @@ const ROWS: Row[] = [
     "Changes the selected database (only 0 exists)",
   ],
   [
+    "reset",
+    1,
+    "noscript loading stale fast no_auth allow_busy",
+    NO_KEYS,
+    "@fast @connection",
+    "connection",
+    "Resets the connection",
+  ],
+  [
     "quit",
     -1,
     "noscript loading stale fast no_auth allow_busy",
@@ -140,6 +149,15 @@ const ROWS: Row[] = [
   ["client", -2, "", NO_KEYS, "@slow", "connection", "A container for client connection commands"],
   ["object", -2, "", NO_KEYS, "@slow", "generic", "A container for object introspection commands"],
   ["config", -2, "", NO_KEYS, "@slow", "server", "A container for server configuration commands"],
+  [
+    "role",
+    1,
+    "noscript loading stale fast",
+    NO_KEYS,
+    "@admin @fast @dangerous",
+    "server",
+    "Returns the replication role",
+  ],
   [
     "command",
     -1,

@@ -462,7 +462,8 @@ export class CommandExecutor {
     const checked = this.#check(session, name, args);
     const multi = session.multi;
     if (multi === undefined) {
-      return "kind" in checked ? checked : await this.#run(session, name, args, checked);
+      if (!("kind" in checked)) return await this.#run(session, name, args, checked);
+      return name === "exec" ? this.#execAbort(session, checked) : checked;
     }
     // In a transaction: checked now, queued for EXEC; a command refused here aborts the EXEC.
     const control = TRANSACTION_CONTROL.has(name);
@@ -474,19 +475,28 @@ export class CommandExecutor {
       : this.#queueable(name, checked.sub ?? checked.spec, multi, bytes);
     if (refused !== undefined) {
       multi.failed = true;
-      if (name !== "exec" || refused.kind !== "error") return refused;
-      session.multi = undefined; // a refused EXEC ends the transaction, as in Redis
-      session.watched = undefined;
-      const abort = error(
-        `EXECABORT Transaction discarded because of: ${refused.message.replace(/^ERR /, "")}`,
-      );
-      const why = refusalOf(refused);
-      return why === undefined ? abort : markRefused(abort, why);
+      if (name !== "exec") return refused;
+      return this.#execAbort(session, refused);
     }
     if (control && !("kind" in checked)) return await this.#run(session, name, args, checked);
     multi.commands.push(args);
     multi.bytes += bytes;
     return QUEUED;
+  }
+
+  /**
+   * A refused EXEC, in a transaction or not, as redis-server answers it: EXECABORT with the
+   * reason, and any transaction and WATCH dropped.
+   */
+  #execAbort(session: Session, refused: Reply): Reply {
+    session.multi = undefined;
+    session.watched = undefined;
+    if (refused.kind !== "error") return refused;
+    const abort = error(
+      `EXECABORT Transaction discarded because of: ${refused.message.replace(/^ERR /, "")}`,
+    );
+    const why = refusalOf(refused);
+    return why === undefined ? abort : markRefused(abort, why);
   }
 
   /**
@@ -593,6 +603,18 @@ export class CommandExecutor {
       case "quit":
         session.closeAfterReply = true;
         return OK;
+      case "reset":
+        // The connection as new (Redis 6.2+): no transaction or WATCH, no name, RESP2, and
+        // authenticated again only when no password is set. The library name and version stay.
+        session.multi = undefined;
+        session.watched = undefined;
+        session.name = undefined;
+        session.resp = 2;
+        session.authed = this.#o.password === undefined;
+        return RESET;
+      case "role":
+        // A standalone node leads every region it holds: a master without replicas.
+        return array([bulk("master"), integer(0), array([])]);
       case "multi":
         if (session.multi !== undefined) return error("ERR MULTI calls can not be nested");
         session.multi = { commands: [], bytes: 0, failed: false };
@@ -1552,12 +1574,20 @@ const TRANSACTION_CONTROL: ReadonlySet<string> = new Set([
   "discard",
   "watch",
   "quit",
+  "reset",
 ]);
 
 /** The commands without keys a transaction may hold: their replies need nothing stored. */
-const TRANSACTION_KEYLESS: ReadonlySet<string> = new Set(["ping", "echo", "time", "unwatch"]);
+const TRANSACTION_KEYLESS: ReadonlySet<string> = new Set([
+  "ping",
+  "echo",
+  "time",
+  "role",
+  "unwatch",
+]);
 
 const QUEUED = simple("QUEUED");
+const RESET = simple("RESET");
 
 function argsBytes(args: readonly Uint8Array[]): number {
   let n = 0;
