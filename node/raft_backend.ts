@@ -377,6 +377,9 @@ export class RaftBackend implements KvBackend {
       case "del":
       case "sweep": {
         const keys = cmd.keys;
+        // A one-key DEL of a pipeline joins the group-committed writes queued before it (the
+        // client port starts it with them), so that it is proposed after them, in pipeline order.
+        if (cmd.op === "del" && keys.length === 1) return await this.#queueWrite(keys[0]!, cmd);
         return await this.#writePerRegion(
           keys,
           (at) => ({ ...cmd, keys: at.map((i) => keys[i]!) }),

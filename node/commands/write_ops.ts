@@ -146,8 +146,9 @@ function latin1(bytes: Uint8Array): string {
   return s;
 }
 
-/** The ops a `batch` write may hold: single-key writes. */
+/** The ops a `batch` write may hold: single-key writes (a `del` of one key). */
 export const BATCHABLE_WRITE_OPS: ReadonlySet<string> = new Set([
+  "del",
   "set",
   "incrby",
   "incrbyfloat",
@@ -671,7 +672,9 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
       ok = top && Array.isArray(o.cmds) && o.cmds.length > 0;
       if (ok) {
         o.cmds = (o.cmds as unknown[]).map((c) => toCommand(c, false));
-        ok = (o.cmds as WriteCommand[]).every((c) => BATCHABLE_WRITE_OPS.has(c.op));
+        ok = (o.cmds as WriteCommand[]).every((c) =>
+          BATCHABLE_WRITE_OPS.has(c.op) && (c.op !== "del" || c.keys.length === 1)
+        );
       }
       break;
     default:
