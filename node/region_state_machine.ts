@@ -480,7 +480,10 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
     const results: RegionResult[] = [];
     const batch = this.#batch;
     batch.clear();
-    let overlay = new BatchReader(this.#engine);
+    // The value cache holds only what the engine holds (it is bound to this engine instance
+    // first), so the batch's reads may take their values from it.
+    this.#cache?.use(this.#engine);
+    let overlay = new BatchReader(this.#engine, this.#cache);
     let splits: { left: Region; right: Region }[] = [];
     const flush = async (index: number) => {
       if (!this.#skipApplied) batch.put(appliedIndexKey(this.#region.id), encodeIndex(index));
@@ -490,7 +493,7 @@ export class RegionStateMachine implements StateMachine<RegionResult> {
       }
       this.#applied = index;
       for (const s of splits) this.#onSplit(s.left, s.right);
-      overlay = new BatchReader(this.#engine);
+      overlay = new BatchReader(this.#engine, this.#cache);
       batch.clear();
       splits = [];
     };

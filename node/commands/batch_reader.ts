@@ -10,9 +10,19 @@ import { compareBytes } from "../../engine/codec/mod.ts";
 import type { EngineLike } from "./memory_engine.ts";
 import { type EngineOp, keyId, type StateReader } from "./write_ops.ts";
 
+/**
+ * Recent stored values that are exactly what the engine holds for their keys (the node's value
+ * cache, node/value_cache.ts): a read it answers skips the engine.
+ */
+export interface StoredValueSource {
+  /** The engine key's stored bytes, or undefined when not held here (then ask the engine). */
+  get(key: Uint8Array): Uint8Array | undefined;
+}
+
 /** Reads through the changes a batch has made so far to the engine below it. */
 export class BatchReader implements StateReader {
   readonly #engine: EngineLike;
+  readonly #cache: StoredValueSource | undefined;
   /** Engine key (as a binary string) → value put, or null when deleted. */
   readonly #changes = new Map<string, Uint8Array | null>();
   readonly #cleared: { start: Uint8Array; end: Uint8Array }[] = [];
@@ -22,9 +32,14 @@ export class BatchReader implements StateReader {
    */
   #unindexed: (readonly EngineOp[] | (() => readonly EngineOp[]))[] = [];
 
-  /** @param engine what the batch is applied to */
-  constructor(engine: EngineLike) {
+  /**
+   * @param engine what the batch is applied to
+   * @param cache values the engine holds, read before the engine (a read-modify-write such as
+   *   INCR of a recently written key then costs a map lookup instead of a memtable walk)
+   */
+  constructor(engine: EngineLike, cache?: StoredValueSource) {
     this.#engine = engine;
+    this.#cache = cache;
   }
 
   /** The value of `key` as the batch's next write must see it. */
@@ -35,7 +50,7 @@ export class BatchReader implements StateReader {
     for (const r of this.#cleared) {
       if (compareBytes(key, r.start) >= 0 && compareBytes(key, r.end) < 0) return undefined;
     }
-    return this.#engine.get(key);
+    return this.#cache?.get(key) ?? this.#engine.get(key);
   }
 
   /**
