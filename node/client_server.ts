@@ -1084,12 +1084,12 @@ export class ClientServer {
     return this.#port.stats;
   }
 
-  /** The executor (for embedding the command layer without TCP). */
   /** INFO commandstats and errorstats of its port. */
   get commandStats(): CommandStats {
     return this.#port.commandStats;
   }
 
+  /** The executor (for embedding the command layer without TCP). */
   get executor(): CommandExecutor {
     return this.#port.executor;
   }
