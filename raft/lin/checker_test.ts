@@ -19,7 +19,7 @@ function hist(text: string): HistoryEvent[] {
     const [p, type, f, key, a, b] = line.trim().split(/\s+/);
     const process = Number(p);
     if (type === "invoke") {
-      if (f === "put") return { type, process, time, op: { f, key: key!, value: a! } };
+      if (f === "put") return { type, process, time, op: { f, key: key!, value: val(a) } };
       if (f === "get") return { type, process, time, op: { f, key: key! } };
       return {
         type: "invoke",
@@ -36,6 +36,31 @@ function hist(text: string): HistoryEvent[] {
     return { type: type as "fail" | "info", process, time };
   });
 }
+
+Deno.test("checker: a put of nil deletes; a read of the old value after an acknowledged delete is refused", () => {
+  const ok = checkLinearizable(hist(`
+    1 invoke put x a
+    1 ok
+    1 invoke put x nil
+    1 ok
+    2 invoke get x
+    2 ok nil
+    1 invoke put x nil
+    2 invoke get x
+    2 ok a
+    1 ok`));
+  assert.equal(ok.valid, false, "a read of a after both deletes were invoked, one acknowledged");
+  const concurrent = checkLinearizable(hist(`
+    1 invoke put x a
+    1 ok
+    1 invoke put x nil
+    2 invoke get x
+    2 ok a
+    1 ok
+    2 invoke get x
+    2 ok nil`));
+  assert.equal(concurrent.valid, true);
+});
 
 Deno.test("checker accepts sequential put/get/cas", () => {
   const r = checkLinearizable(hist(`
@@ -172,6 +197,7 @@ Deno.test("checker refuses malformed operations and results instead of judging t
     ] as HistoryEvent[];
   assert.throws(() => checkLinearizable(ev({ f: "del", key: "x" })), /del" is not one of/);
   assert.throws(() => checkLinearizable(ev({ f: "put", key: "x" })), /put needs a string value/);
+  assert.throws(() => checkLinearizable(ev({ f: "cas", key: "x", expected: null })), /cas needs/);
   assert.throws(() => checkLinearizable(ev({ f: "get" }, null)), /no string key/);
   assert.throws(
     () => checkLinearizable(ev({ f: "cas", key: "x", expected: 1, value: "b" }, true)),

@@ -8,9 +8,12 @@
 /** The value of a register: a string, or `null` before the first write. */
 export type RegisterValue = string | null;
 
-/** An operation on one key of a register map. Written values must be unique per key. */
+/**
+ * An operation on one key of a register map. Written values must be unique per key; a put of
+ * `null` deletes the key (any number of them).
+ */
 export type RegisterOp =
-  | { readonly f: "put"; readonly key: string; readonly value: string }
+  | { readonly f: "put"; readonly key: string; readonly value: RegisterValue }
   | { readonly f: "get"; readonly key: string }
   | {
     readonly f: "cas";
@@ -87,7 +90,10 @@ function checkEvent(event: HistoryEvent, seq: number): void {
   if (f !== "put" && f !== "get" && f !== "cas") {
     bad(`operation "${String(f)}" is not one of put, get, cas`);
   }
-  if (f !== "get" && typeof op!.value !== "string") bad(`${f} needs a string value`);
+  if (f === "cas" && typeof op!.value !== "string") bad("cas needs a string value");
+  if (f === "put" && op!.value !== null && typeof op!.value !== "string") {
+    bad("put needs a string value, or null to delete");
+  }
   if (f === "cas" && op!.expected !== null && typeof op!.expected !== "string") {
     bad("cas needs an expected value that is a string or null");
   }

@@ -820,7 +820,8 @@ class Simulation {
       finish("fail");
       return;
     }
-    const request: KvRequest = op;
+    if (op.f === "put" && op.value === null) throw new Error("the simulation's KV has no delete");
+    const request = op as KvRequest;
     const bytes = encodeKvRequest(request);
     const pending = op.f === "get" ? peer.read(bytes) : peer.propose(bytes);
     pending.then(
