@@ -543,8 +543,9 @@ Deno.test("MULTI, EXEC, DISCARD and WATCH answer exactly as redis-server does", 
     await compare(spire, redis, TRANSACTIONS.slice(at + 1, at + 3));
     await compare(spire, redis, TRANSACTIONS.slice(at + 3));
     // Queued commands count when EXEC runs them, failures inside EXEC included; discarded and
-    // aborted ones never.
+    // aborted ones never. So do the keys they look up.
     assert.equal(await commandCounts(spire), await commandCounts(redis));
+    assert.deepEqual(await lookups(spire), await lookups(redis));
   });
 });
 

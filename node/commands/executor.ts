@@ -837,13 +837,16 @@ export class CommandExecutor {
     if (multi.failed) return error("EXECABORT Transaction discarded because of previous errors.");
     if (multi.commands.length === 0 && watched.length === 0) return array([]);
     this.#keyspaceCache = undefined;
-    return await this.#o.backend.execute({
+    const reply = await this.#o.backend.execute({
       op: "exec",
       commands: multi.commands,
       watchKeys: watched.map((w) => w.key),
       watchSeen: watched.map((w) => (w.stored === undefined ? null : encodeValue(w.stored))),
       watchLive: watched.map((w) => w.live),
     });
+    const looked = execLookups.get(reply);
+    if (looked !== undefined) this.countLookups(looked.keyspaceHits, looked.keyspaceMisses);
+    return reply;
   }
 
   #replyTooLarge(bytes: number): Reply {
@@ -1593,6 +1596,19 @@ function argsBytes(args: readonly Uint8Array[]): number {
   let n = 0;
   for (const a of args) n += a.length;
   return n;
+}
+
+/** Key lookups made by the commands of an EXEC where it was applied, by its reply. */
+const execLookups = new WeakMap<Reply, KeyspaceLookups>();
+
+/**
+ * Attaches to an EXEC's reply the key lookups its commands made when it was applied (on a node,
+ * by the region's state machine), so that the executor that sent it counts them in INFO stats.
+ * @param reply the EXEC's reply
+ * @param lookups what the commands looked up
+ */
+export function attachExecLookups(reply: Reply, lookups: KeyspaceLookups): void {
+  if (lookups.keyspaceHits > 0 || lookups.keyspaceMisses > 0) execLookups.set(reply, lookups);
 }
 
 /**

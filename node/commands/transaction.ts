@@ -19,7 +19,7 @@
 import type { Reply } from "../resp/reply.ts";
 import type { BytePool } from "../resp/byte_pool.ts";
 import type { ExpiredKeys, KeyPage, Keyspace, KvBackend, RangeScanResult } from "./backend.ts";
-import { CommandExecutor } from "./executor.ts";
+import { attachExecLookups, CommandExecutor } from "./executor.ts";
 import { decodeValue, isExpired, type StoredValue } from "./kv_model.ts";
 import {
   type ApplyResult,
@@ -63,7 +63,9 @@ export async function applyCommand(
   const session = executor.newSession(0, "");
   const replies: Reply[] = [];
   for (const args of cmd.commands) replies.push(await executor.execute(session, args));
-  return { ops: o.ops, reply: { kind: "array", items: replies } };
+  const reply: Reply = { kind: "array", items: replies };
+  attachExecLookups(reply, executor.lookups);
+  return { ops: o.ops, reply };
 }
 
 /** Storage for the commands of one transaction: the overlay, read and written in place. */
