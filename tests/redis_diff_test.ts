@@ -838,6 +838,28 @@ Deno.test({
   },
 });
 
+Deno.test("random sequences with MULTI, EXEC and DISCARD answer and count as redis-server's", async () => {
+  // Without WATCH (Spire's compares values: docs/redis.md) and without the keyless commands a
+  // transaction on Spire refuses.
+  const inTransactions = fc.oneof(
+    {
+      weight: 5,
+      arbitrary: randomCmd.filter((c) => !["KEYS", "DBSIZE", "FLUSHDB"].includes(c[0]!)),
+    },
+    { weight: 1, arbitrary: fc.constantFrom<Cmd>(["MULTI"], ["EXEC"], ["DISCARD"]) },
+  );
+  await withBoth(async (spire, redis) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(inTransactions, { minLength: 5, maxLength: 40 }), async (cmds) => {
+        await compare(spire, redis, [["CONFIG", "RESETSTAT"], ["FLUSHDB"], ...cmds, ["DISCARD"]]);
+        assert.equal(await commandCounts(spire), await commandCounts(redis), JSON.stringify(cmds));
+        assert.deepEqual(await lookups(spire), await lookups(redis), JSON.stringify(cmds));
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
 Deno.test("after HELLO 3 Spire's RESP3 replies equal redis-server's", async () => {
   await withBoth(async (spire, redis) => {
     const [a, b] = await Promise.all([spire.call(["HELLO", "3"]), redis.call(["HELLO", "3"])]);
