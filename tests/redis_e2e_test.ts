@@ -1,20 +1,35 @@
 /**
- * End to end over TCP with real clients: npm:ioredis and redis-cli (RESP2 and
- * RESP3, AUTH, --pipe pipelining, --scan).
+ * End to end against the started node (`spire start` in a subprocess: the supervision tree,
+ * Raft regions, the native paths) over TCP with real clients: npm:ioredis and redis-cli (RESP2
+ * and RESP3, AUTH, --pipe pipelining, --scan).
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { startTestServer, type TestServer } from "../node/commands/testing.ts";
+import { NodeProcess } from "../node/testing.ts";
 
+/** What the tests need of the node: its client port. */
+interface StartedNode {
+  readonly port: number;
+}
+
+/** Starts a node on a fresh directory (with `password` as SPIRE_PASSWORD), runs `fn`, stops it. */
 async function withServer(
-  options: Parameters<typeof startTestServer>[0],
-  fn: (t: TestServer) => Promise<void>,
+  options: { password?: string },
+  fn: (t: StartedNode) => Promise<void>,
 ): Promise<void> {
-  const t = startTestServer(options);
+  const dataDir = await Deno.makeTempDir({ prefix: "spire_e2e_" });
+  const node = new NodeProcess({
+    dataDir,
+    env: options.password === undefined ? {} : { SPIRE_PASSWORD: options.password },
+  });
   try {
-    await fn(t);
+    await node.start();
+    await fn(node);
+    const { code, stderr } = await node.stop();
+    assert.equal(code, 0, stderr);
   } finally {
-    await t.stop();
+    await node.kill();
+    await Deno.remove(dataDir, { recursive: true });
   }
 }
 
@@ -121,6 +136,9 @@ Deno.test("ioredis: every supported command", async () => {
       const range = (await r.call("SPIRE.SCANRANGE", "a", "e", "LIMIT", "10")) as unknown[];
       assert.deepEqual(range.slice(0, 2), ["rows", [["c", "3"], ["d", "4"]]]);
       assert.ok(Array.isArray(await r.call("SPIRE.STATS")));
+      // A node answers with its regions (the command layer alone has none to show).
+      const regions = (await r.call("SPIRE.REGIONS")) as unknown[];
+      assert.ok(Array.isArray(regions) && regions.length >= 1, JSON.stringify(regions));
       assert.equal(await r.flushdb(), "OK");
       assert.equal(await r.dbsize(), 0);
     });
