@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Engine, type ScanBatch } from "./engine.ts";
 import { EngineError } from "./errors.ts";
+import { WriteBatch } from "./write_batch.ts";
 import { b, collect, key, s, tempEngine } from "./_test_util.ts";
 
 const EMPTY = new Uint8Array();
@@ -278,6 +279,37 @@ Deno.test("flush writes an SST and compactRange moves data out of L0", async () 
   assert.ok(after.levels.slice(1).some((l) => l.files > 0 && l.bytes > 0));
   assert.ok(after.compaction.readBytes > 0 && after.compaction.writeBytes > 0);
   assert.equal(s(await t.engine.get(key(7))), "r2".repeat(50));
+});
+
+Deno.test("a write with a range delete flushes the memtable in the background; plain writes do not", async () => {
+  await using t = await tempEngine();
+  for (let i = 0; i < 100; i++) await t.engine.put(key(i), b("v"));
+  await t.engine.writeBatch([{ op: "delete", key: key(0) }]);
+  assert.equal(t.engine.getStats().l0Files, 0, "no flush without a range delete");
+  // A range tombstone left in the memtable slows every later read (see #flushAfterRangeDeletes).
+  await t.engine.writeBatch([{ op: "deleteRange", start: key(10), end: key(20) }]);
+  for (let i = 0; i < 250 && t.engine.getStats().l0Files === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(
+    t.engine.getStats().l0Files,
+    1,
+    "the memtable was not flushed after the range delete",
+  );
+  assert.equal(await t.engine.get(key(15)), undefined);
+  assert.equal(s(await t.engine.get(key(25))), "v");
+  // Several in a row: one flush runs at a time, and one more follows it; close waits for them.
+  for (let i = 0; i < 5; i++) {
+    const batch = new WriteBatch();
+    batch.deleteRange(key(30 + i), key(31 + i));
+    assert.equal(batch.rangeDeletes, 1);
+    assert.equal(t.engine.writeNow(batch), true);
+  }
+  for (let i = 0; i < 250 && t.engine.getStats().l0Files < 2; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(t.engine.getStats().l0Files >= 2);
+  assert.equal(await t.engine.countRange(key(30), key(35)), 0);
 });
 
 Deno.test("getStats and getCacheInfo report numbers that move with the workload", async () => {

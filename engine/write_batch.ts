@@ -70,6 +70,7 @@ export class WriteBatch {
   #used = WRITE_BATCH_HEADER_BYTES;
   #count = 0;
   #bytes = 0;
+  #rangeDeletes = 0;
 
   /** Operations in the batch. */
   get count(): number {
@@ -81,11 +82,17 @@ export class WriteBatch {
     return this.#bytes;
   }
 
+  /** Range deletes in the batch. */
+  get rangeDeletes(): number {
+    return this.#rangeDeletes;
+  }
+
   /** Removes every operation; the buffer is kept for the next use. */
   clear(): void {
     this.#used = WRITE_BATCH_HEADER_BYTES;
     this.#count = 0;
     this.#bytes = 0;
+    this.#rangeDeletes = 0;
   }
 
   /**
@@ -164,6 +171,7 @@ export class WriteBatch {
       );
     }
     this.#reserve(start.length + end.length, 1 + 10 + start.length + end.length);
+    this.#rangeDeletes++;
     this.#buf[this.#used++] = TAG_DELETE_RANGE;
     this.#string(start, 0, start.length);
     this.#string(end, 0, end.length);
