@@ -190,13 +190,23 @@ export const SYMBOLS = {
     result: "void",
     nonblocking: true,
   },
-  // void rocksdb_compact_range(rocksdb_t* db, const char* start_key, size_t start_key_len,
-  //     const char* limit_key, size_t limit_key_len);
-  rocksdb_compact_range_nb: {
-    name: "rocksdb_compact_range",
-    parameters: ["pointer", "buffer", "usize", "buffer", "usize"],
+  // void rocksdb_compact_range_opt(rocksdb_t* db, rocksdb_compactoptions_t* opt,
+  //     const char* start_key, size_t start_key_len, const char* limit_key, size_t limit_key_len);
+  rocksdb_compact_range_opt_nb: {
+    name: "rocksdb_compact_range_opt",
+    parameters: ["pointer", "pointer", "buffer", "usize", "buffer", "usize"],
     result: "void",
     nonblocking: true,
+  },
+  // rocksdb_compactoptions_t* rocksdb_compactoptions_create(void);
+  rocksdb_compactoptions_create: { parameters: [], result: "pointer" },
+  // void rocksdb_compactoptions_destroy(rocksdb_compactoptions_t*);
+  rocksdb_compactoptions_destroy: { parameters: ["pointer"], result: "void" },
+  // void rocksdb_compactoptions_set_bottommost_level_compaction(rocksdb_compactoptions_t*,
+  //     unsigned char);  (0 skip, 1 if a compaction filter, 2 force, 3 force optimized)
+  rocksdb_compactoptions_set_bottommost_level_compaction: {
+    parameters: ["pointer", "u8"],
+    result: "void",
   },
   // int rocksdb_property_int(rocksdb_t* db, const char* propname, uint64_t* out_val);
   rocksdb_property_int: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
