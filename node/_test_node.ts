@@ -70,3 +70,21 @@ export function hookCalls(
   runtime.call = (name, req, opts) => hook({ name, req }, () => call(name, req, opts));
   return call;
 }
+
+/**
+ * A small seeded generator (xorshift32) of integers below `n`, so that a test's random choices
+ * replay.
+ * @param seed any integer (0 is taken as 1)
+ * @returns the generator
+ */
+export function prng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
+}

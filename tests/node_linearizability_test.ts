@@ -15,25 +15,13 @@ import { TEST_NODE_TUNING } from "../node/testing.ts";
 import { RespClient } from "../node/resp/client.ts";
 import type { Reply } from "../node/resp/reply.ts";
 import { checkLinearizable, type CheckResult, HistoryRecorder } from "../raft/lin/mod.ts";
+import { prng } from "../node/_test_node.ts";
 
 const CLIENTS = 6;
 const ROUNDS = 100;
 /** Operations in one client's pipeline, at most (each its own process in the history). */
 const PIPELINE_MAX = 4;
 const KEYS = ["a", "b", "c"];
-
-/** A small seeded generator (xorshift32), so the operations drawn replay. */
-function prng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
 
 /**
  * Waits until the region's reads are local (its peer publishes that at a tick after start), so

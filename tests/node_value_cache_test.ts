@@ -13,19 +13,7 @@ import { resolveNodeConfig } from "../node/config.ts";
 import type { NodePlant } from "../node/services.ts";
 import { RespClient } from "../node/resp/client.ts";
 import { showReply } from "../node/resp/reply_parser.ts";
-
-/** A small seeded generator (xorshift32), so a failure replays. */
-function prng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
+import { prng } from "../node/_test_node.ts";
 
 /**
  * Runs `steps` random commands on a fresh node and returns the first reply
