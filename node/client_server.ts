@@ -710,11 +710,15 @@ export class ClientPort {
     }
     const durationMs = performance.now() - ticket.takenMs;
     const hook = this.#onCommand;
+    let answered = 0; // counted in one go below: this is the SET lane's path
     for (let i = ticket.first; i < ticket.first + ticket.count; i++) {
       const reply = replies[i]!;
-      const errorMessage = reply.kind === "error" ? reply.message : undefined;
-      this.commandStats.record("set", durationMs, errorMessage);
-      hook?.({ name: "set", durationMs, failed: errorMessage !== undefined });
+      if (reply.kind === "error") this.commandStats.record("set", durationMs, reply.message);
+      else answered++;
+      hook?.({ name: "set", durationMs, failed: reply.kind === "error" });
+    }
+    if (answered > 0) {
+      this.commandStats.record("set", durationMs * answered, undefined, undefined, answered);
     }
   }
 

@@ -961,7 +961,6 @@ export class CommandExecutor {
     });
   }
 
-  /** GETRANGE (and its old name SUBSTR) with Redis's rules for negative and out-of-range ends. */
   /** BITCOUNT key [start end [BYTE|BIT]], as redis-server 7.0: a missing key is 0 whatever follows. */
   async #bitcount(args: readonly Uint8Array[]): Promise<Reply> {
     const v = await this.#readOne(args[1]!);
@@ -1002,6 +1001,7 @@ export class CommandExecutor {
     );
   }
 
+  /** GETRANGE (and its old name SUBSTR) with Redis's rules for negative and out-of-range ends. */
   async #getrange(args: readonly Uint8Array[]): Promise<Reply> {
     const start = parseInt64(args[2]!), end = parseInt64(args[3]!);
     if (start === undefined || end === undefined) return error(WRONG_INT);

@@ -652,8 +652,8 @@ function toCommand(v: unknown, top: boolean): WriteCommand {
         (o.offset as number) >= 0;
       break;
     case "setbit":
-      ok = isBytes(o.key) && (o.bit === 0 || o.bit === 1) && typeof o.offset === "number" &&
-        bitOffset(Number.isSafeInteger(o.offset) ? BigInt(o.offset) : undefined) !== undefined;
+      ok = isBytes(o.key) && (o.bit === 0 || o.bit === 1) && Number.isSafeInteger(o.offset) &&
+        bitOffset(BigInt(o.offset as number)) !== undefined;
       break;
     case "expire":
       ok = isBytes(o.key) && isExpiry(o.expire) &&
