@@ -8,6 +8,7 @@
 
 import { SpireNode } from "./app.ts";
 import { type NodeConfig, resolveNodeConfig } from "./config.ts";
+import type { NodePlant } from "./services.ts";
 import { TEST_NODE_TUNING } from "./testing.ts";
 
 /** What {@link withTestNode} starts: YAML sections and settings over the defaults. */
@@ -18,6 +19,8 @@ export interface TestNodeOptions {
   readonly sections?: Readonly<Record<string, unknown>>;
   /** Settings (the data directory and both ports are filled in). */
   readonly overrides?: Partial<NodeConfig>;
+  /** Planted bugs the node runs with. */
+  readonly plants?: readonly NodePlant[];
 }
 
 /**
@@ -34,7 +37,12 @@ export async function withTestNode(
       ...(options.sections === undefined ? {} : { sections: options.sections }),
       overrides: { ...options.overrides, dataDir, port: 0, adminPort: 0 },
     });
-    const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
+    const node = await SpireNode.start({
+      config,
+      tuning: TEST_NODE_TUNING,
+      report: () => {},
+      ...(options.plants === undefined ? {} : { plants: options.plants }),
+    });
     try {
       await fn(node, config);
     } finally {

@@ -8,14 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { SpireNode } from "../node/app.ts";
-import { resolveNodeConfig } from "../node/config.ts";
 import type { NodePlant } from "../node/services.ts";
-import { TEST_NODE_TUNING } from "../node/testing.ts";
 import { RespClient } from "../node/resp/client.ts";
 import type { Reply } from "../node/resp/reply.ts";
 import { checkLinearizable, type CheckResult, HistoryRecorder } from "../raft/lin/mod.ts";
-import { prng } from "../node/_test_node.ts";
+import { prng, withTestNode } from "../node/_test_node.ts";
 
 const CLIENTS = 6;
 const ROUNDS = 100;
@@ -47,19 +44,11 @@ async function localReads(port: number): Promise<void> {
 }
 
 async function run(plants: NodePlant[] = []): Promise<CheckResult> {
-  const dataDir = await Deno.makeTempDir({ prefix: "spire_lin_" });
-  const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
-  const node = await SpireNode.start({
-    config,
-    tuning: TEST_NODE_TUNING,
-    report: () => {},
-    plants,
-  });
   const history = new HistoryRecorder(CLIENTS * ROUNDS * PIPELINE_MAX * 2);
-  await localReads(node.clientPort);
-  const t0 = performance.now();
-  const now = () => Math.round((performance.now() - t0) * 1000) / 1000;
-  try {
+  await withTestNode({ prefix: "spire_lin_", plants }, async (node) => {
+    await localReads(node.clientPort);
+    const t0 = performance.now();
+    const now = () => Math.round((performance.now() - t0) * 1000) / 1000;
     await Promise.all(Array.from({ length: CLIENTS }, async (_, client) => {
       const rnd = prng(20261207 + client);
       const c = await RespClient.connect({ port: node.clientPort });
@@ -98,10 +87,7 @@ async function run(plants: NodePlant[] = []): Promise<CheckResult> {
         c.close();
       }
     }));
-  } finally {
-    await node.stop();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  });
   return checkLinearizable(history.events);
 }
 

@@ -13,7 +13,7 @@ import { resolveNodeConfig } from "../node/config.ts";
 import type { NodePlant } from "../node/services.ts";
 import { RespClient } from "../node/resp/client.ts";
 import { showReply } from "../node/resp/reply_parser.ts";
-import { prng } from "../node/_test_node.ts";
+import { prng, withTestNode } from "../node/_test_node.ts";
 
 /**
  * Runs `steps` random commands on a fresh node and returns the first reply
@@ -126,25 +126,22 @@ for (const [name, native] of [["js", false], ["native", true]] as const) {
 }
 
 Deno.test("value cache: a write that reads its old value (INCR, APPEND) takes it from the cache", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "spire_value_cache_" });
-  const { config } = resolveNodeConfig({ overrides: { dataDir, port: 0, adminPort: 0 } });
-  const node = await SpireNode.start({ config, tuning: TEST_NODE_TUNING, report: () => {} });
-  const c = await RespClient.connect({ port: node.clientPort });
-  try {
-    assert.equal(showReply(await c.call(["SET", "counter", "0"])), "+OK");
-    const before = node.services.valueCache.stats.hits;
-    // One at a time: each INCR is its own Raft entry and its own apply, which reads the value.
-    for (let i = 1; i <= 50; i++) {
-      assert.equal(showReply(await c.call(["INCR", "counter"])), `:${i}`);
+  await withTestNode({ prefix: "spire_value_cache_" }, async (node) => {
+    const c = await RespClient.connect({ port: node.clientPort });
+    try {
+      assert.equal(showReply(await c.call(["SET", "counter", "0"])), "+OK");
+      const before = node.services.valueCache.stats.hits;
+      // One at a time: each INCR is its own Raft entry and its own apply, which reads the value.
+      for (let i = 1; i <= 50; i++) {
+        assert.equal(showReply(await c.call(["INCR", "counter"])), `:${i}`);
+      }
+      assert.equal(showReply(await c.call(["APPEND", "counter", "x"])), ":3");
+      // No GET ran: every hit is an apply's read (the engine answered none of them).
+      assert.ok(node.services.valueCache.stats.hits - before >= 51, "the applies read the engine");
+      assert.equal(showReply(await c.call(["DEL", "counter"])), ":1");
+      assert.equal(showReply(await c.call(["INCR", "counter"])), ":1"); // the delete was not cached
+    } finally {
+      c.close();
     }
-    assert.equal(showReply(await c.call(["APPEND", "counter", "x"])), ":3");
-    // No GET ran: every hit is an apply's read (the engine answered none of them).
-    assert.ok(node.services.valueCache.stats.hits - before >= 51, "the applies read the engine");
-    assert.equal(showReply(await c.call(["DEL", "counter"])), ":1");
-    assert.equal(showReply(await c.call(["INCR", "counter"])), ":1"); // the delete was not cached
-  } finally {
-    c.close();
-    await node.stop();
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  });
 });
