@@ -706,11 +706,16 @@ const randomCmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.constant<Cmd>(["DBSIZE"]),
 );
 
+/** One INFO section's text (RESP2: a bulk string). */
+async function infoText(client: RespClient, section: string): Promise<string> {
+  const r = await client.call(["INFO", section]);
+  assert.ok(r.kind === "bulk" && r.value !== null, `INFO ${section} answered ${r.kind}`);
+  return new TextDecoder().decode(r.value);
+}
+
 /** INFO stats' keyspace_hits and keyspace_misses. */
 async function lookups(client: RespClient): Promise<{ hits: number; misses: number }> {
-  const r = await client.call(["INFO", "stats"]);
-  assert.ok(r.kind === "bulk" && r.value !== null);
-  const text = new TextDecoder().decode(r.value);
+  const text = await infoText(client, "stats");
   const field = (name: string) => {
     const m = text.match(new RegExp(`^${name}:(\\d+)\r$`, "m"));
     assert.ok(m !== null, `INFO stats has no ${name}`);
@@ -721,9 +726,7 @@ async function lookups(client: RespClient): Promise<{ hits: number; misses: numb
 
 /** INFO keyspace's key and expiring-key counts (avg_ttl is Redis's estimate: not compared). */
 async function keyspace(client: RespClient): Promise<string> {
-  const r = await client.call(["INFO", "keyspace"]);
-  assert.ok(r.kind === "bulk" && r.value !== null);
-  const m = new TextDecoder().decode(r.value).match(
+  const m = (await infoText(client, "keyspace")).match(
     /^db0:keys=(\d+),expires=(\d+),avg_ttl=\d+\r$/m,
   );
   return m === null ? "empty" : `keys=${m[1]},expires=${m[2]}`;
@@ -734,11 +737,7 @@ async function keyspace(client: RespClient): Promise<string> {
  * stats' command and error counters: what a dashboard reads.
  */
 async function commandCounts(client: RespClient): Promise<string> {
-  const text = async (section: string) => {
-    const r = await client.call(["INFO", section]);
-    assert.ok(r.kind === "bulk" && r.value !== null);
-    return new TextDecoder().decode(r.value);
-  };
+  const text = (section: string) => infoText(client, section);
   const commands = [...(await text("commandstats")).matchAll(
     /^cmdstat_(\S+):calls=(\d+),usec=\d+,usec_per_call=[\d.]+,rejected_calls=(\d+),failed_calls=(\d+)\r$/gm,
   )].map((m) => `${m[1]} ${m[2]} ${m[3]} ${m[4]}`).sort();
